@@ -1,0 +1,26 @@
+"""Shared fixtures: every test gets its own seeded generators."""
+
+import os
+import random
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def rng():
+    """A NumPy Generator seeded per test, so failures reproduce."""
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(0)
+    np.random.seed(0)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    torch.manual_seed(0)
