@@ -38,14 +38,14 @@ def check_float(a, name: str) -> None:
 def check_positive_int(value, name: str) -> int:
     """Require an integer >= 1 (bools are rejected)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
     return int(value)
 
 
 def check_nonneg_int(value, name: str) -> int:
     """Require an integer >= 0 (bools and floats such as 1.0 are rejected)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})")
     return int(value)
 
 
@@ -86,6 +86,13 @@ def check_pool_args(x, f, stride) -> tuple[int, int]:
     if f > H or f > W:
         raise ValueError(f"pooling window f={f} is larger than the input ({H}x{W}): x.shape={_shape(x)}")
     return f, stride
+
+
+def check_pool_mode(mode, allowed: tuple[str, ...]) -> str:
+    """Require ``mode`` to be one of ``allowed`` (e.g. ``("max", "avg")``)."""
+    if not isinstance(mode, str) or mode not in allowed:
+        raise ValueError(f"mode must be one of {allowed}, got {mode!r}")
+    return mode
 
 
 def check_same_shape(a, expected_shape: tuple, name: str) -> None:

@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# Toy notebooks used by the nbgrader tests are data, not notebooks for nbval to run.
+collect_ignore = ["fixtures"]
+
 
 @pytest.fixture
 def rng():

@@ -1,0 +1,226 @@
+"""Data for the course, all of it read from files already on disk (nothing is downloaded).
+
+* :func:`sample_image` -- photos and textures shipped inside scikit-image, scikit-learn
+  and matplotlib, as float32 arrays in [0, 1].
+* :func:`load_digits` -- scikit-learn's 1,797 digits (8×8), for fast experiments.
+* :func:`load_fashion_mnist` -- Fashion-MNIST (70,000 × 28×28) from the Debian package
+  ``dataset-fashion-mnist``.
+* :func:`load_opencv_digits` -- OpenCV's 5,000 handwritten digits (20×20) from the Debian
+  package ``opencv-doc``.
+
+Image batches are NCHW float32 in [0, 1]; labels are int64.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "list_sample_images", "sample_image", "load_digits", "load_fashion_mnist",
+    "load_opencv_digits", "read_idx", "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_DIR", "OPENCV_DIGITS_PATH",
+]
+
+# Only the scikit-image loaders whose file ships in the wheel. Others (cells3d, brain,
+# kidney, eagle, ...) fetch from the internet and must never be called here.
+_SKIMAGE = ("astronaut", "camera", "coffee", "chelsea", "rocket", "brick", "grass", "gravel",
+            "coins", "hubble_deep_field", "checkerboard")
+_SKLEARN = ("china", "flower")
+_MATPLOTLIB = ("grace_hopper",)
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_ENV = "CNN_COURSE_FASHION_MNIST"
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+OPENCV_DIGITS_PATH = "/usr/share/doc/opencv-doc/examples/data/digits.png"
+OPENCV_DIGITS_ENV = "CNN_COURSE_OPENCV_DIGITS"
+
+
+# --------------------------------------------------------------------------- images
+
+def list_sample_images() -> list[str]:
+    """Names accepted by :func:`sample_image`, sorted."""
+    return sorted(_SKIMAGE + _SKLEARN + _MATPLOTLIB)
+
+
+def _to_unit_float(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255
+    if img.dtype == bool:
+        return img.astype(np.float32)
+    return np.clip(img.astype(np.float32), 0, 1)
+
+
+def _load_raw(name: str) -> np.ndarray:
+    if name in _SKIMAGE:
+        import skimage.data
+
+        return getattr(skimage.data, name)()
+    if name in _SKLEARN:
+        from sklearn.datasets import load_sample_images
+
+        images = load_sample_images()
+        files = [Path(f).stem for f in images.filenames]  # "china", "flower"
+        return images.images[files.index(name)]
+    import matplotlib.cbook
+    import matplotlib.image
+
+    with matplotlib.cbook.get_sample_data(f"{name}.jpg") as fh:
+        return matplotlib.image.imread(fh, format="jpg")
+
+
+def sample_image(name: str, gray: bool = False) -> np.ndarray:
+    """A bundled photo or texture as float32 in [0, 1].
+
+    Returns (H, W, 3) for colour images and (H, W) for grey ones; ``gray=True`` turns a
+    colour image into luminance (H, W). Names: see :func:`list_sample_images`.
+    """
+    if name not in list_sample_images():
+        raise ValueError(f"unknown sample image {name!r}; expected one of {list_sample_images()}")
+    img = _to_unit_float(_load_raw(name))
+    if img.ndim == 3 and img.shape[-1] == 4:  # drop an alpha channel, should one appear
+        img = img[..., :3]
+    if gray and img.ndim == 3:
+        from skimage.color import rgb2gray
+
+        img = rgb2gray(img).astype(np.float32)
+    return np.ascontiguousarray(img)
+
+
+# --------------------------------------------------------------------------- splits
+
+def _check_fraction(test_fraction) -> float:
+    if not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}")
+    return float(test_fraction)
+
+
+def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=_check_fraction(test_fraction), stratify=y, random_state=seed)
+    return x_train, y_train, x_test, y_test
+
+
+def load_digits(test_fraction: float = 0.2, seed: int = 0):
+    """scikit-learn's 8×8 handwritten digits, split into train and test sets.
+
+    Returns ``(x_train, y_train, x_test, y_test)``: x (N, 1, 8, 8) float32 in [0, 1] (the
+    raw pixels are 0..16), y (N,) int64 in 0..9. The split is stratified (each digit keeps
+    its share in both parts) and the same for the same ``seed``; with the defaults
+    1,437 training and 360 test images.
+    """
+    from sklearn.datasets import load_digits as _sk_load_digits
+
+    digits = _sk_load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8)
+    y = digits.target.astype(np.int64)
+    return _stratified_split(x, y, test_fraction, seed)
+
+
+# --------------------------------------------------------------------------- IDX files
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzip-compressed or not, into a NumPy array.
+
+    Header: two zero bytes, a dtype code, the number of dimensions d, then d big-endian
+    uint32 sizes; the data follow in C order.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+    dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - offset != expected:
+        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes of data), "
+                         f"but the file holds {len(raw) - offset} bytes")
+    return np.frombuffer(raw, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _resolve(path, env: str, default: str) -> Path:
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get(env) or default)
+
+
+def load_fashion_mnist(root=None):
+    """Fashion-MNIST: 60,000 training and 10,000 test images of clothes, 28×28, 10 classes.
+
+    Returns ``(x_train, y_train, x_test, y_test)``: x (N, 1, 28, 28) float32 in [0, 1],
+    y (N,) int64; class names in ``FASHION_MNIST_CLASSES``. Files are looked for in
+    ``root``, else in the folder named by ``$CNN_COURSE_FASHION_MNIST``, else in
+    ``/usr/share/datasets/fashion-mnist`` (Debian: ``sudo apt-get install dataset-fashion-mnist``).
+    Each of ``{train,t10k}-{images-idx3,labels-idx1}-ubyte`` may be gzip-compressed (``.gz``).
+    """
+    root = _resolve(root, FASHION_MNIST_ENV, FASHION_MNIST_DIR)
+    arrays = []
+    for split in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            stem = f"{split}-{kind}-ubyte"
+            candidates = [root / f"{stem}.gz", root / stem]
+            found = next((p for p in candidates if p.is_file()), None)
+            if found is None:
+                raise FileNotFoundError(
+                    f"Fashion-MNIST not found: no {stem}.gz (or {stem}) in {root}. "
+                    f"On Debian/Ubuntu install it with `sudo apt-get install dataset-fashion-mnist`; "
+                    f"elsewhere put the four files in a folder and pass it as root= or set "
+                    f"the environment variable {FASHION_MNIST_ENV}.")
+            arrays.append(read_idx(found))
+    x_train, y_train, x_test, y_test = arrays
+    for x, y in ((x_train, y_train), (x_test, y_test)):
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"Fashion-MNIST files in {root} are inconsistent: images {x.shape}, labels {y.shape}")
+
+    def images(x):
+        return (x.astype(np.float32) / 255)[:, None]
+
+    return images(x_train), y_train.astype(np.int64), images(x_test), y_test.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- OpenCV digits
+
+def load_opencv_digits(path=None, test_fraction: float = 0.2, seed: int = 0, cell: int = 20):
+    """OpenCV's sheet of 5,000 handwritten digits, cut into 20×20 images and split.
+
+    The sheet (2000×1000 pixels) holds 50 rows of 100 cells; the digits come in order,
+    500 of each, so each block of 5 rows is one digit (0 first). Returns
+    ``(x_train, y_train, x_test, y_test)``: x (N, 1, 20, 20) float32 in [0, 1], y (N,)
+    int64, stratified and deterministic for a given ``seed`` (4,000 / 1,000 by default).
+    The file is ``path``, else ``$CNN_COURSE_OPENCV_DIGITS``, else
+    ``/usr/share/doc/opencv-doc/examples/data/digits.png`` (Debian: ``sudo apt-get install opencv-doc``).
+    """
+    path = _resolve(path, OPENCV_DIGITS_ENV, OPENCV_DIGITS_PATH)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"OpenCV digits not found at {path}. On Debian/Ubuntu install them with "
+            f"`sudo apt-get install opencv-doc`; elsewhere pass the path of digits.png as "
+            f"path= or set the environment variable {OPENCV_DIGITS_ENV}.")
+    import matplotlib.image
+
+    sheet = matplotlib.image.imread(path)  # PNG -> float32 in [0, 1]
+    sheet = _to_unit_float(sheet)
+    if sheet.ndim == 3:  # a colour-encoded sheet: average R, G, B (ignore alpha)
+        sheet = sheet[..., :3].mean(axis=-1)
+    H, W = sheet.shape
+    rows, cols = H // cell, W // cell
+    if H % cell or W % cell or rows % 10:
+        raise ValueError(f"{path}: expected a sheet of {cell}×{cell} cells with a multiple of 10 "
+                         f"rows (10 digits), got an image of {H}×{W} pixels")
+    # (rows, cell, cols, cell) -> (rows, cols, cell, cell) -> (rows*cols, 1, cell, cell)
+    x = sheet.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3).reshape(-1, 1, cell, cell)
+    per_digit = rows * cols // 10
+    y = np.repeat(np.arange(10, dtype=np.int64), per_digit)
+    return _stratified_split(np.ascontiguousarray(x, dtype=np.float32), y, test_fraction, seed)

@@ -1,0 +1,691 @@
+"""Checks for the topic-1 notebook (convolution and pooling, forward and backward).
+
+Each public function takes the student's function, runs a few fixed, explainable cases
+(``hidden=False``) or ~25 random ones drawn from ``np.random.default_rng(seed)``
+(``hidden=True``), and raises :class:`~cnn_course.grading.CheckFailed` with a teaching
+message on the first problem. Expected values come from :mod:`cnn_course.ref`; the
+known mistakes used for hints are computed next to them. Arrays are NCHW throughout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import Case, Out, Variant, run_check
+
+__all__ = [
+    "conv_output_size", "conv_layer_params", "zero_pad", "conv_single_step", "conv_forward",
+    "pool_forward", "conv_backward", "create_mask_from_window", "distribute_value", "pool_backward",
+]
+
+MODES = ("max", "average")
+_REF_MODE = {"max": "max", "average": "avg"}
+_HIDDEN = 25
+
+SIZE_HINT = "n_H = ⌊(n_H_prev + 2·pad − f) / stride⌋ + 1 — check the floor and the +1."
+LAYOUT = ("the course's layout is channels-first (NCHW): A_prev is (m, n_C_prev, n_H_prev, n_W_prev), "
+          "W is (n_C, n_C_prev, f, f) and Z is (m, n_C, n_H, n_W)")
+
+
+def _ref():
+    from cnn_course import ref  # lazy: the grader imports fast and never pulls torch in
+
+    return ref
+
+
+def _f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _dtypes(rng, n):
+    return [np.float32 if k else np.float64 for k in rng.integers(0, 2, size=n)]
+
+
+def _desc(dtype=None, **items) -> str:
+    parts = [f"{k}.shape={v.shape}" if isinstance(v, np.ndarray) else f"{k}={v!r}" for k, v in items.items()]
+    if dtype is not None:
+        parts.append(f"dtype={np.dtype(dtype).name}")
+    return ", ".join(parts)
+
+
+def _sizes_ok(n, f, pad, stride):
+    return f <= n + 2 * pad
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def _size_case(n, f, pad, stride, note=""):
+    expected = int(_ref().conv_output_size(n, f, pad, stride))
+    wrong = [
+        ((n + 2 * pad - f) // stride, "your size is one too small: forgot the + 1? " + SIZE_HINT),
+        (-(-(n + 2 * pad - f) // stride) + 1, "you rounded up; the formula takes the floor: " + SIZE_HINT),
+        ((n + pad - f) // stride + 1, "padding is added on both sides, so the padded size is n + 2·pad."),
+        (n + 2 * pad - f + 1, "your size ignores the stride: " + SIZE_HINT),
+        ((n + 2 * pad - f + 1) // stride, "the + 1 goes after the floor division: " + SIZE_HINT),
+    ]
+    variants = [Variant(h, {"n_out": v}) for v, h in wrong if v != expected]
+    return Case(args=[("n", n), ("f", f), ("pad", pad), ("stride", stride)],
+                outputs=[Out("n_out", expected, kind="int")],
+                describe=_desc(n=n, f=f, pad=pad, stride=stride), note=note,
+                hint=SIZE_HINT, variants=lambda: variants)
+
+
+def conv_output_size(func, hidden=False, seed=0):
+    """Check ``conv_output_size(n, f, pad, stride) -> int``."""
+    __tracebackhide__ = True
+    if not hidden:
+        cases = [_size_case(6, 3, 0, 1, "the 6×6 image and 3×3 filter of the edge example"),
+                 _size_case(7, 3, 1, 2, "padding 1 and stride 2"),
+                 _size_case(5, 2, 0, 2, "the floor matters: (5 − 2) / 2 = 1.5")]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = []
+        while len(cases) < 30:
+            n, f, pad, stride = int(rng.integers(1, 13)), int(rng.integers(1, 6)), int(rng.integers(0, 3)), \
+                int(rng.integers(1, 4))
+            if _sizes_ok(n, f, pad, stride):
+                cases.append(_size_case(n, f, pad, stride))
+    run_check("conv_output_size", func, cases, hidden=hidden)
+
+
+def _params_case(f, c_prev, c, note=""):
+    expected = f * f * c_prev * c + c
+    wrong = [
+        (f * f * c_prev * c, "you counted the weights but not the biases: every filter has one bias (+ n_C)."),
+        (f * f * c + c, "each filter spans all n_C_prev input channels: a filter has f·f·n_C_prev weights."),
+        (f * c_prev * c + c, "a filter is f × f, so it has f·f (not f) weights per input channel."),
+        (f * f * c_prev + 1, "that is the count of one filter; the layer has n_C filters."),
+        (f * f * c_prev * c + f * f * c_prev * c, "there is one bias per filter (n_C), not one per weight."),
+    ]
+    variants = [Variant(h, {"n_params": v}) for v, h in wrong if v != expected]
+    return Case(args=[("f", f), ("n_C_prev", c_prev), ("n_C", c)],
+                outputs=[Out("n_params", expected, kind="int")],
+                describe=_desc(f=f, n_C_prev=c_prev, n_C=c), note=note,
+                hint="a conv layer has n_C filters of f·f·n_C_prev weights each, plus one bias per filter.",
+                variants=lambda: variants)
+
+
+def conv_layer_params(func, hidden=False, seed=0):
+    """Check ``conv_layer_params(f, n_C_prev, n_C) -> int``."""
+    __tracebackhide__ = True
+    if not hidden:
+        cases = [_params_case(3, 3, 8, "3×3 filters on an RGB image, 8 filters"),
+                 _params_case(5, 1, 6, "LeNet-5's first layer"),
+                 _params_case(1, 16, 4, "a 1×1 convolution")]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = [_params_case(int(rng.integers(1, 8)), int(rng.integers(1, 65)), int(rng.integers(1, 129)))
+                 for _ in range(20)]
+    run_check("conv_layer_params", func, cases, hidden=hidden)
+
+
+# --------------------------------------------------------------------------- zero_pad
+
+
+def _pad_axes(X, pad, axes, before=True, after=True):
+    widths = [(0, 0)] * X.ndim
+    for ax in axes:
+        widths[ax] = (pad if before else 0, pad if after else 0)
+    return np.pad(X, widths)
+
+
+def _zero_pad_case(X, pad, note=""):
+    expected = _ref().zero_pad(X.copy(), pad)
+
+    def variants():
+        out = [(_pad_axes(X, pad, (0, 1, 2, 3)), "you padded every axis; pad only height and width "
+                "(the last two axes), never the batch or channel axes."),
+               (_pad_axes(X, pad, (0, 1)), "you padded the batch and channel axes (0 and 1); pad the last two "
+                "axes (n_H, n_W) instead."),
+               (_pad_axes(X, pad, (1, 2)), "you padded axes 1 and 2, as if the layout were channels-last "
+                "(m, n_H, n_W, n_C); here it is (m, n_C, n_H, n_W): pad axes 2 and 3."),
+               (_pad_axes(X, pad, (2,)), "you padded the height only; pad the width (axis 3) too."),
+               (_pad_axes(X, pad, (3,)), "you padded the width only; pad the height (axis 2) too."),
+               (_pad_axes(X, pad, (2, 3), after=False), "you padded one side only; pad both sides (pad before "
+                "and pad after)."),
+               (_pad_axes(X, 2 * pad, (2, 3)), "you added 2·pad on each side; pad on each side is enough "
+                "(the size grows by 2·pad in total).")]
+        return [Variant(h, {"X_pad": v}) for v, h in out if pad > 0]
+
+    return Case(args=[("X", X), ("pad", pad)],
+                outputs=[Out("X_pad", expected, shape_hint="X_pad must be (m, n_C, n_H + 2·pad, n_W + 2·pad): "
+                             "pad only the last two axes, on both sides.")],
+                describe=_desc(X.dtype, X=X, pad=pad), dtype=X.dtype, note=note,
+                hint="the border must be zeros and the middle must be X unchanged.", variants=variants)
+
+
+def zero_pad(func, hidden=False, seed=0):
+    """Check ``zero_pad(X, pad) -> X_pad`` (pads height and width only)."""
+    __tracebackhide__ = True
+    if not hidden:
+        cases = [_zero_pad_case(np.arange(1.0, 7.0).reshape(1, 1, 2, 3), 1, "a 2×3 image padded by 1"),
+                 _zero_pad_case(np.linspace(-1, 1, 2 * 3 * 4 * 4).reshape(2, 3, 4, 4), 2,
+                                "2 images with 3 channels, pad 2")]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = []
+        for dt in _dtypes(rng, 20):
+            shape = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 7)),
+                     int(rng.integers(1, 7)))
+            cases.append(_zero_pad_case(rng.standard_normal(shape).astype(dt), int(rng.integers(0, 4))))
+    run_check("zero_pad", func, cases, hidden=hidden)
+
+
+# --------------------------------------------------------------------------- conv_single_step
+
+
+def _single_step_case(a, W, b, note=""):
+    a64, W64 = _f64(a), _f64(W)
+    s = float(np.sum(a64 * W64))
+    expected = s + float(b)
+
+    def variants():
+        wrong = [(s, "your result equals sum(a_slice_prev * W) without b: did you forget to add the bias?"),
+                 (s + a.size * float(b), "you added b to every product before summing; add it once, "
+                  "after the sum."),
+                 (float(np.mean(a64 * W64)) + float(b), "you averaged the products; a convolution step sums them."),
+                 (float(np.sum(a64) * np.sum(W64)) + float(b), "multiply element-wise first (a_slice_prev * W), "
+                  "then sum; the product of the two sums is something else.")]
+        return [Variant(h, {"Z": v}) for v, h in wrong if not np.isclose(v, expected)]
+
+    return Case(args=[("a_slice_prev", a), ("W", W), ("b", b)],
+                outputs=[Out("Z", expected, kind="scalar")],
+                describe=_desc(a.dtype, a_slice_prev=a, W=W, b=b), dtype=a.dtype, note=note,
+                hint="Z = sum over all entries of a_slice_prev * W, plus b.", variants=variants)
+
+
+def conv_single_step(func, hidden=False, seed=0):
+    """Check ``conv_single_step(a_slice_prev, W, b) -> float``."""
+    __tracebackhide__ = True
+    if not hidden:
+        cases = [_single_step_case(np.array([[[1.0, 2.0], [3.0, 4.0]]]), np.array([[[1.0, 0.0], [0.0, -1.0]]]),
+                                   0.5, "1·1 + 4·(−1) + 0.5 = −2.5"),
+                 _single_step_case(np.arange(27.0).reshape(3, 3, 3) / 10, np.ones((3, 3, 3)), -1.0,
+                                   "3 channels, an all-ones filter")]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = []
+        for dt in _dtypes(rng, _HIDDEN):
+            shape = (int(rng.integers(1, 4)),) + (int(rng.integers(1, 5)),) * 2
+            cases.append(_single_step_case(rng.standard_normal(shape).astype(dt),
+                                           rng.standard_normal(shape).astype(dt), float(rng.standard_normal())))
+    run_check("conv_single_step", func, cases, hidden=hidden)
+
+
+# --------------------------------------------------------------------------- conv_forward
+
+
+def _conv(A, W, b, stride, pad):
+    return _ref().conv2d_forward(_f64(A), _f64(W), _f64(b), stride=stride, pad=pad)[0]
+
+
+def _channels_last_probe(func, args, expected, nout):
+    """Re-run ``func`` with channels-last inputs; a hint if it then gives the transposed answer."""
+    A, W, rest = args[0], args[1], args[2:]
+    tries = [(A.transpose(0, 2, 3, 1).copy(), W.transpose(2, 3, 1, 0).copy())]  # (f, f, n_C_prev, n_C)
+    if W is not None and W.ndim == 4:
+        tries.append((A.transpose(0, 2, 3, 1).copy(), W.transpose(0, 2, 3, 1).copy()))  # (n_C, f, f, n_C_prev)
+    for a, w in tries:
+        try:
+            res = func(a, w, *[r.copy() if isinstance(r, np.ndarray) else r for r in rest])
+        except Exception:
+            continue
+        got = res[0] if isinstance(res, tuple) and nout > 1 else res
+        if isinstance(got, np.ndarray) and got.shape == expected.transpose(0, 2, 3, 1).shape and \
+                np.allclose(got, expected.transpose(0, 2, 3, 1), rtol=1e-4, atol=1e-4):
+            return ("your function is correct for channels-last arrays (m, n_H, n_W, n_C), but " + LAYOUT
+                    + ". Read the sizes as m, n_C_prev, n_H_prev, n_W_prev = A_prev.shape and slice windows "
+                    "as A_prev_pad[i, :, vert_start:vert_end, horiz_start:horiz_end].")
+    return None
+
+
+def _conv_forward_case(A, W, b, stride, pad, note=""):
+    Z = _conv(A, W, b, stride, pad)
+
+    def variants():
+        out = [(_conv(A, W, np.zeros_like(b), stride, pad),
+                "your Z equals the correct result minus b: did you forget to add the bias?"),
+               (Z.transpose(0, 2, 3, 1), "your Z has the right numbers in channels-last order (m, n_H, n_W, n_C); "
+                + LAYOUT + "."),
+               (Z[:, :, :-1, :-1], "your Z is one row and one column short: forgot the + 1? " + SIZE_HINT),
+               (_conv(A, W[:, :, ::-1, ::-1], b, stride, pad), "you flipped the filter (a true convolution); "
+                "CNN layers compute a cross-correlation: multiply each window by W as it is.")]
+        if stride != 1:
+            dense = _conv(A, W, b, 1, pad)
+            for v in (dense, dense[:, :, :Z.shape[2], :Z.shape[3]]):
+                out.append((v, "your Z is what stride = 1 gives: the window must move by stride "
+                            "(vert_start = h * stride, horiz_start = w * stride)."))
+        if pad and W.shape[2] <= min(A.shape[2:]):
+            out.append((_conv(A, W, b, stride, 0), "your Z is what pad = 0 gives: pad A_prev with zero_pad "
+                        "before sliding the window."))
+        return [Variant(h, {"Z": v}) for v, h in out if v.size]
+
+    args = [("A_prev", A), ("W", W), ("b", b), ("stride", stride), ("pad", pad)]
+    return Case(args=args,
+                outputs=[Out("Z", Z, shape_hint="Z must be (m, n_C, n_H, n_W) with n_C = W.shape[0] and "
+                             + SIZE_HINT),
+                         Out("cache", (A, W, b, stride, pad), kind="cache")],
+                describe=_desc(A.dtype, A_prev=A, W=W, stride=stride, pad=pad), dtype=A.dtype, note=note,
+                hint="Z[i, c, h, w] = conv_single_step(window of A_prev_pad[i], W[c], b[c]) with the window "
+                     "starting at (h * stride, w * stride).",
+                variants=variants,
+                probes=lambda func: _channels_last_probe(func, [v for _, v in args], Z, 2),
+                exception_hint=lambda exc, line: LAYOUT + ".")
+
+
+EDGE_IMAGE = [[3, 0, 1, 2, 7, 4], [1, 5, 8, 9, 3, 1], [2, 7, 2, 5, 1, 3],
+              [0, 1, 3, 1, 7, 8], [4, 2, 1, 6, 2, 8], [2, 4, 5, 2, 3, 9]]
+EDGE_FILTER = [[1, 0, -1]] * 3
+
+
+def _random_conv_args(rng, dt):
+    while True:
+        m, C, F, f = (int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(rng.integers(1, 5)),
+                      int(rng.integers(1, 5)))
+        pad, stride = int(rng.integers(0, 3)), int(rng.integers(1, 4))
+        H, Wd = int(rng.integers(1, 8)), int(rng.integers(1, 8))
+        if _sizes_ok(H, f, pad, stride) and _sizes_ok(Wd, f, pad, stride) and H != Wd:
+            return (rng.standard_normal((m, C, H, Wd)).astype(dt), rng.standard_normal((F, C, f, f)).astype(dt),
+                    rng.standard_normal(F).astype(dt), stride, pad)
+
+
+def conv_forward(func, hidden=False, seed=0):
+    """Check ``conv_forward(A_prev, W, b, stride=1, pad=0) -> (Z, cache)``."""
+    __tracebackhide__ = True
+    if not hidden:
+        A = np.array(EDGE_IMAGE, dtype=np.float64).reshape(1, 1, 6, 6)
+        W = np.array(EDGE_FILTER, dtype=np.float64).reshape(1, 1, 3, 3)
+        A2 = np.linspace(-1, 1, 2 * 4 * 4).reshape(1, 2, 4, 4)
+        W2 = np.linspace(0.5, -0.5, 2 * 2 * 3 * 3).reshape(2, 2, 3, 3)
+        A3 = np.arange(2 * 5 * 4, dtype=np.float64).reshape(2, 1, 5, 4) / 10
+        W3 = np.array([[[[1.0, -1.0], [0.0, 2.0]]]] * 3) * np.array([1.0, 0.5, -1.0]).reshape(3, 1, 1, 1)
+        cases = [_conv_forward_case(A, W, np.zeros(1), 1, 0,
+                                    "the course's 6×6 vertical-edge example; Z[0, 0, 3, 3] is −16"),
+                 _conv_forward_case(A2, W2, np.array([0.5, -1.0]), 2, 1, "2 channels, 2 filters, pad 1, stride 2"),
+                 _conv_forward_case(A3, W3, np.array([0.0, 1.0, -1.0]), 2, 0,
+                                    "2 non-square images, 3 filters, stride 2")]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = [_conv_forward_case(*_random_conv_args(rng, dt)) for dt in _dtypes(rng, _HIDDEN)]
+    run_check("conv_forward", func, cases, hidden=hidden)
+
+
+# --------------------------------------------------------------------------- pool_forward
+
+
+def _pool(A, f, stride, mode):
+    return _ref().pool2d_forward(_f64(A), f, stride, mode=_REF_MODE[mode])[0]
+
+
+def _pool_forward_case(A, f, stride, mode, note=""):
+    out_exp = _pool(A, f, stride, mode)
+
+    def variants():
+        other = "average" if mode == "max" else "max"
+        out = [(_pool(A, f, stride, other),
+                f"your A holds the {'average' if mode == 'max' else 'maximum'} of each window, but mode="
+                f"\"{mode}\" must take the {'maximum (np.max)' if mode == 'max' else 'mean (np.mean)'}."),
+               (out_exp.transpose(0, 2, 3, 1), "your A has the right numbers in channels-last order "
+                "(m, n_H, n_W, n_C); the layout is (m, n_C, n_H, n_W)."),
+               (out_exp[:, :, :-1, :-1], "your A is one row and one column short: n_H = ⌊(n_H_prev − f) / "
+                "stride⌋ + 1.")]
+        if stride != 1:
+            out.append((_pool(A, f, 1, mode), "your A is what stride = 1 gives: the window must move by "
+                        "stride (vert_start = h * stride)."))
+        if stride != f and f <= min(A.shape[2:]):
+            out.append((_pool(A, f, f, mode), "your A is what non-overlapping windows (stride = f) give: "
+                        "start each window at h * stride; windows overlap when stride < f."))
+        return [Variant(h, {"A": v}) for v, h in out if v.size]
+
+    def probe(func):
+        try:
+            res = func(A.transpose(0, 2, 3, 1).copy(), f, stride, mode)
+        except Exception:
+            return None
+        got = res[0] if isinstance(res, tuple) else res
+        want = out_exp.transpose(0, 2, 3, 1)
+        if isinstance(got, np.ndarray) and got.shape == want.shape and np.allclose(got, want, atol=1e-4):
+            return ("your function is correct for channels-last arrays (m, n_H, n_W, n_C), but the course's "
+                    "layout is (m, n_C, n_H, n_W): read m, n_C, n_H_prev, n_W_prev = A_prev.shape.")
+        return None
+
+    return Case(args=[("A_prev", A), ("f", f), ("stride", stride), ("mode", mode)],
+                outputs=[Out("A", out_exp, shape_hint="A must be (m, n_C, n_H, n_W) with n_H = ⌊(n_H_prev − f) / "
+                             "stride⌋ + 1 (pooling has no padding and keeps the channels)."),
+                         Out("cache", (A, f, stride, mode), kind="cache")],
+                describe=_desc(A.dtype, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
+                hint=f"A[i, c, h, w] is the {'maximum' if mode == 'max' else 'mean'} of the f × f window of "
+                     "A_prev[i, c] that starts at (h * stride, w * stride).",
+                variants=variants, probes=probe)
+
+
+def _modes(mode):
+    if mode is None:
+        return MODES
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES} or None, got {mode!r}")
+    return (mode,)
+
+
+def _random_pool_args(rng, dt, mode):
+    while True:
+        m, C, f, stride = int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(rng.integers(1, 5)), \
+            int(rng.integers(1, 4))
+        H, Wd = int(rng.integers(1, 8)), int(rng.integers(1, 8))
+        if f <= H and f <= Wd and H != Wd:
+            break
+    shape = (m, C, H, Wd)
+    if mode == "max" and rng.integers(0, 2):  # small integers: many tied maxima
+        A = rng.integers(0, 4, size=shape).astype(dt)
+    else:
+        A = rng.standard_normal(shape).astype(dt)
+    return A, f, stride
+
+
+def _label(name, mode):
+    return name if mode is None else f'{name} (mode="{mode}")'
+
+
+VISIBLE_POOL = np.array([[1.0, 3.0, 2.0, 1.0], [4.0, 6.0, 5.0, 0.0], [3.0, 2.0, 1.0, 0.0], [1.0, 2.0, 3.0, 4.0]])
+VISIBLE_OVERLAP = np.array([[1.0, 5.0, 2.0, 2.0, 0.0], [3.0, 1.0, 5.0, 1.0, 6.0], [2.0, 5.0, 0.0, 3.0, 1.0]])
+
+
+def pool_forward(func, hidden=False, seed=0, mode=None):
+    """Check ``pool_forward(A_prev, f, stride, mode) -> (A, cache)``; ``mode`` limits to one mode."""
+    __tracebackhide__ = True
+    modes = _modes(mode)
+    if not hidden:
+        cases = []
+        for md in modes:
+            cases.append(_pool_forward_case(VISIBLE_POOL.reshape(1, 1, 4, 4), 2, 2, md,
+                                            f"{md} pooling, 2×2 windows, stride 2"))
+            cases.append(_pool_forward_case(VISIBLE_OVERLAP.reshape(1, 1, 3, 5), 2, 1, md,
+                                            f"{md} pooling, overlapping 2×2 windows, stride 1"))
+    else:
+        rng = np.random.default_rng(seed)
+        cases = []
+        for k, dt in enumerate(_dtypes(rng, 24)):
+            md = modes[k % len(modes)]
+            cases.append(_pool_forward_case(*_random_pool_args(rng, dt, md), md))
+    run_check("pool_forward", func, cases, hidden=hidden, label=_label("pool_forward", mode))
+
+
+# --------------------------------------------------------------------------- conv_backward
+
+
+def _conv_backward_sim(dZ, A, W, stride, pad, *, add_dA=True, add_dW=True, order="ichw"):
+    """Loop version of the conv backward with switchable mistakes; returns (dA_prev_pad, dW)."""
+    A_pad = np.pad(_f64(A), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    W = _f64(W)
+    f = W.shape[2]
+    dA_pad, dW = np.zeros_like(A_pad), np.zeros_like(W)
+    m, F, nH, nW = dZ.shape
+    idx = [(i, c, h, w) for i in range(m) for c in range(F) for h in range(nH) for w in range(nW)]
+    if order == "ihwc":
+        idx.sort(key=lambda t: (t[0], t[2], t[3], t[1]))
+    for i, c, h, w in idx:
+        win = (i, slice(None), slice(h * stride, h * stride + f), slice(w * stride, w * stride + f))
+        g = float(dZ[i, c, h, w])
+        if add_dA:
+            dA_pad[win] += W[c] * g
+        else:
+            dA_pad[win] = W[c] * g
+        if add_dW:
+            dW[c] += A_pad[win] * g
+        else:
+            dW[c] = A_pad[win] * g
+    return dA_pad, dW
+
+
+PAD_ZERO_HINT = ("with pad = 0, x[pad:-pad] is empty because -0 == 0: slice with [pad:pad + n_H_prev] "
+                 "(and [pad:pad + n_W_prev]) or skip the slicing when pad == 0.")
+
+
+def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
+    ref = _ref()
+    _, cache = ref.conv2d_forward(_f64(A), _f64(W), _f64(b), stride=stride, pad=pad)
+    dA, dW, db = ref.conv2d_backward(_f64(dZ), cache)
+    m, C, H, Wd = A.shape
+
+    def variants():
+        out = [Variant("db is all zeros: did you forget db[c] += dZ[i, c, h, w] (db = dZ summed over m, n_H "
+                       "and n_W)?", {"db": np.zeros_like(db)})]
+        if m > 1:
+            out.append(Variant("db must be summed over the whole batch (all m examples), not one.",
+                               {"db": _f64(dZ[0]).sum(axis=(1, 2))}))
+        for order in ("ichw", "ihwc"):
+            dA_pad_bad, _ = _conv_backward_sim(dZ, A, W, stride, pad, add_dA=False, order=order)
+            out.append(Variant("your dA_prev keeps only the last window's contribution where windows overlap "
+                               "(or filters share a window): accumulate with +=, not =.",
+                               {"dA_prev": dA_pad_bad[:, :, pad:pad + H, pad:pad + Wd]}))
+        _, dW_bad = _conv_backward_sim(dZ, A, W, stride, pad, add_dW=False)
+        out.append(Variant("your dW keeps only the last window: dW[c] must accumulate (+=) a_slice * dZ[i, c, h, w] "
+                           "over every window and every example.", {"dW": dW_bad}))
+        dA_pad, _ = _conv_backward_sim(dZ, A, W, stride, pad)
+        if pad:
+            out.append(Variant("your dA_prev still includes the padding: strip it, "
+                               "dA_prev[i] = da_prev_pad[:, pad:-pad, pad:-pad].", {"dA_prev": dA_pad}))
+        else:
+            out.append(Variant(PAD_ZERO_HINT, {"dA_prev": np.zeros((m, C, 0, 0))}))
+        return out
+
+    def exception_hint(exc, line):
+        if pad == 0 and ":-pad" in line.replace(" ", ""):
+            return PAD_ZERO_HINT
+        return "the cache is (A_prev, W, b, stride, pad); " + LAYOUT + "."
+
+    return Case(args=[("dZ", dZ), ("cache", (A, W, b, stride, pad))],
+                outputs=[Out("dA_prev", dA, shape_hint="dA_prev has the shape of A_prev (m, n_C_prev, n_H_prev, "
+                             "n_W_prev): compute it on a padded copy, then remove the padding."),
+                         Out("dW", dW, shape_hint="dW has the shape of W (n_C, n_C_prev, f, f)."),
+                         Out("db", db, shape_hint="db has the shape of b (n_C,): dZ summed over m, n_H and n_W.")],
+                describe=_desc(A.dtype, dZ=dZ, A_prev=A, W=W, stride=stride, pad=pad), dtype=A.dtype, note=note,
+                hint="for every window: da_prev_pad[:, window] += W[c] * dZ[i, c, h, w], "
+                     "dW[c] += a_slice * dZ[i, c, h, w], db[c] += dZ[i, c, h, w].",
+                variants=variants, exception_hint=exception_hint)
+
+
+def conv_backward(func, hidden=False, seed=0):
+    """Check ``conv_backward(dZ, cache) -> (dA_prev, dW, db)``, cache ``(A_prev, W, b, stride, pad)``."""
+    __tracebackhide__ = True
+    ref = _ref()
+
+    def make(A, W, b, stride, pad, note="", rng=None):
+        shape = ref.conv2d_forward(_f64(A), _f64(W), _f64(b), stride=stride, pad=pad)[0].shape
+        if rng is None:
+            dZ = np.linspace(-1, 2, int(np.prod(shape))).reshape(shape).astype(A.dtype)
+        else:
+            dZ = rng.standard_normal(shape).astype(A.dtype)
+        return _conv_backward_case(A, W, b, stride, pad, dZ, note)
+
+    if not hidden:
+        cases = [make(np.arange(9.0).reshape(1, 1, 3, 3), np.array([[[[1.0, -1.0], [2.0, 0.0]]]]), np.zeros(1), 1, 0,
+                      "one 3×3 image, one 2×2 filter, overlapping windows"),
+                 make(np.linspace(-1, 1, 32).reshape(1, 2, 4, 4), np.linspace(1, -1, 36).reshape(2, 2, 3, 3),
+                      np.array([0.5, -0.5]), 2, 1, "2 channels, 2 filters, pad 1, stride 2"),
+                 make(np.arange(40.0).reshape(2, 1, 5, 4) / 10, np.linspace(-1, 1, 12).reshape(3, 1, 2, 2),
+                      np.zeros(3), 2, 0, "2 non-square images, 3 filters, stride 2")]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = [make(*_random_conv_args(rng, dt), rng=rng) for dt in _dtypes(rng, _HIDDEN)]
+    run_check("conv_backward", func, cases, hidden=hidden)
+
+
+# --------------------------------------------------------------------------- pooling backward helpers
+
+
+def _first_max_mask(x):
+    mask = np.zeros(x.shape, dtype=bool)
+    mask[np.unravel_index(np.argmax(x), x.shape)] = True
+    return mask
+
+
+def _mask_case(x, note=""):
+    expected = _first_max_mask(x)
+
+    def variants():
+        last = np.zeros(x.shape, dtype=bool)
+        last[np.unravel_index(x.size - 1 - np.argmax(x.ravel()[::-1]), x.shape)] = True
+        col = np.zeros(x.shape, dtype=bool)
+        col[np.unravel_index(np.argmax(x.T), x.T.shape)[::-1]] = True
+        out = [(x == np.max(x), "your mask marks every tied maximum; mark only the first one (row-major, as "
+                "np.argmax does). PyTorch does the same, so the gradient is never counted twice."),
+               (last, "your mask marks the last of the tied maxima; mark the first one (row-major, as np.argmax "
+                "does)."),
+               (col, "your mask marks the first maximum in column-major order; use row-major order "
+                "(np.argmax on the window, then np.unravel_index)."),
+               (x == np.min(x), "your mask marks the minimum; it must mark the maximum.")]
+        return [Variant(h, {"mask": v}) for v, h in out]
+
+    return Case(args=[("x", x)], outputs=[Out("mask", expected, kind="mask")],
+                describe=_desc(x.dtype, x=x), dtype=x.dtype, note=note,
+                hint="the mask is True at the (first) maximum of x and False everywhere else.", variants=variants)
+
+
+def create_mask_from_window(func, hidden=False, seed=0):
+    """Check ``create_mask_from_window(x) -> bool array`` (True at the first maximum only)."""
+    __tracebackhide__ = True
+    if not hidden:
+        cases = [_mask_case(np.array([[1.0, 3.0], [4.0, 2.0]]), "a single maximum"),
+                 _mask_case(np.array([[5.0, 1.0, 5.0], [0.0, 5.0, 2.0], [3.0, 3.0, 1.0]]),
+                            "three tied maxima: only the first (row-major) is True"),
+                 _mask_case(np.array([[-2.0, -1.0], [-3.0, -4.0]]), "all entries negative")]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = []
+        for k, dt in enumerate(_dtypes(rng, _HIDDEN)):
+            f = int(rng.integers(1, 5))
+            x = rng.integers(-3, 3, size=(f, f)) if k % 2 == 0 else rng.standard_normal((f, f))
+            cases.append(_mask_case(x.astype(dt)))
+    run_check("create_mask_from_window", func, cases, hidden=hidden)
+
+
+def _distribute_case(dz, shape, note=""):
+    n_H, n_W = shape
+    expected = np.full(shape, float(dz) / (n_H * n_W))
+
+    def variants():
+        out = [(np.full(shape, float(dz)), "every entry equals dz: divide dz by the number of entries n_H·n_W, "
+                "so that the entries add up to dz."),
+               (np.full(shape, float(dz) / n_H), "divide by the number of entries n_H·n_W, not by n_H."),
+               (np.full(shape, float(dz) / (n_H + n_W)), "divide by n_H·n_W (the number of entries), "
+                "not by n_H + n_W.")]
+        return [Variant(h, {"a": v}) for v, h in out if not np.allclose(v, expected)]
+
+    dtype = getattr(dz, "dtype", np.float64)
+    return Case(args=[("dz", dz), ("shape", shape)],
+                outputs=[Out("a", expected, shape_hint="the result must have the given shape (n_H, n_W).")],
+                describe=_desc(dtype, dz=dz, shape=shape), dtype=dtype, note=note,
+                hint="every entry is dz / (n_H·n_W).", variants=variants)
+
+
+def distribute_value(func, hidden=False, seed=0):
+    """Check ``distribute_value(dz, shape) -> array`` filled with dz / (n_H·n_W)."""
+    __tracebackhide__ = True
+    if not hidden:
+        cases = [_distribute_case(2.0, (2, 2), "2 spread over a 2×2 window: 0.5 each"),
+                 _distribute_case(6.0, (2, 3), "a non-square 2×3 window: 1.0 each")]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = []
+        for dt in _dtypes(rng, 20):
+            dz = dt(rng.standard_normal()) if rng.integers(0, 2) else float(rng.standard_normal())
+            cases.append(_distribute_case(dz, (int(rng.integers(1, 5)), int(rng.integers(1, 5)))))
+    run_check("distribute_value", func, cases, hidden=hidden)
+
+
+# --------------------------------------------------------------------------- pool_backward
+
+
+def _pool_backward_sim(dA, A, f, stride, mode, *, add=True, ties="first", stale=False, divide=True):
+    """Loop version of the pooling backward with switchable mistakes."""
+    A = _f64(A)
+    dX = np.zeros(A.shape)
+    kept = np.zeros((f, f), dtype=bool)
+    m, C, nH, nW = dA.shape
+    for i in range(m):
+        for c in range(C):
+            for h in range(nH):
+                for w in range(nW):
+                    win = (i, c, slice(h * stride, h * stride + f), slice(w * stride, w * stride + f))
+                    g = float(dA[i, c, h, w])
+                    if mode == "max":
+                        a = A[win]
+                        mask = (a == a.max()) if ties == "all" else _first_max_mask(a)
+                        if stale:
+                            kept |= _first_max_mask(a)
+                            mask = kept
+                        contrib = mask * g
+                    else:
+                        contrib = np.full((f, f), g / (f * f) if divide else g)
+                    if add:
+                        dX[win] += contrib
+                    else:
+                        dX[win] = contrib
+    return dX
+
+
+def _pool_backward_case(A, f, stride, mode, dA, note=""):
+    ref = _ref()
+    _, cache = ref.pool2d_forward(_f64(A), f, stride, mode=_REF_MODE[mode])
+    expected = ref.pool2d_backward(_f64(dA), cache)
+
+    def variants():
+        sim = lambda **kw: _pool_backward_sim(dA, A, f, stride, mode, **kw)  # noqa: E731
+        out = [(sim(add=False), "your dA_prev keeps only the last window's gradient where windows overlap "
+                "(stride < f): accumulate with +=, not =.")]
+        if mode == "max":
+            out += [(sim(ties="all"), "your gradient goes to every tied maximum of a window; only the first "
+                     "maximum (row-major, as np.argmax) should get it, as in PyTorch — see "
+                     "create_mask_from_window."),
+                    (sim(stale=True), "your mask keeps the True entries of earlier windows: build a fresh mask "
+                     "for every window (reset it inside the loop).")]
+        else:
+            out.append((sim(divide=False), "every entry of a window got the whole gradient dA[i, c, h, w]: "
+                        "divide it by the window size f·f (distribute_value)."))
+        other = "average" if mode == "max" else "max"
+        out.append((_pool_backward_sim(dA, A, f, stride, other),
+                    f"your dA_prev is the gradient of {other} pooling; cache[3] is mode=\"{mode}\"."))
+        return [Variant(h, {"dA_prev": v}) for v, h in out]
+
+    return Case(args=[("dA", dA), ("cache", (A, f, stride, mode))],
+                outputs=[Out("dA_prev", expected, shape_hint="dA_prev has the shape of A_prev.")],
+                describe=_desc(A.dtype, dA=dA, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
+                hint=("each window passes dA[i, c, h, w] to its first maximum (mask * dA), added (+=) into "
+                      "dA_prev." if mode == "max" else
+                      "each window spreads dA[i, c, h, w] evenly over its f·f entries, added (+=) into dA_prev."),
+                variants=variants,
+                exception_hint=lambda exc, line: "the cache is (A_prev, f, stride, mode) and every array is "
+                                           "(m, n_C, n_H, n_W).")
+
+
+def pool_backward(func, hidden=False, seed=0, mode=None):
+    """Check ``pool_backward(dA, cache) -> dA_prev``, cache ``(A_prev, f, stride, mode)``."""
+    __tracebackhide__ = True
+    ref = _ref()
+    modes = _modes(mode)
+
+    def make(A, f, stride, md, note="", rng=None):
+        shape = ref.pool2d_forward(_f64(A), f, stride, mode=_REF_MODE[md])[0].shape
+        if rng is None:
+            dA = np.linspace(1, 2, int(np.prod(shape))).reshape(shape).astype(A.dtype)
+        else:
+            dA = rng.standard_normal(shape).astype(A.dtype)
+        return _pool_backward_case(A, f, stride, md, dA, note)
+
+    if not hidden:
+        cases = []
+        for md in modes:
+            cases.append(make(VISIBLE_POOL.reshape(1, 1, 4, 4), 2, 2, md, f"{md} pooling, 2×2 windows, stride 2"))
+            cases.append(make(VISIBLE_OVERLAP.reshape(1, 1, 3, 5), 2, 1, md,
+                              f"{md} pooling, overlapping 2×2 windows, stride 1"
+                              + (", tied maxima" if md == "max" else "")))
+    else:
+        rng = np.random.default_rng(seed)
+        cases = []
+        for k, dt in enumerate(_dtypes(rng, 24)):
+            md = modes[k % len(modes)]
+            A, f, stride = _random_pool_args(rng, dt, md)
+            cases.append(make(A, f, stride, md, rng=rng))
+    run_check("pool_backward", func, cases, hidden=hidden, label=_label("pool_backward", mode))

@@ -1,0 +1,559 @@
+"""Generic machinery behind the notebook checks; topic modules only describe cases.
+
+A topic check builds a list of :class:`Case` objects (inputs, expected outputs computed
+with the reference, known-buggy variants for diagnosis) and hands them to
+:func:`run_check`, which
+
+* refuses functions that call the course library, PyTorch or SciPy's filters
+  (a static look at the code, then one case run under ``sys.setprofile``),
+* calls the student's function on every case, reporting any exception with the
+  student's own line instead of a grader traceback,
+* checks that no input was modified in place,
+* compares every output (type, shape, dtype, values) and, on a mismatch, names the
+  known mistake the output matches, or falls back to a generic hint,
+* prints a single ``✓`` line when everything passes.
+
+Grader frames set ``__tracebackhide__`` so IPython and pytest show the student a short
+message rather than the grader's internals.
+"""
+
+from __future__ import annotations
+
+import dis
+import importlib.util
+import numbers
+import os
+import sys
+import traceback
+import types
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "CheckFailed", "NotYourOwnWork", "Out", "Variant", "Case", "run_check",
+    "FORBIDDEN", "find_forbidden_static", "watch_forbidden_calls", "tolerances",
+]
+
+# Modules whose use inside a graded function means the student did not write the code.
+FORBIDDEN = ("cnn_course.ref", "cnn_course.pt", "torch", "scipy.signal", "scipy.ndimage")
+
+MAX_LISTED = 5  # differing positions shown in a value mismatch
+
+
+class CheckFailed(AssertionError):
+    """A graded function gave a wrong result; the message says where and why."""
+
+
+class NotYourOwnWork(CheckFailed):
+    """A graded function hands the work to a library instead of implementing it."""
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@dataclass
+class Out:
+    """One expected output of the student's function.
+
+    kind: "array" (float ndarray), "mask" (bool ndarray, exact), "int" (a Python or NumPy
+    integer), "scalar" (a real number, float expected) or "cache" (a tuple compared entry
+    by entry). ``shape_hint`` is shown when an array has the wrong shape.
+    """
+
+    name: str
+    expected: Any
+    kind: str = "array"
+    shape_hint: str = ""
+
+
+@dataclass
+class Variant:
+    """A known mistake: what the outputs named in ``values`` would be, and what to say."""
+
+    hint: str
+    values: dict[str, Any]
+
+
+@dataclass
+class Case:
+    """Inputs, expected outputs and diagnosis for one call of the student's function.
+
+    args are passed positionally, as ``(name, value)`` pairs (names label messages).
+    ``dtype`` is the float dtype of the inputs (sets the tolerance).
+    ``variants`` is called only after a mismatch (a variant counts only when it names the
+    output that failed); ``probes`` likewise, with the student's function, returning a hint
+    or None (used to re-run it with another layout), also after an exception;
+    ``exception_hint(exc, line)`` gets the exception and the student's source line.
+    """
+
+    args: list[tuple[str, Any]]
+    outputs: list[Out]
+    describe: str
+    dtype: Any = np.float64
+    note: str = ""
+    hint: str = ""
+    variants: Callable[[], list[Variant]] | None = None
+    probes: Callable[[Callable], str | None] | None = None
+    exception_hint: Callable[[BaseException, str], str] | None = None  # (exception, student's line)
+    extra: dict = field(default_factory=dict)
+
+
+def tolerances(dtype) -> tuple[float, float]:
+    """(rtol, atol) for comparing results computed from inputs of ``dtype``."""
+    if np.dtype(dtype) == np.float32:
+        return 1e-4, 1e-4
+    return 1e-6, 1e-8
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, numbers.Real):
+        return f"{float(v):.6g}"
+    return repr(v)
+
+
+def _type_name(x) -> str:
+    if isinstance(x, np.ndarray):
+        return f"an array of shape {x.shape}"
+    return type(x).__name__
+
+
+def _close(got: np.ndarray, expected: np.ndarray, dtype) -> np.ndarray:
+    rtol, atol = tolerances(dtype)
+    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    return np.isclose(got.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol * scale)
+
+
+def _value_lines(name: str, got: np.ndarray, expected: np.ndarray, bad: np.ndarray) -> list[str]:
+    idx = np.argwhere(bad)
+    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    lines = [f"{name} has wrong values at {len(idx)} of {expected.size} positions "
+             f"(max abs difference {_fmt(np.nanmax(np.where(bad, diff, 0)))}); first differences:"]
+    for pos in idx[:MAX_LISTED]:
+        p = tuple(int(i) for i in pos)
+        where = f"{name}[{', '.join(map(str, p))}]"
+        lines.append(f"  {where}: expected {_fmt(expected[p])}, got {_fmt(got[p])}")
+    return lines
+
+
+def compare(out: Out, got, dtype) -> list[str] | None:
+    """Lines explaining why ``got`` is not ``out.expected``; None when it is correct."""
+    exp, name = out.expected, out.name
+    if out.kind == "int":
+        if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Integral):
+            if isinstance(got, numbers.Real) or (isinstance(got, np.ndarray) and got.size == 1):
+                return [f"{name} must be an int, got {_fmt(got)} ({type(got).__name__}); expected {exp}. "
+                        "Hint: use // (floor division) or int(...) so the result is a whole number."]
+            return [f"{name} must be an int, got {_type_name(got)}; expected {exp}."]
+        if int(got) != exp:
+            return [f"{name} is wrong: expected {exp}, got {int(got)}."]
+        return None
+    if out.kind == "scalar":
+        if isinstance(got, np.ndarray) and got.ndim == 0:
+            got = got[()]
+        if isinstance(got, np.ndarray):
+            return [f"{name} must be a single number (a float), got {_type_name(got)}. "
+                    "Hint: np.sum(...) of the whole product gives one number; convert with float(...) if needed."]
+        if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Real):
+            return [f"{name} must be a float, got {type(got).__name__}."]
+        if isinstance(got, numbers.Integral):
+            return [f"{name} must be a float, got the integer {got!r}."]
+        if not _close(np.asarray(got), np.asarray(exp), dtype):
+            return [f"{name} is wrong: expected {_fmt(exp)}, got {_fmt(got)} "
+                    f"(difference {_fmt(abs(float(got) - float(exp)))})."]
+        return None
+    if out.kind == "cache":
+        return _compare_cache(name, got, exp)
+    # "array" and "mask"
+    if not isinstance(got, np.ndarray):
+        return [f"{name} must be a NumPy array, got {_type_name(got)}."]
+    if got.shape != exp.shape:
+        return [f"{name} has the wrong shape: expected {exp.shape}, got {got.shape}."]
+    if out.kind == "mask":
+        if got.dtype != np.bool_:
+            return [f"{name} must be a boolean array (dtype bool), got dtype {got.dtype}. "
+                    "Hint: a comparison such as x == value, or np.zeros(shape, dtype=bool), gives one."]
+        bad = got != exp
+        if bad.any():
+            return _value_lines(name, got, exp, bad)
+        return None
+    if got.dtype.kind != "f":
+        return [f"{name} has dtype {got.dtype}, but it must be a floating-point array (like its inputs). "
+                "Hint: an array made with np.zeros(shape, dtype=int) or from integers truncates every value."]
+    bad = ~_close(got, exp, dtype)
+    if bad.any():
+        return _value_lines(name, got, exp, bad)
+    return None
+
+
+def _compare_cache(name, got, exp) -> list[str] | None:
+    if not isinstance(got, tuple) or len(got) != len(exp):
+        return [f"{name} must be a tuple of {len(exp)} entries, got {_type_name(got)}"
+                + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else "") + "."]
+    for k, (g, e) in enumerate(zip(got, exp)):
+        if isinstance(e, np.ndarray):
+            same = isinstance(g, np.ndarray) and g.shape == e.shape and np.array_equal(g, e)
+        else:
+            same = not isinstance(g, np.ndarray) and g == e
+        if not same:
+            return [f"{name}[{k}] is not the expected value (expected {_brief(e)}, got {_brief(g)})."]
+    return None
+
+
+def _brief(v) -> str:
+    return f"an array of shape {v.shape}" if isinstance(v, np.ndarray) else repr(v)
+
+
+def matches(got, value, dtype) -> bool:
+    """Whether ``got`` equals ``value`` within tolerance (same shape, any dtype)."""
+    if isinstance(value, np.ndarray):
+        if not isinstance(got, np.ndarray) or got.shape != value.shape:
+            return False
+        if value.dtype == np.bool_ or got.dtype == np.bool_:
+            return got.dtype == value.dtype and bool(np.array_equal(got, value))
+        try:
+            return bool(_close(got, value, dtype).all())
+        except (TypeError, ValueError):
+            return False
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        if isinstance(got, np.ndarray) and got.ndim == 0:
+            got = got[()]
+        if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Real):
+            return False
+        return bool(_close(np.asarray(float(got)), np.asarray(float(value)), dtype))
+    return got == value
+
+
+# --------------------------------------------------------------------------- anti-cheat
+
+
+def _flagged_name(name: str | None, forbidden) -> bool:
+    return bool(name) and any(name == p or name.startswith(p + ".") for p in forbidden)
+
+
+def _object_module(obj) -> str | None:
+    """The module an object belongs to (functions, builtins, classes, instances)."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    mod = getattr(obj, "__module__", None)
+    if isinstance(mod, str):
+        return mod
+    mod = getattr(type(obj), "__module__", None)
+    return mod if isinstance(mod, str) else None
+
+
+def _label(obj) -> str:
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    mod = _object_module(obj) or "?"
+    return f"{mod}.{getattr(obj, '__qualname__', getattr(obj, '__name__', type(obj).__name__))}"
+
+
+def _code_objects(code: types.CodeType):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def find_forbidden_static(func, forbidden=FORBIDDEN) -> str | None:
+    """Name of a forbidden module/function the function (or its own helpers) refers to.
+
+    Looks at the function object itself, then the globals, closure variables and
+    attribute chains its code (including nested functions and comprehensions) uses,
+    following into helper functions defined in the same namespace.
+    """
+    seen: set[int] = set()
+
+    def visit(f, via: str) -> str | None:
+        if id(f) in seen:
+            return None
+        seen.add(id(f))
+        if _flagged_name(_object_module(f), forbidden):
+            return _label(f) + via
+        code = getattr(f, "__code__", None)
+        if code is None:
+            return None
+        globs = getattr(f, "__globals__", {})
+        builtins = globs.get("__builtins__", {})
+        if isinstance(builtins, types.ModuleType):
+            builtins = vars(builtins)
+        refs, attrs = [], set()
+        for co in _code_objects(code):
+            for ins in dis.get_instructions(co):
+                if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                    name = ins.argval
+                    if name in globs:
+                        refs.append(globs[name])
+                    elif name in builtins:
+                        refs.append(builtins[name])
+                elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                    attrs.add(ins.argval)
+        for cell in getattr(f, "__closure__", None) or ():
+            try:
+                refs.append(cell.cell_contents)
+            except ValueError:  # empty cell
+                pass
+        for obj in refs:
+            found = check_obj(obj, attrs, f)
+            if found:
+                return found
+        return None
+
+    def check_obj(obj, attrs, owner) -> str | None:
+        if isinstance(obj, types.ModuleType):
+            if _flagged_name(obj.__name__, forbidden):
+                used = sorted(a for a in attrs if hasattr(obj, a))
+                return f"{obj.__name__}.{used[0]}" if used else obj.__name__
+            # a parent package (cnn_course, scipy): follow the attributes the code reads
+            for a in sorted(attrs):
+                sub = getattr(obj, a, None)
+                if sub is not None and _flagged_name(_object_module(sub), forbidden):
+                    if isinstance(sub, types.ModuleType):
+                        deeper = sorted(b for b in attrs if hasattr(sub, b))
+                        return f"{sub.__name__}.{deeper[0]}" if deeper else sub.__name__
+                    return _label(sub)
+            return None
+        if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, type, types.MethodType)) \
+                or callable(obj) or hasattr(obj, "__module__"):
+            if _flagged_name(_object_module(obj), forbidden):
+                return _label(obj)
+        if isinstance(obj, types.FunctionType) and (
+                obj.__globals__ is getattr(owner, "__globals__", None) or obj.__module__ == "__main__"):
+            inner = visit(obj, "")
+            if inner:
+                return f"{inner} (through your function {obj.__name__})"
+        return None
+
+    return visit(func, "")
+
+
+_PATH_CACHE: dict[tuple, tuple[str, ...]] = {}
+
+
+def _forbidden_paths(forbidden) -> tuple[str, ...]:
+    """Source directories/files of the forbidden packages, found without importing them."""
+    key = tuple(forbidden)
+    if key not in _PATH_CACHE:
+        paths = []
+        for name in forbidden:
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is None:
+                continue
+            if spec.submodule_search_locations:
+                paths += [os.path.join(os.path.realpath(p), "") for p in spec.submodule_search_locations]
+            elif spec.origin:
+                paths.append(os.path.realpath(spec.origin))
+        _PATH_CACHE[key] = tuple(paths)
+    return _PATH_CACHE[key]
+
+
+class watch_forbidden_calls:
+    """Context manager recording the first call into a forbidden package (``.found``).
+
+    Python calls are recognised by the module name or the file of the called code; C
+    calls by the builtin's ``__module__``, ``__self__`` or ``__objclass__``. Any profiler
+    installed before is restored on exit, even when the code inside raises.
+    """
+
+    def __init__(self, forbidden=FORBIDDEN):
+        self.forbidden = tuple(forbidden)
+        self.paths = _forbidden_paths(self.forbidden)
+        self.found: str | None = None
+        self._old = None
+
+    def _hook(self, frame, event, arg):
+        if self.found is not None or event not in ("call", "c_call"):
+            return
+        if event == "call":
+            code = frame.f_code
+            modname = frame.f_globals.get("__name__")
+            if _flagged_name(modname, self.forbidden) or code.co_filename.startswith(self.paths):
+                self.found = f"{modname}.{code.co_qualname}"
+            return
+        for owner in (arg, getattr(arg, "__self__", None), getattr(arg, "__objclass__", None)):
+            if owner is None:
+                continue
+            mod = owner.__name__ if isinstance(owner, types.ModuleType) else _object_module(owner)
+            if _flagged_name(mod, self.forbidden):
+                self.found = f"{_object_module(arg) or mod}.{getattr(arg, '__name__', '?')}"
+                return
+
+    def __enter__(self):
+        self._old = sys.getprofile()
+        sys.setprofile(self._hook)
+        return self
+
+    def __exit__(self, *exc):
+        sys.setprofile(self._old)
+        return False
+
+
+def _cheat_message(name: str, found: str, how: str) -> str:
+    return (f"{name} earns no points: it calls {found} ({how}).\n"
+            "  This exercise asks for your own NumPy implementation. Calling the course library "
+            "(cnn_course.ref, cnn_course.pt), PyTorch or scipy.signal / scipy.ndimage does the work for you. "
+            "NumPy itself (np.pad, sliding_window_view, einsum, tensordot, ...) and your own earlier "
+            "functions are fine.")
+
+
+# --------------------------------------------------------------------------- running
+
+
+_GRADER_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
+_LIB_DIRS = tuple({os.path.join(os.path.realpath(p), "") for p in
+                   (os.path.dirname(np.__file__), os.path.dirname(os.__file__))})
+
+
+def _student_frame(exc: BaseException):
+    """The deepest traceback frame that is the student's code (not the grader, not a library)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [fr for fr in frames
+            if not os.path.realpath(fr.filename).startswith((_GRADER_DIR,) + _LIB_DIRS)
+            and "site-packages" not in fr.filename]
+    return mine[-1] if mine else (frames[-1] if frames else None)
+
+
+def _exception_lines(name: str, exc: BaseException, case: Case, func) -> list[str]:
+    lines = [f"{name} raised {type(exc).__name__}: {exc}"]
+    fr = _student_frame(exc)
+    if fr is not None:
+        where = f"line {fr.lineno}, in {fr.name}"
+        lines.append(f"at {where}" + (f":  {fr.line.strip()}" if fr.line else ""))
+    if isinstance(exc, NotImplementedError):
+        lines.append("Hint: replace the `raise NotImplementedError()` line with your implementation.")
+        return lines
+    hint = None
+    if case.probes is not None:
+        try:
+            hint = case.probes(func)
+        except Exception:  # a probe only helps; it never decides
+            hint = None
+    if hint is None and case.exception_hint is not None:
+        hint = case.exception_hint(exc, fr.line if fr is not None and fr.line else "")
+    if hint:
+        lines.append(f"Hint: {hint}")
+    return lines
+
+
+def _snapshot(args):
+    """(label, original array, pristine copy) for every array among the arguments."""
+    snaps = []
+    for name, value in args:
+        if isinstance(value, np.ndarray):
+            snaps.append((name, value, value.copy()))
+        elif isinstance(value, tuple):
+            for k, v in enumerate(value):
+                if isinstance(v, np.ndarray):
+                    snaps.append((f"{name}[{k}]", v, v.copy()))
+    return snaps
+
+
+def _inplace_lines(name: str, snaps) -> list[str] | None:
+    for label, now, before in snaps:
+        if now.shape != before.shape or not np.array_equal(now, before, equal_nan=True):
+            changed = (int(np.sum(~np.isclose(now, before, equal_nan=True)))
+                       if now.shape == before.shape else "all")
+            return [f"{name} modified its input {label} in place ({changed} of {before.size} entries changed).",
+                    "Hint: a function must not change its arguments in place: operators such as *=, += "
+                    "or slice assignment on an input (or on a view of it) write into the caller's array. "
+                    "Work on a copy (x.copy(), np.pad(...)) or build a new array."]
+    return None
+
+
+def _diagnose(case: Case, func, got_outputs: dict, failing: Out) -> str | None:
+    if case.variants is not None:
+        for v in case.variants():
+            if failing.name not in v.values or matches(failing.expected, v.values[failing.name], case.dtype):
+                continue  # about another output, or no different from the right answer here
+            if all(k in got_outputs and matches(got_outputs[k], val, case.dtype)
+                                           for k, val in v.values.items()):
+                return v.hint
+    if case.probes is not None:
+        try:
+            return case.probes(func)
+        except Exception:  # a probe only helps; it never decides
+            return None
+    return None
+
+
+def _run_case(name: str, func, case: Case, profile: bool, forbidden) -> CheckFailed | None:
+    __tracebackhide__ = True
+    snaps = _snapshot(case.args)
+    values = [v for _, v in case.args]
+    error = None
+    watcher = watch_forbidden_calls(forbidden) if profile else None
+    try:
+        if watcher is not None:
+            with watcher:
+                result = func(*values)
+        else:
+            result = func(*values)
+    except Exception as exc:  # the student's code failed: report it as feedback
+        error = exc
+    if watcher is not None and watcher.found:
+        return NotYourOwnWork(_cheat_message(name, watcher.found, "seen while running your function"))
+    if error is not None:
+        return CheckFailed("\n  ".join(_exception_lines(name, error, case, func)))
+    lines = _inplace_lines(name, snaps)
+    if lines:
+        return CheckFailed("\n  ".join(lines))
+    outs = case.outputs
+    if len(outs) > 1:
+        names = ", ".join(o.name for o in outs)
+        if not isinstance(result, (tuple, list)) or len(result) != len(outs):
+            got = f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list)) \
+                else _type_name(result)
+            return CheckFailed(f"{name} must return a tuple ({names}), got {got}.")
+        got_outputs = dict(zip((o.name for o in outs), result))
+    else:
+        got_outputs = {outs[0].name: result}
+    for out in outs:
+        lines = compare(out, got_outputs[out.name], case.dtype)
+        if lines:
+            hint = _diagnose(case, func, got_outputs, out)
+            if hint is None and "Hint:" not in lines[-1]:
+                shape_wrong = lines[0].startswith(f"{out.name} has the wrong shape")
+                hint = out.shape_hint if (shape_wrong and out.shape_hint) else case.hint
+            if hint:
+                lines.append(f"Hint: {hint}")
+            return CheckFailed("\n  ".join(lines))
+    return None
+
+
+def run_check(name: str, func, cases: list[Case], *, hidden: bool, label: str | None = None,
+              forbidden=FORBIDDEN) -> None:
+    """Run ``func`` on every case; raise :class:`CheckFailed` on the first problem.
+
+    The first case runs under the forbidden-call watcher (after its expected values were
+    computed, so the grader's own reference calls are never seen). Prints one line on success.
+    """
+    __tracebackhide__ = True
+    if not callable(func):
+        raise CheckFailed(f"{name}: expected your function {name}, got {_type_name(func)}. "
+                          "Run the cell that defines it first.")
+    found = find_forbidden_static(func, forbidden)
+    if found:
+        raise NotYourOwnWork(_cheat_message(name, found, "found in your code"))
+    kind = "hidden" if hidden else "visible"
+    total = len(cases)
+    for i, case in enumerate(cases, 1):
+        problem = _run_case(name, func, case, i == 1, forbidden)
+        if problem is not None:
+            if isinstance(problem, NotYourOwnWork):
+                raise problem
+            note = f" ({case.note})" if case.note else ""
+            header = f"{name} failed {kind} case {i} of {total}{note}: {case.describe}"
+            raise type(problem)(f"{header}\n  {problem.args[0]}")
+    print(f"✓ {label or name}: {total} {kind} case{'s' if total != 1 else ''} passed")

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The course's two entry points; needs nothing but Python 3.11.
+
+    python3 run.py lab     # set up (once) and open the course in JupyterLab
+    python3 run.py test    # set up (once) and run the whole test suite
+
+Both create the virtual environment ``.venv`` on first use and bring it up to date
+whenever ``pyproject.toml`` or ``requirements.lock`` change; otherwise they start at once.
+Extra arguments after ``test`` go to pytest (``python3 run.py test -k conv``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".cnn-course-installed"
+LOCK_FILES = ("pyproject.toml", "requirements.lock")
+WORK = ROOT / "work"  # the student's own copies of the notebooks (git-ignored)
+
+
+def venv_python() -> Path:
+    sub = "Scripts/python.exe" if os.name == "nt" else "bin/python"
+    return VENV / sub
+
+
+def wanted_stamp() -> str:
+    digest = hashlib.sha256()
+    for name in LOCK_FILES:
+        digest.update((ROOT / name).read_bytes())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> Path:
+    """Create or update .venv so that it holds exactly the pinned packages."""
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"cnn-course needs Python 3.11; this is {sys.version.split()[0]} ({sys.executable}).")
+    stamp = wanted_stamp()
+    if STAMP.exists() and STAMP.read_text() == stamp and venv_python().exists():
+        return venv_python()
+    if not venv_python().exists():
+        print(f"Creating the virtual environment in {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    print("Installing the pinned packages (first run only; a few minutes) ...", flush=True)
+    pip = [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["-r", str(ROOT / "requirements.lock")], check=True, cwd=ROOT)
+    subprocess.run(pip + ["--no-deps", "-e", ".[test]"], check=True, cwd=ROOT)
+    STAMP.write_text(stamp)
+    return venv_python()
+
+
+def copy_course_to_work() -> None:
+    """Give the student their own copy of each notebook; never overwrite their work."""
+    for src in sorted((ROOT / "course").rglob("*")):
+        if ".ipynb_checkpoints" in src.parts or not src.is_file():
+            continue
+        dst = WORK / src.relative_to(ROOT / "course")
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+
+
+def lab(args: list[str]) -> int:
+    python = ensure_venv()
+    copy_course_to_work()
+    print(f"Opening the course; your notebooks are in {WORK}", flush=True)
+    return subprocess.call([str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={WORK}", *args], cwd=WORK)
+
+
+def test(args: list[str]) -> int:
+    python = ensure_venv()
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    cmd = [
+        str(python), "-m", "pytest",
+        "tests", "solutions",
+        "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
+        "-n", "2", "--dist", "loadfile",
+        "-p", "no:cacheprovider",
+        *args,
+    ]
+    return subprocess.call(cmd, cwd=ROOT, env=env)
+
+
+def main() -> int:
+    commands = {"lab": lab, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__.strip())
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

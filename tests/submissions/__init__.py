@@ -1,0 +1,41 @@
+"""Catalogs of student submissions (correct ones and known bugs), one module per topic.
+
+Used by the grading tests and by the nbgrader pipeline tests, which paste a source into
+the autograded-answer cell of ``Bug.function``.
+"""
+
+from __future__ import annotations
+
+import linecache
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A wrong (or cheating) submission of one exercise.
+
+    name: identifier; function: the exercise whose cell gets ``source``; breaks: the
+    exercises whose checks must fail (the ones calling ``function`` included); hint: a
+    substring the feedback of ``function``'s check must contain ("" for none).
+    """
+
+    name: str
+    function: str
+    source: str
+    breaks: frozenset = field(default_factory=frozenset)
+    hint: str = ""
+
+
+def namespace(correct: dict[str, str], overrides: dict[str, str] | None = None) -> dict:
+    """Execute the sources like notebook cells, in order, in one ``__main__`` namespace.
+
+    ``overrides`` maps exercise names to replacement sources (a bug in that cell).
+    Each source is registered with linecache, so tracebacks show the student's lines.
+    """
+    ns: dict = {"__name__": "__main__"}
+    for name, src in correct.items():
+        src = (overrides or {}).get(name, src)
+        filename = f"<cell {name}>"
+        linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+        exec(compile(src, filename, "exec"), ns)
+    return ns

@@ -1,0 +1,437 @@
+'''Topic-1 submissions: loop-based correct solutions, vectorised correct ones, and bugs.
+
+``CORRECT`` maps each exercise of ``solutions/01_convolution`` to the source a careful
+student would write (plain NumPy loops, calling their own earlier functions).
+``VECTORISED`` holds other correct solutions (np.pad, sliding windows, einsum) that the
+anti-cheat must not flag. ``BUGS`` lists wrong or cheating submissions with the hint the
+grader must give.
+'''
+
+from __future__ import annotations
+
+from . import Bug
+
+CORRECT: dict[str, str] = {
+    "conv_output_size": '''\
+import numpy as np
+
+def conv_output_size(n, f, pad, stride):
+    return (n + 2 * pad - f) // stride + 1
+''',
+    "conv_layer_params": '''\
+import numpy as np
+
+def conv_layer_params(f, n_C_prev, n_C):
+    weights = f * f * n_C_prev * n_C
+    biases = n_C
+    return weights + biases
+''',
+    "zero_pad": '''\
+import numpy as np
+
+def zero_pad(X, pad):
+    X_pad = np.pad(X, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant", constant_values=0)
+    return X_pad
+''',
+    "conv_single_step": '''\
+import numpy as np
+
+def conv_single_step(a_slice_prev, W, b):
+    s = a_slice_prev * W
+    Z = np.sum(s)
+    Z = Z + float(b)
+    return Z
+''',
+    "conv_forward": '''\
+import numpy as np
+
+def conv_forward(A_prev, W, b, stride=1, pad=0):
+    m, n_C_prev, n_H_prev, n_W_prev = A_prev.shape
+    n_C, _, f, _ = W.shape
+    n_H = (n_H_prev + 2 * pad - f) // stride + 1
+    n_W = (n_W_prev + 2 * pad - f) // stride + 1
+    Z = np.zeros((m, n_C, n_H, n_W), dtype=A_prev.dtype)
+    A_prev_pad = zero_pad(A_prev, pad)
+    for i in range(m):
+        a_prev_pad = A_prev_pad[i]
+        for c in range(n_C):
+            for h in range(n_H):
+                vert_start = h * stride
+                vert_end = vert_start + f
+                for w in range(n_W):
+                    horiz_start = w * stride
+                    horiz_end = horiz_start + f
+                    a_slice_prev = a_prev_pad[:, vert_start:vert_end, horiz_start:horiz_end]
+                    Z[i, c, h, w] = conv_single_step(a_slice_prev, W[c], b[c])
+    cache = (A_prev, W, b, stride, pad)
+    return Z, cache
+''',
+    "pool_forward": '''\
+import numpy as np
+
+def pool_forward(A_prev, f, stride, mode="max"):
+    m, n_C, n_H_prev, n_W_prev = A_prev.shape
+    n_H = (n_H_prev - f) // stride + 1
+    n_W = (n_W_prev - f) // stride + 1
+    A = np.zeros((m, n_C, n_H, n_W), dtype=A_prev.dtype)
+    for i in range(m):
+        for c in range(n_C):
+            for h in range(n_H):
+                vert_start = h * stride
+                for w in range(n_W):
+                    horiz_start = w * stride
+                    window = A_prev[i, c, vert_start:vert_start + f, horiz_start:horiz_start + f]
+                    if mode == "max":
+                        A[i, c, h, w] = np.max(window)
+                    elif mode == "average":
+                        A[i, c, h, w] = np.mean(window)
+    cache = (A_prev, f, stride, mode)
+    return A, cache
+''',
+    "conv_backward": '''\
+import numpy as np
+
+def conv_backward(dZ, cache):
+    A_prev, W, b, stride, pad = cache
+    m, n_C_prev, n_H_prev, n_W_prev = A_prev.shape
+    n_C, _, f, _ = W.shape
+    _, _, n_H, n_W = dZ.shape
+    dA_prev = np.zeros(A_prev.shape, dtype=A_prev.dtype)
+    dW = np.zeros(W.shape, dtype=W.dtype)
+    db = np.zeros(b.shape, dtype=b.dtype)
+    A_prev_pad = zero_pad(A_prev, pad)
+    dA_prev_pad = zero_pad(dA_prev, pad)
+    for i in range(m):
+        a_prev_pad = A_prev_pad[i]
+        da_prev_pad = dA_prev_pad[i]
+        for c in range(n_C):
+            for h in range(n_H):
+                vert_start = h * stride
+                vert_end = vert_start + f
+                for w in range(n_W):
+                    horiz_start = w * stride
+                    horiz_end = horiz_start + f
+                    a_slice = a_prev_pad[:, vert_start:vert_end, horiz_start:horiz_end]
+                    da_prev_pad[:, vert_start:vert_end, horiz_start:horiz_end] += W[c] * dZ[i, c, h, w]
+                    dW[c] += a_slice * dZ[i, c, h, w]
+                    db[c] += dZ[i, c, h, w]
+        dA_prev[i] = da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]
+    return dA_prev, dW, db
+''',
+    "create_mask_from_window": '''\
+import numpy as np
+
+def create_mask_from_window(x):
+    mask = np.zeros(x.shape, dtype=bool)
+    index = np.unravel_index(np.argmax(x), x.shape)
+    mask[index] = True
+    return mask
+''',
+    "distribute_value": '''\
+import numpy as np
+
+def distribute_value(dz, shape):
+    n_H, n_W = shape
+    average = dz / (n_H * n_W)
+    a = np.ones(shape) * average
+    return a
+''',
+    "pool_backward": '''\
+import numpy as np
+
+def pool_backward(dA, cache):
+    A_prev, f, stride, mode = cache
+    m, n_C, n_H, n_W = dA.shape
+    dA_prev = np.zeros(A_prev.shape, dtype=A_prev.dtype)
+    for i in range(m):
+        for c in range(n_C):
+            for h in range(n_H):
+                vert_start = h * stride
+                vert_end = vert_start + f
+                for w in range(n_W):
+                    horiz_start = w * stride
+                    horiz_end = horiz_start + f
+                    if mode == "max":
+                        a_prev_slice = A_prev[i, c, vert_start:vert_end, horiz_start:horiz_end]
+                        mask = create_mask_from_window(a_prev_slice)
+                        dA_prev[i, c, vert_start:vert_end, horiz_start:horiz_end] += mask * dA[i, c, h, w]
+                    elif mode == "average":
+                        da = dA[i, c, h, w]
+                        dA_prev[i, c, vert_start:vert_end, horiz_start:horiz_end] += distribute_value(da, (f, f))
+    return dA_prev
+''',
+}
+
+# Correct but written differently: whole-array NumPy. The anti-cheat must accept these.
+VECTORISED: dict[str, str] = {
+    "zero_pad": '''\
+import numpy as np
+
+def zero_pad(X, pad):
+    m, n_C, n_H, n_W = X.shape
+    X_pad = np.zeros((m, n_C, n_H + 2 * pad, n_W + 2 * pad), dtype=X.dtype)
+    X_pad[:, :, pad:pad + n_H, pad:pad + n_W] = X
+    return X_pad
+''',
+    "conv_single_step": '''\
+import numpy as np
+
+def conv_single_step(a_slice_prev, W, b):
+    return float(np.tensordot(a_slice_prev, W, axes=3)) + b
+''',
+    "conv_forward": '''\
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+def conv_forward(A_prev, W, b, stride=1, pad=0):
+    f = W.shape[2]
+    A_pad = np.pad(A_prev, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = sliding_window_view(A_pad, (f, f), axis=(2, 3))[:, :, ::stride, ::stride]
+    Z = np.einsum("mchwij,kcij->mkhw", windows, W) + b[None, :, None, None]
+    return Z, (A_prev, W, b, stride, pad)
+''',
+    "pool_forward": '''\
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+def pool_forward(A_prev, f, stride, mode="max"):
+    windows = sliding_window_view(A_prev, (f, f), axis=(2, 3))[:, :, ::stride, ::stride]
+    reduce = np.max if mode == "max" else np.mean
+    return reduce(windows, axis=(4, 5)), (A_prev, f, stride, mode)
+''',
+    "conv_backward": '''\
+import numpy as np
+
+def _window_grad(dZ, W, shape, stride, f):
+    dA = np.zeros(shape)
+    for h in range(dZ.shape[2]):
+        for w in range(dZ.shape[3]):
+            dA[:, :, h * stride:h * stride + f, w * stride:w * stride + f] += np.einsum(
+                "mk,kcij->mcij", dZ[:, :, h, w], W)
+    return dA
+
+def conv_backward(dZ, cache):
+    A_prev, W, b, stride, pad = cache
+    f = W.shape[2]
+    A_pad = zero_pad(A_prev, pad)
+    dA_pad = _window_grad(dZ, W, A_pad.shape, stride, f)
+    dW = np.zeros_like(W)
+    for h in range(dZ.shape[2]):
+        for w in range(dZ.shape[3]):
+            window = A_pad[:, :, h * stride:h * stride + f, w * stride:w * stride + f]
+            dW += np.einsum("mk,mcij->kcij", dZ[:, :, h, w], window)
+    H, Wd = A_prev.shape[2:]
+    return dA_pad[:, :, pad:pad + H, pad:pad + Wd], dW, dZ.sum(axis=(0, 2, 3))
+''',
+    "create_mask_from_window": '''\
+import numpy as np
+
+def create_mask_from_window(x):
+    flat = np.zeros(x.size, dtype=bool)
+    flat[np.argmax(x)] = True
+    return flat.reshape(x.shape)
+''',
+    "distribute_value": '''\
+import numpy as np
+
+def distribute_value(dz, shape):
+    return np.full(shape, dz / np.prod(shape), dtype=float)
+''',
+}
+
+
+def _replace(name: str, old: str, new: str, count: int = 1) -> str:
+    src = CORRECT[name]
+    if src.count(old) < 1:
+        raise ValueError(f"{old!r} not in CORRECT[{name!r}]")
+    return src.replace(old, new, count)
+
+
+BUGS: list[Bug] = [
+    Bug("conv_output_size_no_plus_one", "conv_output_size",
+        _replace("conv_output_size", "// stride + 1", "// stride"),
+        frozenset({"conv_output_size"}), "forgot the + 1"),
+    Bug("conv_output_size_true_division", "conv_output_size",
+        _replace("conv_output_size", "// stride + 1", "/ stride + 1"),
+        frozenset({"conv_output_size"}), "floor division"),
+    Bug("conv_layer_params_no_bias", "conv_layer_params",
+        _replace("conv_layer_params", "return weights + biases", "return weights"),
+        frozenset({"conv_layer_params"}), "but not the biases"),
+    Bug("zero_pad_all_axes", "zero_pad",
+        '''\
+import numpy as np
+
+def zero_pad(X, pad):
+    return np.pad(X, pad)
+''', frozenset({"zero_pad", "conv_forward", "conv_backward"}), "never the batch or channel axes"),
+    Bug("zero_pad_channels_last", "zero_pad",
+        _replace("zero_pad", "((0, 0), (0, 0), (pad, pad), (pad, pad))", "((0, 0), (pad, pad), (pad, pad), (0, 0))"),
+        frozenset({"zero_pad", "conv_forward", "conv_backward"}), "channels-last"),
+    Bug("conv_single_step_no_bias", "conv_single_step",
+        _replace("conv_single_step", "Z = Z + float(b)", "Z = Z"),
+        frozenset({"conv_single_step", "conv_forward"}), "forget to add the bias"),
+    Bug("conv_single_step_in_place", "conv_single_step",
+        '''\
+import numpy as np
+
+def conv_single_step(a_slice_prev, W, b):
+    a_slice_prev *= W
+    return np.sum(a_slice_prev) + float(b)
+''', frozenset({"conv_single_step", "conv_forward"}), "in place"),
+    Bug("conv_forward_channels_last", "conv_forward",
+        '''\
+import numpy as np
+
+def conv_forward(A_prev, W, b, stride=1, pad=0):
+    m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
+    f, f, n_C_prev, n_C = W.shape
+    n_H = (n_H_prev + 2 * pad - f) // stride + 1
+    n_W = (n_W_prev + 2 * pad - f) // stride + 1
+    Z = np.zeros((m, n_H, n_W, n_C))
+    A_prev_pad = np.pad(A_prev, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    for i in range(m):
+        for h in range(n_H):
+            for w in range(n_W):
+                for c in range(n_C):
+                    vs, hs = h * stride, w * stride
+                    a_slice = A_prev_pad[i, vs:vs + f, hs:hs + f, :]
+                    Z[i, h, w, c] = np.sum(a_slice * W[:, :, :, c]) + b[c]
+    return Z, (A_prev, W, b, stride, pad)
+''', frozenset({"conv_forward"}), "channels-last"),
+    Bug("conv_forward_off_by_one", "conv_forward",
+        _replace("conv_forward", "// stride + 1", "// stride", count=2),
+        frozenset({"conv_forward"}), "forgot the + 1"),
+    Bug("conv_forward_no_bias", "conv_forward",
+        _replace("conv_forward", "conv_single_step(a_slice_prev, W[c], b[c])", "conv_single_step(a_slice_prev, W[c], 0.0)"),
+        frozenset({"conv_forward"}), "did you forget to add the bias"),
+    Bug("conv_forward_stride_ignored", "conv_forward",
+        _replace("conv_forward", "vert_start = h * stride", "vert_start = h").replace(
+            "horiz_start = w * stride", "horiz_start = w"),
+        frozenset({"conv_forward"}), "move by stride"),
+    Bug("conv_forward_int_output", "conv_forward",
+        _replace("conv_forward", "dtype=A_prev.dtype)", "dtype=int)"),
+        frozenset({"conv_forward"}), "floating-point"),
+    Bug("conv_forward_float64_for_float32", "conv_forward",  # accepted: float64 is still a float result
+        _replace("conv_forward", "dtype=A_prev.dtype)", "dtype=np.float64)"),
+        frozenset(), ""),
+    Bug("conv_forward_calls_ref", "conv_forward",
+        '''\
+import numpy as np
+from cnn_course.ref import conv2d_forward
+
+def conv_forward(A_prev, W, b, stride=1, pad=0):
+    Z, _ = conv2d_forward(A_prev, W, b, stride=stride, pad=pad)
+    return Z, (A_prev, W, b, stride, pad)
+''', frozenset({"conv_forward"}), "cnn_course.ref"),
+    Bug("conv_forward_calls_torch", "conv_forward",
+        '''\
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+def conv_forward(A_prev, W, b, stride=1, pad=0):
+    Z = F.conv2d(torch.from_numpy(A_prev), torch.from_numpy(W), torch.from_numpy(b), stride=stride, padding=pad)
+    return Z.numpy(), (A_prev, W, b, stride, pad)
+''', frozenset({"conv_forward"}), "torch"),
+    Bug("conv_forward_hidden_import", "conv_forward",  # only the dynamic watcher can see this one
+        '''\
+import numpy as np
+
+def conv_forward(A_prev, W, b, stride=1, pad=0):
+    import importlib
+    lib = importlib.import_module("cnn_" + "course.ref")
+    Z, _ = getattr(lib, "conv2d_" + "forward")(A_prev, W, b, stride, pad)
+    return Z, (A_prev, W, b, stride, pad)
+''', frozenset({"conv_forward"}), "cnn_course.ref"),
+    Bug("pool_forward_scipy", "pool_forward",
+        '''\
+import numpy as np
+from scipy import ndimage
+
+def pool_forward(A_prev, f, stride, mode="max"):
+    filt = ndimage.maximum_filter if mode == "max" else ndimage.uniform_filter
+    full = filt(A_prev, size=(1, 1, f, f), mode="constant", origin=(0, 0, -(f // 2), -(f // 2)) if f > 1 else 0)
+    n_H = (A_prev.shape[2] - f) // stride + 1
+    n_W = (A_prev.shape[3] - f) // stride + 1
+    return full[:, :, :n_H * stride:stride, :n_W * stride:stride], (A_prev, f, stride, mode)
+''', frozenset({"pool_forward"}), "scipy.ndimage"),
+    Bug("pool_forward_average_in_max_mode", "pool_forward",
+        _replace("pool_forward", "A[i, c, h, w] = np.max(window)", "A[i, c, h, w] = np.mean(window)"),
+        frozenset({"pool_forward"}), "must take the maximum"),
+    Bug("pool_forward_avg_name", "pool_forward",
+        _replace("pool_forward", '''elif mode == "average":
+                        A[i, c, h, w] = np.mean(window)''', '''elif mode == "avg":
+                        A[i, c, h, w] = np.mean(window)
+                    else:
+                        raise ValueError(f"unknown mode {mode}")'''),
+        frozenset({"pool_forward"}), "raised ValueError: unknown mode average"),
+    Bug("conv_backward_no_db", "conv_backward",
+        _replace("conv_backward", "db[c] += dZ[i, c, h, w]", "pass"),
+        frozenset({"conv_backward"}), "db is all zeros"),
+    Bug("conv_backward_no_accumulate", "conv_backward",
+        _replace("conv_backward", "horiz_end] += W[c]", "horiz_end] = W[c]"),
+        frozenset({"conv_backward"}), "accumulate with +=, not ="),
+    Bug("conv_backward_pad_slice", "conv_backward",
+        _replace("conv_backward", "da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]",
+                 "da_prev_pad[:, pad:-pad, pad:-pad]"),
+        frozenset({"conv_backward"}), "-0 == 0"),
+    Bug("conv_backward_not_implemented", "conv_backward",
+        '''\
+import numpy as np
+
+def conv_backward(dZ, cache):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+''', frozenset({"conv_backward"}), "replace the `raise NotImplementedError()`"),
+    Bug("create_mask_all_ties", "create_mask_from_window",
+        '''\
+import numpy as np
+
+def create_mask_from_window(x):
+    return x == np.max(x)
+''', frozenset({"create_mask_from_window", "pool_backward"}), "every tied maximum"),
+    Bug("create_mask_int", "create_mask_from_window",
+        _replace("create_mask_from_window", "dtype=bool", "dtype=int").replace("= True", "= 1"),
+        frozenset({"create_mask_from_window"}), "dtype bool"),
+    Bug("distribute_value_no_divide", "distribute_value",
+        _replace("distribute_value", "average = dz / (n_H * n_W)", "average = dz"),
+        frozenset({"distribute_value", "pool_backward"}), "divide dz by the number of entries"),
+    Bug("pool_backward_no_accumulate", "pool_backward",
+        _replace("pool_backward", "horiz_end] += mask", "horiz_end] = mask"),
+        frozenset({"pool_backward"}), "accumulate with +=, not ="),
+    Bug("pool_backward_stale_mask", "pool_backward",
+        '''\
+import numpy as np
+
+def pool_backward(dA, cache):
+    A_prev, f, stride, mode = cache
+    m, n_C, n_H, n_W = dA.shape
+    dA_prev = np.zeros(A_prev.shape)
+    mask = np.zeros((f, f), dtype=bool)
+    for i in range(m):
+        for c in range(n_C):
+            for h in range(n_H):
+                for w in range(n_W):
+                    vs, hs = h * stride, w * stride
+                    if mode == "max":
+                        window = A_prev[i, c, vs:vs + f, hs:hs + f]
+                        mask[np.unravel_index(np.argmax(window), window.shape)] = True
+                        dA_prev[i, c, vs:vs + f, hs:hs + f] += mask * dA[i, c, h, w]
+                    else:
+                        dA_prev[i, c, vs:vs + f, hs:hs + f] += distribute_value(dA[i, c, h, w], (f, f))
+    return dA_prev
+''', frozenset({"pool_backward"}), "fresh mask for every window"),
+    Bug("pool_backward_calls_pt", "pool_backward",
+        '''\
+import numpy as np
+import cnn_course.pt
+
+def pool_backward(dA, cache):
+    import torch
+    A_prev, f, stride, mode = cache
+    x = torch.tensor(A_prev, requires_grad=True)
+    out = cnn_course.pt.pool2d(x, f, stride, mode="max" if mode == "max" else "avg")
+    out.backward(torch.tensor(dA))
+    return x.grad.numpy()
+''', frozenset({"pool_backward"}), "cnn_course.pt"),
+]
