@@ -77,7 +77,9 @@ def lab(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     python = ensure_venv()
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    # Two pytest workers share the cores; one BLAS/torch thread each avoids oversubscription,
+    # which makes small tensor work 5-25x slower.
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cmd = [
         str(python), "-m", "pytest",
         "tests", "solutions",

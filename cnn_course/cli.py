@@ -1,0 +1,431 @@
+"""``cnn-course``: build, check and execute the course notebooks.
+
+Subcommands (``cnn-course SUBCOMMAND --help`` for details):
+
+    generate [ASSIGNMENT ...]   solutions/ -> course/ through nbgrader (deterministic)
+    check-sync                  fail when course/ differs from a fresh generation
+    validate PATH ...           run a notebook's tests; exit 1 when one fails
+    execute [ASSIGNMENT ...]    re-execute the solution notebooks in place
+
+Each subcommand is a ``Command``: a name, a function that adds its arguments and a
+function that runs it and returns the exit status. Adding one (collect, autograde,
+feedback, ...) means writing those two functions and appending to ``COMMANDS``.
+The work itself is in plain functions (``generate_release``, ``validate_notebook``,
+``execute_notebook``, ``compare_trees``) that the tests call directly.
+
+Exit status: 0 success, 1 a check failed (a test, a sync difference, a notebook that
+raised), 2 bad usage (unknown assignment, unreadable notebook, no course root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CONFIG_FILE = "nbgrader_config.py"
+ASSIGNMENT_RE = re.compile(r"^\d\d_[a-z0-9_]+$")  # topic folders: 01_convolution
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported without a traceback, exit status 2."""
+
+
+class CheckFailed(Exception):
+    """A check did not pass: reported without a traceback, exit status 1."""
+
+
+# --------------------------------------------------------------------------- the work
+
+
+def find_root(start: str | os.PathLike | None = None) -> Path:
+    """The course root: the nearest folder at or above ``start`` (default: the current
+    directory, then this package's checkout) holding both ``nbgrader_config.py`` and
+    ``solutions/``."""
+    candidates = [Path(start or os.getcwd()).resolve()]
+    if start is None:
+        candidates.append(Path(__file__).resolve().parent.parent)
+    for base in candidates:
+        for folder in (base, *base.parents):
+            if (folder / CONFIG_FILE).is_file() and (folder / "solutions").is_dir():
+                return folder
+    raise FileNotFoundError(
+        f"no course root found: expected a folder containing {CONFIG_FILE} and solutions/ "
+        f"at or above {candidates[0]} (pass --root)"
+    )
+
+
+def list_assignments(solutions: str | os.PathLike) -> list[str]:
+    """Assignment folders ``NN_topic`` under ``solutions`` that hold a notebook."""
+    solutions = Path(solutions)
+    if not solutions.is_dir():
+        return []
+    return sorted(
+        p.name for p in solutions.iterdir() if p.is_dir() and ASSIGNMENT_RE.match(p.name) and any(p.glob("*.ipynb"))
+    )
+
+
+def _assignments(root: Path, requested: Sequence[str] | None) -> list[str]:
+    known = list_assignments(root / "solutions")
+    if not requested:
+        if not known:
+            raise UsageError(f"no assignments (NN_topic folders with a notebook) in {root / 'solutions'}")
+        return known
+    unknown = [a for a in requested if a not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown assignment(s) {', '.join(map(repr, unknown))}: expected one of "
+            f"{', '.join(known) or '(none)'} (folders under {root / 'solutions'})"
+        )
+    return list(dict.fromkeys(requested))
+
+
+def generate_release(
+    root: Path, assignments: Sequence[str], dest: Path, *, config_dir: Path | None = None, quiet: bool = True
+) -> None:
+    """Generate the student version of ``assignments`` from ``root/solutions`` into
+    ``dest/<assignment>/`` (replacing what is there) with nbgrader's GenerateAssignment,
+    configured by ``config_dir/nbgrader_config.py`` (default: ``root``'s).
+
+    nbgrader runs on a throw-away copy with its own gradebook, so neither the
+    repository nor any real gradebook is touched; every notebook is then rewritten in
+    canonical form so that two runs give byte-identical files.
+    """
+    import nbformat
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from cnn_course.nbgrader_ext import canonical_notebook, load_config
+
+    root, dest = Path(root), Path(dest)
+    with tempfile.TemporaryDirectory(prefix="cnn-course-generate-") as tmp:
+        tmp = Path(tmp)
+        for a in assignments:
+            shutil.copytree(
+                root / "solutions" / a,
+                tmp / "solutions" / a,
+                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".pytest_cache"),
+            )
+        config = load_config(
+            config_dir or root,
+            **{
+                "CourseDirectory.root": str(tmp),
+                "CourseDirectory.source_directory": "solutions",
+                "CourseDirectory.release_directory": "release",
+                "CourseDirectory.db_url": f"sqlite:///{tmp / 'gradebook.db'}",
+            },
+        )
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        for a in assignments:
+            result = api.generate_assignment(a, force=True, create=True)
+            if not result["success"]:
+                raise CheckFailed(
+                    f"nbgrader could not generate {a}:\n{result.get('log', '')}\n{result.get('error', '')}"
+                )
+            out = tmp / "release" / a
+            for path in sorted(out.rglob("*.ipynb")):
+                nb = nbformat.read(path, as_version=4)
+                path.write_text(canonical_notebook(nb), encoding="utf-8")
+            target = dest / a
+            if target.exists():
+                shutil.rmtree(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(out, target)
+            for path in target.rglob("*"):
+                if path.is_file():
+                    path.chmod(0o644)
+            if not quiet:
+                print(f"generated {target}")
+
+
+def compare_trees(expected: Path, actual: Path, max_diff_lines: int = 40) -> list[str]:
+    """Human-readable differences between two folders (empty list: identical)."""
+    def files(base: Path) -> set[str]:
+        return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()} if base.exists() else set()
+
+    problems: list[str] = []
+    want, have = files(expected), files(actual)
+    for rel in sorted(want - have):
+        problems.append(f"missing: {actual / rel}")
+    for rel in sorted(have - want):
+        problems.append(f"not generated by solutions/ (stale): {actual / rel}")
+    for rel in sorted(want & have):
+        a, b = (expected / rel).read_bytes(), (actual / rel).read_bytes()
+        if a == b:
+            continue
+        try:
+            diff = list(
+                difflib.unified_diff(
+                    b.decode().splitlines(), a.decode().splitlines(), f"committed/{rel}", f"generated/{rel}", lineterm=""
+                )
+            )
+        except UnicodeDecodeError:
+            diff = ["(binary files differ)"]
+        more = f"\n    ... {len(diff) - max_diff_lines} more diff lines" if len(diff) > max_diff_lines else ""
+        problems.append(f"differs: {actual / rel}\n    " + "\n    ".join(diff[:max_diff_lines]) + more)
+    return problems
+
+
+def check_sync(root: Path) -> list[str]:
+    """Differences between ``root/course`` and a fresh generation of every assignment.
+
+    Only assignment folders (``NN_topic``) are compared; other files in course/ (a
+    README, say) are left alone.
+    """
+    root = Path(root)
+    assignments = _assignments(root, None)
+    committed = root / "course"
+    with tempfile.TemporaryDirectory(prefix="cnn-course-sync-") as tmp:
+        fresh = Path(tmp) / "course"
+        generate_release(root, assignments, fresh)
+        problems = []
+        for a in assignments:
+            problems += compare_trees(fresh / a, committed / a)
+    if committed.is_dir():
+        for extra in sorted(committed.iterdir()):
+            if extra.is_dir() and ASSIGNMENT_RE.match(extra.name) and extra.name not in assignments:
+                problems.append(f"stale assignment folder (no solutions/{extra.name}): {extra}")
+    return problems
+
+
+def _read_notebook(path: Path):
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except FileNotFoundError:
+        raise UsageError(f"no such notebook: {path}") from None
+    except Exception as e:  # JSON errors, schema errors: all mean "not a notebook"
+        raise UsageError(f"cannot read {path} as a Jupyter notebook: {type(e).__name__}: {e}") from None
+    return nb
+
+
+@dataclass
+class ValidationResult:
+    path: Path
+    failed: list[dict]  # {"source", "error"} per failing cell
+    changed: list[dict]  # locked cells whose content no longer matches the checksum
+    type_changed: list[dict]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.changed or self.type_changed)
+
+
+def validate_notebook(path: Path, root: Path | None = None, timeout: int | None = None) -> ValidationResult:
+    """Run ``path`` through nbgrader's Validator (all tests, hidden ones included when
+    the notebook has them) with the course's execution settings."""
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
+    from nbgrader.validator import Validator
+
+    from cnn_course.nbgrader_ext import ResilientExecute, load_config
+
+    path = Path(path).resolve()
+    _read_notebook(path)
+    overrides = {"Execute.timeout": timeout} if timeout else {}
+    config = load_config(root or find_root(), **overrides)
+    validator = Validator(config=config)
+    validator.preprocessors = [CheckCellMetadata, ClearOutput, ResilientExecute]
+    cwd = os.getcwd()
+    try:
+        results = validator.validate(str(path))
+    finally:
+        os.chdir(cwd)  # nbgrader's chdir is undone on success only
+    return ValidationResult(
+        path,
+        [{"source": r["source"], "error": r["raw_error"]} for r in results.get("failed", [])],
+        results.get("changed", []),
+        results.get("type_changed", []),
+    )
+
+
+def execute_notebook(path: Path, timeout: int = 600) -> None:
+    """Execute ``path`` in place with the kernel named in its metadata (as nbval does),
+    with the notebook's folder as working directory; raise CheckFailed if a cell
+    raises (cells tagged ``raises-exception`` may)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path = Path(path).resolve()
+    nb = _read_notebook(path)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,  # timestamps in metadata would churn every commit
+    )
+    env = {"PYTHONHASHSEED": "0"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        raise CheckFailed(f"{path}: a cell raised:\n{e}") from None
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    nbformat.write(nb, path)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _run_generate(args) -> int:
+    root = args.root
+    assignments = _assignments(root, args.assignments)
+    generate_release(root, assignments, root / "course", quiet=False)
+    if not args.assignments:  # a full regeneration also drops topics gone from solutions/
+        for old in sorted((root / "course").iterdir()):
+            if old.is_dir() and ASSIGNMENT_RE.match(old.name) and old.name not in assignments:
+                shutil.rmtree(old)
+                print(f"removed {old} (no solutions/{old.name})")
+    return EXIT_OK
+
+
+def _run_check_sync(args) -> int:
+    problems = check_sync(args.root)
+    if problems:
+        print(f"course/ is out of sync with solutions/ ({len(problems)} problem(s)):", file=sys.stderr)
+        for p in problems:
+            print("  " + p, file=sys.stderr)
+        print("run `cnn-course generate` and commit course/", file=sys.stderr)
+        return EXIT_FAILED
+    print("course/ is in sync with solutions/")
+    return EXIT_OK
+
+
+def _notebook_paths(paths: Sequence[str]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.glob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
+            if not found:
+                raise UsageError(f"no notebooks in folder {p}")
+            out.extend(found)
+        elif p.suffix != ".ipynb":
+            raise UsageError(f"not a notebook (expected a .ipynb file or a folder): {p}")
+        else:
+            out.append(p)
+    return out
+
+
+def _run_validate(args) -> int:
+    status = EXIT_OK
+    for path in _notebook_paths(args.paths):
+        result = validate_notebook(path, root=args.root, timeout=args.timeout)
+        if result.ok:
+            print(f"PASS {path}")
+            continue
+        status = EXIT_FAILED
+        print(f"FAIL {path}")
+        for kind, cells in (("type changed", result.type_changed), ("changed (checksum)", result.changed)):
+            for cell in cells:
+                print(f"  cell {kind}:\n" + _indent(cell["source"], 6))
+        for cell in result.failed:
+            print("  failed cell:\n" + _indent(cell["source"], 6) + "\n    error:\n" + _indent(cell["error"], 6))
+    return status
+
+
+def _run_execute(args) -> int:
+    root = args.root
+    for a in _assignments(root, args.assignments):
+        for path in sorted((root / "solutions" / a).glob("*.ipynb")):
+            print(f"executing {path}", flush=True)
+            execute_notebook(path, timeout=args.timeout)
+    return EXIT_OK
+
+
+def _indent(text: str, n: int) -> str:
+    from nbconvert.filters import strip_ansi
+
+    return "\n".join(" " * n + line for line in strip_ansi(text).splitlines())
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _assignment_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="topic folder(s) under solutions/, e.g. 01_convolution (default: all)")
+
+
+def _configure_validate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="notebook(s), or folder(s) whose notebooks to validate")
+    p.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: Execute.timeout of nbgrader_config.py)")
+
+
+def _configure_execute(p: argparse.ArgumentParser) -> None:
+    _assignment_args(p)
+    p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
+
+
+COMMANDS: list[Command] = [
+    Command("generate", "regenerate course/ (student notebooks) from solutions/", _assignment_args, _run_generate),
+    Command("check-sync", "exit 1 when course/ differs from a fresh generation", lambda p: None, _run_check_sync),
+    Command("validate", "run a notebook's tests; exit 1 when one fails", _configure_validate, _run_validate),
+    Command("execute", "re-execute the solution notebooks in place (fresh outputs)", _configure_execute, _run_execute),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnn-course",
+        description="Build, check and execute the cnn-course notebooks (nbgrader underneath).",
+    )
+    parser.add_argument(
+        "--root", type=Path, default=None,
+        help="course root holding nbgrader_config.py and solutions/ (default: found from the current folder)",
+    )
+    # --root is accepted after the subcommand too; SUPPRESS keeps the subparser from
+    # overwriting a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, parents=[common])
+        cmd.configure(p)
+        p.set_defaults(_command=cmd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.root is not None:
+            args.root = args.root.resolve()
+            if not (args.root / CONFIG_FILE).is_file() or not (args.root / "solutions").is_dir():
+                raise UsageError(f"--root {args.root} must contain {CONFIG_FILE} and solutions/")
+        else:
+            try:
+                args.root = find_root()
+            except FileNotFoundError as e:
+                raise UsageError(str(e)) from None
+        return args._command.run(args)
+    except UsageError as e:
+        print(f"cnn-course {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except CheckFailed as e:
+        print(f"cnn-course {args.command}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""course/ (committed student notebooks) must be exactly what solutions/ generates."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from _nbgrader_helpers import REPO, TOY_ROOT
+from cnn_course.cli import ASSIGNMENT_RE, check_sync, compare_trees, generate_release, list_assignments
+
+FIX = "run `cnn-course generate` (then commit course/)"
+
+
+def test_course_matches_a_fresh_generation():
+    if not list_assignments(REPO / "solutions"):
+        stale = [p.name for p in (REPO / "course").iterdir() if p.is_dir() and ASSIGNMENT_RE.match(p.name)]
+        assert not stale, f"course/ has {stale} but solutions/ has no assignment: {FIX}"
+        pytest.skip("no assignment in solutions/ yet")
+    problems = check_sync(REPO)
+    assert not problems, f"course/ is out of sync with solutions/; {FIX}:\n" + "\n".join(problems)
+
+
+def test_generation_is_deterministic(tmp_path):
+    """Two generations of the toy assignment are byte-identical."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    generate_release(TOY_ROOT, ["00_toy"], a, config_dir=REPO)
+    generate_release(TOY_ROOT, ["00_toy"], b, config_dir=REPO)
+    assert compare_trees(a, b) == []
+    assert (a / "00_toy" / "00_toy.ipynb").is_file()
+
+
+def test_check_sync_reports_edits_and_stale_folders(tmp_path):
+    root = tmp_path / "course_root"
+    shutil.copytree(TOY_ROOT / "solutions", root / "solutions")
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    generate_release(root, ["00_toy"], root / "course")
+    assert check_sync(root) == []
+    nb = root / "course" / "00_toy" / "00_toy.ipynb"
+    nb.write_text(nb.read_text().replace("Toy assignment", "Toy assignment (edited by hand)"))
+    (root / "course" / "99_gone").mkdir()
+    problems = check_sync(root)
+    assert any("differs" in p and "edited by hand" in p for p in problems), problems
+    assert any("99_gone" in p for p in problems), problems

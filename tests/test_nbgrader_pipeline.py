@@ -1,0 +1,350 @@
+"""End-to-end nbgrader pipeline, for every assignment in solutions/ and the toy fixture.
+
+generate -> validate the instructor notebook -> autograde submissions (empty, correct,
+each catalogued bug, and, on the toy, misbehaving code) -> feedback without hidden
+tests. All in a throw-away course directory per assignment (module-scoped: autograding
+runs whole notebooks and is the slow part, so every student of an assignment is graded
+in one nbgrader call).
+
+The catalog of a topic is ``tests/submissions/<topic>.py`` (``01_convolution`` ->
+``convolution``): ``CORRECT`` and ``BUGS``. A whole notebook costs ~30 s per student, so
+bugs that touch disjoint exercises share one submission (every other exercise gets
+``CORRECT``): each failure is still attributable to exactly one bug, and every untouched
+exercise must keep full marks. By default a representative subset of bugs is graded
+end to end (the checks themselves are tested bug by bug, without nbgrader, in
+test_grading_*.py); set ``CNN_COURSE_ALL_BUGS=1`` to autograde the whole catalog.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+
+import pytest
+
+from _nbgrader_helpers import (
+    MARKERS,
+    AssignmentRef,
+    Course,
+    all_assignments,
+    drop_cells,
+    fill_answers,
+    grade_ids,
+    hidden_lines,
+    html_text,
+    secret_lines,
+    solution_sources,
+    squash,
+)
+from cnn_course.cli import validate_notebook
+from cnn_course.nbgrader_ext import hidden_test_lines
+
+TOY = "00_toy"
+TOY_TIMEOUT = 5  # seconds per cell for the toy: its cells take milliseconds
+# Bugs graded end to end by default: the ones the course brief names, plus one per
+# exercise not covered by those.
+DEFAULT_BUGS = [
+    "conv_forward_channels_last",
+    "zero_pad_all_axes",  # padding on the batch (and channel) axes
+    "conv_forward_off_by_one",
+    "conv_forward_no_bias",
+    "pool_forward_average_in_max_mode",
+    "pool_backward_stale_mask",  # mask not reset between windows
+    "conv_output_size_no_plus_one",
+    "conv_layer_params_no_bias",
+    "conv_backward_no_accumulate",
+    "create_mask_all_ties",
+    "distribute_value_no_divide",
+]
+
+# Toy submissions that misbehave: name -> {answer cell: source}
+INFINITE_LOOP = "def relu(x):\n    while True:\n        pass"
+SWALLOWED_INTERRUPT = (
+    "import time\n\ndef count_positive(x):\n    while True:\n        try:\n            time.sleep(0.05)\n"
+    "        except KeyboardInterrupt:\n            pass"
+)
+CRASH_IN_ANSWER = "import os\nos._exit(1)"
+KILL_IN_TEST = "import os\n\ndef count_positive(x):\n    os.kill(os.getpid(), 9)"
+# Runs once, then kills every fresh kernel that replays it: grading must give up on the
+# rest of the notebook and score the unrun test cells 0 (not "no error, full marks").
+CRASH_ON_REPLAY_RELU = (
+    "import os, pathlib\n\nif pathlib.Path('ran_once').exists():\n    os._exit(1)\n"
+    "pathlib.Path('ran_once').touch()\n\ndef relu(x):\n    return np.maximum(x, 0.0)"
+)
+WRONG_SHAPE_RELU = "def relu(x):\n    return np.maximum(x, 0.0).ravel()"
+
+
+def _catalog(ref: AssignmentRef):
+    topic = ref.name.split("_", 1)[1]
+    try:
+        return importlib.import_module(f"submissions.{topic}")
+    except ModuleNotFoundError:
+        return None
+
+
+def pack_bugs(bugs) -> list[list]:
+    """Group bugs into submissions whose touched exercises (the edited one and the ones
+    it breaks) are pairwise disjoint; greedy, in catalog order."""
+    groups: list[tuple[set, list]] = []
+    for bug in bugs:
+        touched = {bug.function, *bug.breaks}
+        for used, members in groups:
+            if not used & touched:
+                used |= touched
+                members.append(bug)
+                break
+        else:
+            groups.append((set(touched), [bug]))
+    return [members for _, members in groups]
+
+
+def _function_of(gid: str, functions) -> str | None:
+    """The exercise a test cell grades: test_<name> or test_<name>_<part>."""
+    best = None
+    for f in functions:
+        if gid == f"test_{f}" or gid.startswith(f"test_{f}_"):
+            if best is None or len(f) > len(best):
+                best = f
+    return best
+
+
+class Graded:
+    """One assignment, generated and autograded for every student."""
+
+    def __init__(self, tmp, ref: AssignmentRef):
+        t0 = time.perf_counter()
+        self.ref = ref
+        self.toy = ref.name == TOY
+        self.course = Course(tmp, ref, timeout=TOY_TIMEOUT if self.toy else None)
+        (self.nb_name,) = self.course.notebooks  # one notebook per topic folder
+        self.source = self.course.source_nb(self.nb_name)
+        self.release = self.course.release_nb(self.nb_name)
+        self.solution = solution_sources(self.source)
+        self.catalog = _catalog(ref)
+        self.students: dict[str, object] = {"empty": self.release, "solution": fill_answers(self.release, self.solution)}
+        self.bug_groups: dict[str, list] = {}  # student -> the bugs in their submission
+        if self.catalog is not None:
+            wanted = None if os.environ.get("CNN_COURSE_ALL_BUGS") else set(DEFAULT_BUGS)
+            chosen = [b for b in self.catalog.BUGS if wanted is None or b.name in wanted]
+            for i, group in enumerate(pack_bugs(chosen)):
+                student = f"bugs_{i}"
+                self.bug_groups[student] = group
+                answers = {**self.catalog.CORRECT, **{b.function: b.source for b in group}}
+                self.students[student] = fill_answers(self.release, answers)
+        if self.toy:
+            for student, answers in {
+                "infinite_loop": {"relu": INFINITE_LOOP},
+                "swallowed_interrupt": {"count_positive": SWALLOWED_INTERRUPT},
+                "crash_in_answer": {"relu": CRASH_IN_ANSWER},
+                "kill_in_test": {"count_positive": KILL_IN_TEST},
+                "wrong_shape": {"relu": WRONG_SHAPE_RELU},
+                "crash_on_replay": {"relu": CRASH_ON_REPLAY_RELU, "count_positive": CRASH_IN_ANSWER},
+            }.items():
+                self.students[student] = fill_answers(self.release, {**self.solution, **answers})
+            self.students["deleted_test_cell"] = drop_cells(self.students["solution"], {"test_relu"})
+
+        # The toy also proves that grading misbehaving students leaves another
+        # student's grade alone: grade "solution" alone first, then everyone.
+        if self.toy:
+            self.course.submit("solution", {self.nb_name: self.students["solution"]})
+            self.alone = self.course.autograde("solution")
+            self.solution_alone = self.course.scores("solution")
+        for student, nb in self.students.items():
+            self.course.submit(student, {self.nb_name: nb})
+        t1 = time.perf_counter()
+        self.result = self.course.autograde("*")
+        self.seconds = time.perf_counter() - t1
+        self.scores = {s: self.course.scores(s) for s in self.students}
+        self.setup_seconds = time.perf_counter() - t0
+        print(f"\n{ref.name}: autograded {len(self.students)} students in {self.seconds:.1f} s "
+              f"(setup total {self.setup_seconds:.1f} s)")
+
+
+ASSIGNMENTS = all_assignments()
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS, ids=str)
+def graded(request, tmp_path_factory):
+    return Graded(tmp_path_factory.mktemp(request.param.name), request.param)
+
+
+def test_autograde_call_succeeds(graded):
+    assert graded.result["success"], (
+        "nbgrader could not grade every student:\n" + graded.result.get("log", "")[-4000:]
+    )
+
+
+def test_source_notebook_validates(graded, tmp_path):
+    path = graded.course.tmp / "solutions" / graded.ref.name / f"{graded.nb_name}.ipynb"
+    result = validate_notebook(path, timeout=TOY_TIMEOUT if graded.toy else None)
+    assert result.ok, f"{path} does not pass its own tests:\n" + "\n".join(c["error"][-2000:] for c in result.failed)
+
+
+def test_release_has_no_solutions_hidden_tests_or_outputs(graded):
+    text = "\n".join(c.source for c in graded.release.cells)
+    for marker in MARKERS:
+        assert marker not in text, f"release notebook still contains {marker!r}"
+    release_lines = {line.strip() for c in graded.release.cells for line in c.source.splitlines()}
+    leaked = sorted(secret_lines(graded.source) & release_lines)
+    assert not leaked, f"solution / hidden-test lines in the release notebook: {leaked[:10]}"
+    for c in graded.release.cells:
+        if c.cell_type == "code":
+            assert c.outputs == [] and c.execution_count is None, f"cell {c.get('id')} of the release has outputs"
+
+
+def test_release_keeps_every_graded_cell(graded):
+    assert grade_ids(graded.release) == grade_ids(graded.source)
+    assert grade_ids(graded.release), "no autograded test cells at all"
+
+
+def test_empty_submission_scores_zero_everywhere(graded):
+    nonzero = {g: s for g, s in graded.scores["empty"].items() if s[0] != 0}
+    assert not nonzero, f"the unmodified release notebook earns points on {nonzero}: a test passes without an answer"
+
+
+def test_correct_submission_gets_full_marks(graded):
+    """The instructor's solutions pasted into the release notebook. (The catalog's
+    CORRECT sources are graded too: they fill every exercise a bug leaves alone.)"""
+    lost = {g: s for g, s in graded.scores["solution"].items() if s[0] != s[1]}
+    assert not lost, f"the solution pasted into the release loses points on {lost}"
+
+
+def test_bugs_lose_points_exactly_where_expected(graded):
+    if not graded.bug_groups:
+        pytest.skip(f"no catalog of bugs for {graded.ref.name}")
+    functions = list(graded.catalog.CORRECT)
+    problems = []
+    for student, group in graded.bug_groups.items():
+        broken = {fn: b.name for b in group for fn in b.breaks}
+        per_function: dict[str, list] = {}
+        for gid, (score, max_score) in graded.scores[student].items():
+            per_function.setdefault(_function_of(gid, functions), []).append((gid, score, max_score))
+        for fn, cells in per_function.items():
+            lost = sum(m - s for _, s, m in cells)
+            if fn in broken and lost == 0:
+                problems.append(f"{broken[fn]}: every test of {fn} gives full marks ({cells}) but the bug breaks it")
+            if fn not in broken and lost > 0:
+                names = ", ".join(b.name for b in group)
+                problems.append(f"[{names}]: {fn} loses points ({cells}) though no bug in this submission breaks it")
+    assert not problems, "\n".join(problems)
+
+
+def test_catalog_bugs_are_all_graded(graded):
+    if not graded.bug_groups:
+        pytest.skip(f"no catalog of bugs for {graded.ref.name}")
+    graded_names = {b.name for g in graded.bug_groups.values() for b in g}
+    if not os.environ.get("CNN_COURSE_ALL_BUGS"):
+        missing = set(DEFAULT_BUGS) - graded_names
+        assert not missing, f"DEFAULT_BUGS not in the catalog any more: {sorted(missing)}"
+    assert len(graded_names) >= 6
+
+
+def test_each_bug_gets_its_hint(graded):
+    if not graded.bug_groups:
+        pytest.skip(f"no catalog of bugs for {graded.ref.name}")
+    functions = list(graded.catalog.CORRECT)
+    missing = []
+    for student, group in graded.bug_groups.items():
+        nb = graded.course.autograded_nb(student, graded.nb_name)
+        for bug in group:
+            if not bug.hint:
+                continue
+            messages = " ".join(
+                f"{o.get('ename', '')}: {o.get('evalue', '')}"
+                for c in nb.cells
+                if c.cell_type == "code"
+                and _function_of(c.metadata.get("nbgrader", {}).get("grade_id", ""), functions) == bug.function
+                for o in c.outputs
+                if o.output_type == "error"
+            )
+            if bug.hint not in messages:
+                missing.append(f"{bug.name}: hint {bug.hint!r} not in {messages[:300]!r}")
+    assert not missing, "\n".join(missing)
+
+
+def _feedback_student(graded) -> str:
+    if graded.toy:
+        return "wrong_shape"
+    for student, group in graded.bug_groups.items():
+        if any(b.name == "conv_forward_no_bias" for b in group):
+            return student
+    return next(iter(graded.bug_groups), "empty")
+
+
+def test_feedback_shows_message_but_no_hidden_tests(graded):
+    student = _feedback_student(graded)
+    page = graded.course.feedback_html(student, graded.nb_name)
+    text = squash(html_text(page))
+    for marker in ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in page, f"feedback for {student} contains {marker!r}"
+    leaked = sorted(line for line in hidden_lines(graded.source) if squash(line) in text)
+    assert not leaked, f"feedback for {student} shows hidden-test code: {leaked[:5]}"
+    # Every failure message of the autograded notebook reaches the student.
+    nb = graded.course.autograded_nb(student, graded.nb_name)
+    evalues = [o.evalue for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error" and o.evalue]
+    assert evalues, f"{student} has no failing cell to give feedback on"
+    missing = [v for v in evalues if squash(v) not in text]
+    assert not missing, f"feedback for {student} lacks the failure message(s) {missing[:3]}"
+    # Hidden tests did run for this student (the failure came from one of them on the toy).
+    if graded.toy:
+        assert "relu must keep the input's shape" in text
+        assert graded.scores[student]["test_relu"][0] == 0
+
+
+# --------------------------------------------------------------------------- toy only
+
+
+def _toy(graded):
+    if not graded.toy:
+        pytest.skip("misbehaving submissions are graded on the toy assignment only")
+    return graded.scores
+
+
+@pytest.mark.parametrize(
+    "student, failing",
+    [
+        ("infinite_loop", {"test_relu"}),
+        ("swallowed_interrupt", {"test_count_positive"}),
+        ("crash_in_answer", {"test_relu"}),
+        ("kill_in_test", {"test_count_positive"}),
+        ("wrong_shape", {"test_relu"}),  # passes the visible test, fails a hidden one
+        ("deleted_test_cell", set()),  # the cell comes back (add_missing_cells) and passes
+        ("crash_on_replay", {"test_count_positive"}),  # unrun after giving up: 0, not full marks
+    ],
+)
+def test_misbehaving_submission_loses_only_its_exercise(graded, student, failing):
+    scores = _toy(graded)[student]
+    for gid, (score, max_score) in scores.items():
+        if gid in failing:
+            assert score == 0, f"{student}: {gid} should score 0, got {score}/{max_score}"
+        else:
+            assert score == max_score, f"{student}: {gid} should keep full marks, got {score}/{max_score}"
+
+
+def test_misbehaving_students_do_not_change_another_grade(graded):
+    scores = _toy(graded)
+    assert graded.alone["success"]
+    assert scores["solution"] == graded.solution_alone, (
+        f"grading alongside broken submissions changed 'solution' from {graded.solution_alone} to {scores['solution']}"
+    )
+    assert all(s == m for s, m in scores["solution"].values())
+
+
+def test_crash_is_explained_in_the_cell(graded):
+    _toy(graded)
+    nb = graded.course.autograded_nb("kill_in_test", graded.nb_name)
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_count_positive"]
+    names = [o.ename for o in cell.outputs if o.output_type == "error"]
+    assert "KernelDied" in names, f"expected a KernelDied error in the crashing cell, got {names}"
+    nb = graded.course.autograded_nb("crash_on_replay", graded.nb_name)
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_count_positive"]
+    names = [o.ename for o in cell.outputs if o.output_type == "error"]
+    assert names == ["NotRun"], f"after giving up, later cells must say why they did not run, got {names}"
+
+
+def test_hidden_test_lines_helper_matches_fixture(graded):
+    if not graded.toy:
+        pytest.skip("fixture-specific")
+    (cell,) = [c for c in graded.source.cells if c.get("id") == "test_relu"]
+    assert hidden_test_lines(cell.source)[0].startswith("hidden_grid_7 =")
