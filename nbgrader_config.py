@@ -6,6 +6,7 @@ gradebook at throw-away folders for generate/check-sync/tests) and by plain
 """
 
 import os
+import sys
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
@@ -23,6 +24,12 @@ from cnn_course.nbgrader_ext import HideHiddenTestTracebacks, ResilientExecute
 c = get_config()  # noqa: F821 (injected by traitlets' config loader)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# nbgrader's gradebook runs the ``alembic`` tool by name. Put the scripts folder of the
+# Python running nbgrader on PATH, so a virtual environment works without activation.
+_SCRIPTS = os.path.dirname(sys.executable)
+if _SCRIPTS not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _SCRIPTS + os.pathsep + os.environ.get("PATH", "")
 
 # --- Where things live -------------------------------------------------------------
 # The repository is the course directory, whatever the working directory is.

@@ -68,18 +68,25 @@ def copy_course_to_work() -> None:
             shutil.copy2(src, dst)
 
 
+def venv_env(**extra: str) -> dict[str, str]:
+    """The environment of an activated .venv: nbgrader runs tools such as ``alembic`` by name."""
+    path = os.pathsep.join([str(venv_python().parent), os.environ.get("PATH", "")])
+    return dict(os.environ, VIRTUAL_ENV=str(VENV), PATH=path, **extra)
+
+
 def lab(args: list[str]) -> int:
     python = ensure_venv()
     copy_course_to_work()
     print(f"Opening the course; your notebooks are in {WORK}", flush=True)
-    return subprocess.call([str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={WORK}", *args], cwd=WORK)
+    cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={WORK}", *args]
+    return subprocess.call(cmd, cwd=WORK, env=venv_env())
 
 
 def test(args: list[str]) -> int:
     python = ensure_venv()
     # Two pytest workers share the cores; one BLAS/torch thread each avoids oversubscription,
     # which makes small tensor work 5-25x slower.
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = venv_env(MPLBACKEND="Agg", PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cmd = [
         str(python), "-m", "pytest",
         "tests", "solutions",

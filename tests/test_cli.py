@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -25,7 +26,9 @@ def toy_root(tmp_path):
 
 
 def test_console_script_help():
-    exe = shutil.which("cnn-course") or pytest.skip("console script not installed")
+    # The console script sits beside the interpreter running the tests (the venv's bin/).
+    exe = Path(sys.executable).with_name("cnn-course")
+    assert exe.exists(), f"console script not installed at {exe}: pip install -e ."
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     for name in SUBCOMMANDS:

@@ -67,7 +67,7 @@ def test_cell_without_hidden_tests_is_untouched():
 
 def test_message_survives_even_when_every_entry_is_dropped():
     cell = _failing_cell()
-    cell.outputs[1].traceback = [f"Cell In[5], line 4\n----> 4 check(f, secret_input)"]
+    cell.outputs[1].traceback = ["Cell In[5], line 4\n----> 4 check(f, secret_input)"]
     error = _run(cell).outputs[1]
     assert error.traceback[-1] == "AssertionError: f must keep the shape (2, 3)"
 

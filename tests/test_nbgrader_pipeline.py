@@ -1,7 +1,7 @@
 """End-to-end nbgrader pipeline, for every assignment in solutions/ and the toy fixture.
 
 generate -> validate the instructor notebook -> autograde submissions (empty, correct,
-each catalogued bug, and, on the toy, misbehaving code) -> feedback without hidden
+each catalogued bug, and misbehaving code: hung loops, crashed kernels) -> feedback without hidden
 tests. All in a throw-away course directory per assignment (module-scoped: autograding
 runs whole notebooks and is the slow part, so every student of an assignment is graded
 in one nbgrader call).
@@ -42,6 +42,9 @@ from cnn_course.nbgrader_ext import hidden_test_lines
 
 TOY = "00_toy"
 TOY_TIMEOUT = 5  # seconds per cell for the toy: its cells take milliseconds
+# Seconds per cell for a real topic: its slowest cell needs ~6 s under grading on a busy
+# 2-core machine; the configured 120 s would make each hung cell cost two minutes here.
+TOPIC_TIMEOUT = 30
 # Bugs graded end to end by default: the ones the course brief names, plus one per
 # exercise not covered by those.
 DEFAULT_BUGS = [
@@ -73,6 +76,23 @@ CRASH_ON_REPLAY_RELU = (
     "pathlib.Path('ran_once').touch()\n\ndef relu(x):\n    return np.maximum(x, 0.0)"
 )
 WRONG_SHAPE_RELU = "def relu(x):\n    return np.maximum(x, 0.0).ravel()"
+
+# Misbehaving submissions of the real convolution notebook, graded alongside the others:
+# name -> ({answer cell: source}, the test cells that must score 0). Everything else
+# keeps full marks.
+CONVOLUTION_MISBEHAVING = {
+    # Hangs in the test cell (and in the worked example after it); interrupted each time.
+    "conv_infinite_loop": (
+        {"conv_backward": "def conv_backward(dZ, cache):\n    while True:\n        pass"},
+        {"test_conv_backward"},
+    ),
+    # Kills the kernel while the answer cell runs; the function is then never defined,
+    # and pool_backward's max mode needs it.
+    "conv_kernel_crash": (
+        {"create_mask_from_window": "import os\nos._exit(1)\n\ndef create_mask_from_window(x):\n    pass"},
+        {"test_create_mask_from_window", "test_pool_backward_max"},
+    ),
+}
 
 
 def _catalog(ref: AssignmentRef):
@@ -116,7 +136,8 @@ class Graded:
         t0 = time.perf_counter()
         self.ref = ref
         self.toy = ref.name == TOY
-        self.course = Course(tmp, ref, timeout=TOY_TIMEOUT if self.toy else None)
+        self.timeout = TOY_TIMEOUT if self.toy else TOPIC_TIMEOUT
+        self.course = Course(tmp, ref, timeout=self.timeout)
         (self.nb_name,) = self.course.notebooks  # one notebook per topic folder
         self.source = self.course.source_nb(self.nb_name)
         self.release = self.course.release_nb(self.nb_name)
@@ -143,6 +164,9 @@ class Graded:
             }.items():
                 self.students[student] = fill_answers(self.release, {**self.solution, **answers})
             self.students["deleted_test_cell"] = drop_cells(self.students["solution"], {"test_relu"})
+        self.misbehaving = CONVOLUTION_MISBEHAVING if ref.name == "01_convolution" else {}
+        for student, (answers, _) in self.misbehaving.items():
+            self.students[student] = fill_answers(self.release, {**self.solution, **answers})
 
         # The toy also proves that grading misbehaving students leaves another
         # student's grade alone: grade "solution" alone first, then everyone.
@@ -162,11 +186,39 @@ class Graded:
 
 
 ASSIGNMENTS = all_assignments()
+TOPICS = [a for a in ASSIGNMENTS if a.name != TOY]  # real topics: each has a catalog of bugs
+_GRADED: dict[str, Graded] = {}
+
+
+def _graded(ref: AssignmentRef, tmp_path_factory) -> Graded:
+    """Each assignment is generated and autograded once per session, whichever fixture asks."""
+    if ref.name not in _GRADED:
+        _GRADED[ref.name] = Graded(tmp_path_factory.mktemp(ref.name), ref)
+    return _GRADED[ref.name]
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS, ids=str)
 def graded(request, tmp_path_factory):
-    return Graded(tmp_path_factory.mktemp(request.param.name), request.param)
+    return _graded(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=TOPICS, ids=str)
+def graded_topic(request, tmp_path_factory):
+    g = _graded(request.param, tmp_path_factory)
+    assert g.catalog is not None, f"{g.ref.name} has no catalog of bugs in tests/submissions/"
+    return g
+
+
+@pytest.fixture(scope="module")
+def graded_toy(tmp_path_factory):
+    (toy,) = [a for a in ASSIGNMENTS if a.name == TOY]
+    return _graded(toy, tmp_path_factory)
+
+
+def test_every_topic_has_a_catalog_of_bugs():
+    assert TOPICS, "no assignment in solutions/"
+    missing = [t.name for t in TOPICS if _catalog(t) is None]
+    assert not missing, f"topics without tests/submissions/<topic>.py: {missing}"
 
 
 def test_autograde_call_succeeds(graded):
@@ -177,7 +229,7 @@ def test_autograde_call_succeeds(graded):
 
 def test_source_notebook_validates(graded, tmp_path):
     path = graded.course.tmp / "solutions" / graded.ref.name / f"{graded.nb_name}.ipynb"
-    result = validate_notebook(path, timeout=TOY_TIMEOUT if graded.toy else None)
+    result = validate_notebook(path, timeout=graded.timeout)
     assert result.ok, f"{path} does not pass its own tests:\n" + "\n".join(c["error"][-2000:] for c in result.failed)
 
 
@@ -210,9 +262,8 @@ def test_correct_submission_gets_full_marks(graded):
     assert not lost, f"the solution pasted into the release loses points on {lost}"
 
 
-def test_bugs_lose_points_exactly_where_expected(graded):
-    if not graded.bug_groups:
-        pytest.skip(f"no catalog of bugs for {graded.ref.name}")
+def test_bugs_lose_points_exactly_where_expected(graded_topic):
+    graded = graded_topic
     functions = list(graded.catalog.CORRECT)
     problems = []
     for student, group in graded.bug_groups.items():
@@ -230,9 +281,8 @@ def test_bugs_lose_points_exactly_where_expected(graded):
     assert not problems, "\n".join(problems)
 
 
-def test_catalog_bugs_are_all_graded(graded):
-    if not graded.bug_groups:
-        pytest.skip(f"no catalog of bugs for {graded.ref.name}")
+def test_catalog_bugs_are_all_graded(graded_topic):
+    graded = graded_topic
     graded_names = {b.name for g in graded.bug_groups.values() for b in g}
     if not os.environ.get("CNN_COURSE_ALL_BUGS"):
         missing = set(DEFAULT_BUGS) - graded_names
@@ -240,9 +290,8 @@ def test_catalog_bugs_are_all_graded(graded):
     assert len(graded_names) >= 6
 
 
-def test_each_bug_gets_its_hint(graded):
-    if not graded.bug_groups:
-        pytest.skip(f"no catalog of bugs for {graded.ref.name}")
+def test_each_bug_gets_its_hint(graded_topic):
+    graded = graded_topic
     functions = list(graded.catalog.CORRECT)
     missing = []
     for student, group in graded.bug_groups.items():
@@ -292,13 +341,20 @@ def test_feedback_shows_message_but_no_hidden_tests(graded):
         assert graded.scores[student]["test_relu"][0] == 0
 
 
+def test_misbehaving_topic_submission_loses_only_its_exercise(graded_topic):
+    """A hung loop and a crashed kernel in the real notebook cost only what they break."""
+    graded = graded_topic
+    assert graded.misbehaving, f"{graded.ref.name}: no misbehaving submissions defined"
+    problems = []
+    for student, (_, failing) in graded.misbehaving.items():
+        for gid, (score, max_score) in graded.scores[student].items():
+            want = 0 if gid in failing else max_score
+            if score != want:
+                problems.append(f"{student}: {gid} scored {score}/{max_score}, expected {want}")
+    assert not problems, "\n".join(problems)
+
+
 # --------------------------------------------------------------------------- toy only
-
-
-def _toy(graded):
-    if not graded.toy:
-        pytest.skip("misbehaving submissions are graded on the toy assignment only")
-    return graded.scores
 
 
 @pytest.mark.parametrize(
@@ -313,8 +369,8 @@ def _toy(graded):
         ("crash_on_replay", {"test_count_positive"}),  # unrun after giving up: 0, not full marks
     ],
 )
-def test_misbehaving_submission_loses_only_its_exercise(graded, student, failing):
-    scores = _toy(graded)[student]
+def test_misbehaving_submission_loses_only_its_exercise(graded_toy, student, failing):
+    scores = graded_toy.scores[student]
     for gid, (score, max_score) in scores.items():
         if gid in failing:
             assert score == 0, f"{student}: {gid} should score 0, got {score}/{max_score}"
@@ -322,8 +378,9 @@ def test_misbehaving_submission_loses_only_its_exercise(graded, student, failing
             assert score == max_score, f"{student}: {gid} should keep full marks, got {score}/{max_score}"
 
 
-def test_misbehaving_students_do_not_change_another_grade(graded):
-    scores = _toy(graded)
+def test_misbehaving_students_do_not_change_another_grade(graded_toy):
+    graded = graded_toy
+    scores = graded.scores
     assert graded.alone["success"]
     assert scores["solution"] == graded.solution_alone, (
         f"grading alongside broken submissions changed 'solution' from {graded.solution_alone} to {scores['solution']}"
@@ -331,8 +388,8 @@ def test_misbehaving_students_do_not_change_another_grade(graded):
     assert all(s == m for s, m in scores["solution"].values())
 
 
-def test_crash_is_explained_in_the_cell(graded):
-    _toy(graded)
+def test_crash_is_explained_in_the_cell(graded_toy):
+    graded = graded_toy
     nb = graded.course.autograded_nb("kill_in_test", graded.nb_name)
     (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_count_positive"]
     names = [o.ename for o in cell.outputs if o.output_type == "error"]
@@ -343,8 +400,7 @@ def test_crash_is_explained_in_the_cell(graded):
     assert names == ["NotRun"], f"after giving up, later cells must say why they did not run, got {names}"
 
 
-def test_hidden_test_lines_helper_matches_fixture(graded):
-    if not graded.toy:
-        pytest.skip("fixture-specific")
+def test_hidden_test_lines_helper_matches_fixture(graded_toy):
+    graded = graded_toy
     (cell,) = [c for c in graded.source.cells if c.get("id") == "test_relu"]
     assert hidden_test_lines(cell.source)[0].startswith("hidden_grid_7 =")
