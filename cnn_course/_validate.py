@@ -99,3 +99,12 @@ def check_same_shape(a, expected_shape: tuple, name: str) -> None:
     """Require ``a.shape == expected_shape``."""
     if _shape(a) != tuple(expected_shape):
         raise ValueError(f"{name} must have shape {tuple(expected_shape)}, got {_shape(a)}")
+
+
+def check_cache(cache, n: int) -> None:
+    """Require the ``n``-tuple that the matching forward function returned."""
+    if not isinstance(cache, tuple) or len(cache) != n:
+        raise ValueError(
+            f"cache must be the {n}-tuple returned by the matching forward function, got {type(cache).__name__}"
+            + (f" of length {len(cache)}" if isinstance(cache, tuple) else "")
+        )

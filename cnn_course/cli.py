@@ -89,15 +89,22 @@ def _assignments(root: Path, requested: Sequence[str] | None) -> list[str]:
 
 
 def generate_release(
-    root: Path, assignments: Sequence[str], dest: Path, *, config_dir: Path | None = None, quiet: bool = True
+    root: Path,
+    assignments: Sequence[str],
+    dest: Path,
+    *,
+    config_dir: Path | None = None,
+    quiet: bool = True,
+    db_url: str | None = None,
 ) -> None:
     """Generate the student version of ``assignments`` from ``root/solutions`` into
     ``dest/<assignment>/`` (replacing what is there) with nbgrader's GenerateAssignment,
     configured by ``config_dir/nbgrader_config.py`` (default: ``root``'s).
 
-    nbgrader runs on a throw-away copy with its own gradebook, so neither the
-    repository nor any real gradebook is touched; every notebook is then rewritten in
-    canonical form so that two runs give byte-identical files.
+    nbgrader runs on a throw-away copy, so the repository is not touched; every notebook
+    is then rewritten in canonical form so that two runs give byte-identical files. The
+    gradebook is a throw-away one too, unless ``db_url`` names the instructor's: then the
+    assignment, its cells and hidden tests are recorded there, ready for autograding.
     """
     import nbformat
     from nbgrader.apps import NbGraderAPI
@@ -120,7 +127,7 @@ def generate_release(
                 "CourseDirectory.root": str(tmp),
                 "CourseDirectory.source_directory": "solutions",
                 "CourseDirectory.release_directory": "release",
-                "CourseDirectory.db_url": f"sqlite:///{tmp / 'gradebook.db'}",
+                "CourseDirectory.db_url": db_url or f"sqlite:///{tmp / 'gradebook.db'}",
             },
         )
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
@@ -264,7 +271,8 @@ def execute_notebook(path: Path, timeout: int = 600) -> None:
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,  # timestamps in metadata would churn every commit
     )
-    env = {"PYTHONHASHSEED": "0"}
+    # The environment of `python3 run.py test`, under which nbval compares these outputs.
+    env = {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -286,7 +294,14 @@ def execute_notebook(path: Path, timeout: int = 600) -> None:
 def _run_generate(args) -> int:
     root = args.root
     assignments = _assignments(root, args.assignments)
-    generate_release(root, assignments, root / "course", quiet=False)
+    db_url = None
+    if args.gradebook:
+        from cnn_course.nbgrader_ext import load_config
+
+        db_url = load_config(root).CourseDirectory.db_url
+    generate_release(root, assignments, root / "course", quiet=False, db_url=db_url)
+    if db_url:
+        print(f"recorded {', '.join(assignments)} in the gradebook {db_url}")
     if not args.assignments:  # a full regeneration also drops topics gone from solutions/
         for old in sorted((root / "course").iterdir()):
             if old.is_dir() and ASSIGNMENT_RE.match(old.name) and old.name not in assignments:
@@ -366,6 +381,16 @@ def _assignment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="topic folder(s) under solutions/, e.g. 01_convolution (default: all)")
 
 
+def _configure_generate(p: argparse.ArgumentParser) -> None:
+    _assignment_args(p)
+    p.add_argument(
+        "--gradebook",
+        action="store_true",
+        help="also record the assignment (with its hidden tests) in the gradebook of nbgrader_config.py, "
+        "which `nbgrader autograde` needs",
+    )
+
+
 def _configure_validate(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="notebook(s), or folder(s) whose notebooks to validate")
     p.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: Execute.timeout of nbgrader_config.py)")
@@ -377,7 +402,7 @@ def _configure_execute(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS: list[Command] = [
-    Command("generate", "regenerate course/ (student notebooks) from solutions/", _assignment_args, _run_generate),
+    Command("generate", "regenerate course/ (student notebooks) from solutions/", _configure_generate, _run_generate),
     Command("check-sync", "exit 1 when course/ differs from a fresh generation", lambda p: None, _run_check_sync),
     Command("validate", "run a notebook's tests; exit 1 when one fails", _configure_validate, _run_validate),
     Command("execute", "re-execute the solution notebooks in place (fresh outputs)", _configure_execute, _run_execute),

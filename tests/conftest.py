@@ -27,3 +27,15 @@ def _seed_everything():
     except ImportError:  # pragma: no cover
         return
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors gain nothing from intra-op threads, and on busy shared cores OpenMP's
+    spinning threads make such runs over 10x slower: use one thread, then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

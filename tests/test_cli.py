@@ -69,6 +69,23 @@ def test_root_accepted_after_subcommand(toy_root, capsys):
     assert cli.main(["check-sync", "--root", str(toy_root)]) == 0
 
 
+def test_generate_records_the_assignment_in_the_gradebook(toy_root, tmp_path, monkeypatch, capsys):
+    """`generate --gradebook` fills the configured gradebook, as `nbgrader autograde` needs."""
+    from nbgrader.api import Gradebook
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where the config puts the gradebook
+    assert cli.main(["--root", str(toy_root), "generate", "--gradebook", "00_toy"]) == 0
+    db = tmp_path / "cache" / "cnn-course" / "gradebook.db"
+    assert "recorded 00_toy" in capsys.readouterr().out
+    with Gradebook(f"sqlite:///{db}") as gb:
+        notebook = gb.find_notebook("00_toy", "00_toy")
+        assert {c.name for c in notebook.grade_cells} >= {"test_relu", "test_count_positive"}
+        # the hidden tests are stored, so autograding can put them back
+        (test_relu,) = [c for c in notebook.source_cells if c.name == "test_relu"]
+        assert "BEGIN HIDDEN TESTS" in test_relu.source
+    assert cli.main(["check-sync", "--root", str(toy_root)]) == 0  # course/ is the same either way
+
+
 def test_full_generate_removes_stale_topics(toy_root, capsys):
     (toy_root / "course" / "98_removed_topic").mkdir(parents=True)
     assert cli.main(["--root", str(toy_root), "generate"]) == 0

@@ -14,14 +14,7 @@ DTYPES = [torch.float32, torch.float64]
 TORCH_POOL = {"max": F.max_pool2d, "avg": F.avg_pool2d}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on busy shared cores OpenMP's
-    spinning threads make such runs over 10x slower; use one thread, then restore."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_pool_case(seed, device, dtype, ties=False):

@@ -17,14 +17,7 @@ EPOCH_LINE = re.compile(
 FINAL_LINE = re.compile(r"^trained in \d+\.\d s on (cpu|cuda|mps)$")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on busy shared cores OpenMP's
-    spinning threads make such runs over 10x slower; use one thread, then restore."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -244,21 +244,13 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     return out, (x, w, b, stride, pad, ws.cols)
 
 
-def _check_cache(cache, n):
-    if not isinstance(cache, tuple) or len(cache) != n:
-        raise ValueError(
-            f"cache must be the {n}-tuple returned by the matching forward function, got {type(cache).__name__}"
-            + (f" of length {len(cache)}" if isinstance(cache, tuple) else "")
-        )
-
-
 def conv2d_backward(dout, cache):
     """Backward pass of :func:`conv2d_forward`.
 
     dout: (N, F, H', W') upstream gradient; cache from conv2d_forward.
     Returns dx (N, C, H, W), dw (F, C, f_H, f_W), db (F,) (None if b was None).
     """
-    _check_cache(cache, 6)
+    v.check_cache(cache, 6)
     x, w, b, stride, pad, cols = cache
     v.check_ndim(dout, 4, "dout", "(N, F, H', W')")
     v.check_same_shape(dout, _out_shape(x.shape, w.shape, stride, pad), "dout")
@@ -345,7 +337,7 @@ def conv2d_backward_loops(dout, cache):
     back to its window of x, and dout[n, k, h, c] * window to w[k].
     Returns dx (N, C, H, W), dw (F, C, f_H, f_W), db (F,) (None if b was None).
     """
-    _check_cache(cache, 5)
+    v.check_cache(cache, 5)
     x, w, b, stride, pad = cache
     v.check_ndim(dout, 4, "dout", "(N, F, H', W')")
     N, F, Ho, Wo = _out_shape(x.shape, w.shape, stride, pad)

@@ -53,19 +53,11 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     shaped like x.
     """
     df = np.asarray(df)
-    grad = np.zeros(x.shape, dtype=np.float64)
-    flat = x.reshape(-1)
-    if not np.shares_memory(flat, x):
-        raise ValueError(f"x must be a contiguous array that can be nudged in place, got strides {x.strides}")
-    gflat = grad.reshape(-1)
-    for k in range(flat.size):
-        old = flat[k]
-        flat[k] = old + h
-        pos = np.array(f(x), dtype=np.float64, copy=True)
-        flat[k] = old - h
-        neg = np.array(f(x), dtype=np.float64, copy=True)
-        flat[k] = old
-        if pos.shape != df.shape:
-            raise ValueError(f"f(x) must have the shape of df {df.shape}, got {pos.shape}")
-        gflat[k] = np.sum((pos - neg) * df) / (2 * h)
-    return grad
+
+    def projected(x):
+        out = np.asarray(f(x), dtype=np.float64)
+        if out.shape != df.shape:
+            raise ValueError(f"f(x) must have the shape of df {df.shape}, got {out.shape}")
+        return np.sum(out * df)
+
+    return eval_numerical_gradient(projected, x, h)

@@ -182,17 +182,9 @@ def pool2d_forward(x, f, stride, mode="max"):
     return out, (x, out if mode == "max" and extra is None else None, extra, f, stride, mode)
 
 
-def _check_cache(cache, n):
-    if not isinstance(cache, tuple) or len(cache) != n:
-        raise ValueError(
-            f"cache must be the {n}-tuple returned by the matching forward function, got {type(cache).__name__}"
-            + (f" of length {len(cache)}" if isinstance(cache, tuple) else "")
-        )
-
-
 def pool2d_backward(dout, cache):
     """Backward pass of :func:`pool2d_forward`: dout (N, C, H', W') -> dx (N, C, H, W)."""
-    _check_cache(cache, 6)
+    v.check_cache(cache, 6)
     x, out, extra, f, stride, mode = cache
     v.check_ndim(dout, 4, "dout", "(N, C, H', W')")
     v.check_same_shape(dout, _out_shape(x.shape, f, stride), "dout")
@@ -278,7 +270,7 @@ def pool2d_backward_loops(dout, cache):
     Max: the gradient goes to the first maximum of the window (np.argmax is row-major).
     Avg: every element of the window gets an equal share, dout / (f*f).
     """
-    _check_cache(cache, 4)
+    v.check_cache(cache, 4)
     x, f, stride, mode = cache
     v.check_ndim(dout, 4, "dout", "(N, C, H', W')")
     N, C, Ho, Wo = _out_shape(x.shape, f, stride)
