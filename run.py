@@ -79,6 +79,8 @@ def lab(args: list[str]) -> int:
     copy_course_to_work()
     print(f"Opening the course; your notebooks are in {WORK}", flush=True)
     cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={WORK}", *args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # e.g. inside a Docker container
+        cmd.append("--allow-root")
     return subprocess.call(cmd, cwd=WORK, env=venv_env())
 
 
