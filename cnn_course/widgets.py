@@ -56,7 +56,9 @@ def _as_gray(image) -> np.ndarray:
 
 def _size_line(symbol: str, n: int, f: int, p: int, s: int) -> str:
     """The output-size formula with the numbers filled in, e.g. 'n_H = ⌊(6 + 2·0 − 3)/1⌋ + 1 = 4'."""
-    return f"{symbol} = ⌊({n} + 2·{p} − {f})/{s}⌋ + 1 = {(n + 2 * p - f) // s + 1}"
+    from cnn_course.ref import conv_output_size
+
+    return f"{symbol} = ⌊({n} + 2·{p} − {f})/{s}⌋ + 1 = {conv_output_size(n, f, p, s)}"
 
 
 def _jpeg(fig: Figure) -> bytes:

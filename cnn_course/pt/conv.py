@@ -63,8 +63,8 @@ def conv2d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, stri
     _check_same_kind(x, w, b)
     N, C, H, W = x.shape
     n_F, _, fH, fW = w.shape
-    H_out = (H + 2 * pad - fH) // stride + 1
-    W_out = (W + 2 * pad - fW) // stride + 1
+    H_out = conv_output_size(H, fH, pad, stride)
+    W_out = conv_output_size(W, fW, pad, stride)
 
     # cols: (N, C*fH*fW, H_out*W_out), one column per output position.
     cols = F.unfold(zero_pad(x, pad), (fH, fW), stride=stride)
