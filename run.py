@@ -6,6 +6,8 @@
 
 Both create the virtual environment ``.venv`` on first use and bring it up to date
 whenever ``pyproject.toml`` or ``requirements.lock`` change; otherwise they start at once.
+The notebooks also train on Fashion-MNIST from Debian's ``dataset-fashion-mnist``: run as
+root on Debian/Ubuntu (CI, containers) they install it with apt-get; otherwise they say how.
 Extra arguments after ``test`` go to pytest (``python3 run.py test -k conv``).
 """
 
@@ -24,6 +26,8 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".cnn-course-installed"
 LOCK_FILES = ("pyproject.toml", "requirements.lock")
 WORK = ROOT / "work"  # the student's own copies of the notebooks (git-ignored)
+# Real data the notebooks train on, from Debian packages: (package, folder, env var to use another folder).
+DEBIAN_DATA = [("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist", "CNN_COURSE_FASHION_MNIST")]
 
 
 def venv_python() -> Path:
@@ -57,6 +61,30 @@ def ensure_venv() -> Path:
     return venv_python()
 
 
+def ensure_data() -> None:
+    """Install the Debian data packages the notebooks need, when missing and possible.
+
+    As root on Debian/Ubuntu (CI, containers) this runs apt-get; otherwise it says what to do.
+    A folder given through the package's environment variable counts as present.
+    """
+    missing = [pkg for pkg, folder, env in DEBIAN_DATA
+               if not os.environ.get(env) and not Path(folder).is_dir()]
+    if not missing:
+        return
+    apt = shutil.which("apt-get")
+    if apt and hasattr(os, "geteuid") and os.geteuid() == 0:
+        print(f"Installing data packages: {' '.join(missing)} ...", flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run([apt, "update", "-qq"], check=True, env=env)
+        subprocess.run([apt, "install", "-y", "-qq", *missing], check=True, env=env)
+        return
+    for pkg, folder, env in DEBIAN_DATA:
+        if pkg in missing:
+            print(f"WARNING: {folder} is missing; notebooks 02 onwards need it. Install it with "
+                  f"`sudo apt-get install {pkg}` (Debian/Ubuntu), or put the files in a folder and set "
+                  f"{env} to it (see README.md).", flush=True)
+
+
 def copy_course_to_work() -> None:
     """Give the student their own copy of each notebook; never overwrite their work."""
     for src in sorted((ROOT / "course").rglob("*")):
@@ -76,6 +104,7 @@ def venv_env(**extra: str) -> dict[str, str]:
 
 def lab(args: list[str]) -> int:
     python = ensure_venv()
+    ensure_data()
     copy_course_to_work()
     print(f"Opening the course; your notebooks are in {WORK}", flush=True)
     cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={WORK}", *args]
@@ -86,6 +115,7 @@ def lab(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     python = ensure_venv()
+    ensure_data()
     # Two pytest workers share the cores; one BLAS/torch thread each avoids oversubscription,
     # which makes small tensor work 5-25x slower.
     env = venv_env(MPLBACKEND="Agg", PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")

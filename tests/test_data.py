@@ -1,7 +1,8 @@
 """cnn_course.data: bundled images, digits split, and the two Debian-file parsers.
 
-The Debian data packages are not installed on the development machines, so the parsers
-are exercised on tiny synthetic files written into tmp_path.
+The parsers are exercised on tiny synthetic files written into tmp_path; the real
+Fashion-MNIST (Debian `dataset-fashion-mnist`, installed by `python3 run.py test` when
+missing) is checked once as the notebooks load it.
 """
 
 import gzip
@@ -176,3 +177,13 @@ def test_opencv_digits_rejects_a_wrong_sheet(tmp_path):
     Image.fromarray(np.zeros((50, 40), np.uint8)).save(path)
     with pytest.raises(ValueError, match=r"20×20 cells .* got an image of 50×40"):
         data.load_opencv_digits(path)
+
+
+def test_real_fashion_mnist_is_installed_and_sane(monkeypatch):
+    """Notebooks 02 and 03 train on it; `python3 run.py test` installs the Debian package."""
+    monkeypatch.delenv("CNN_COURSE_FASHION_MNIST", raising=False)
+    x, y, xt, yt = data.load_fashion_mnist()
+    assert x.shape == (60000, 1, 28, 28) and xt.shape == (10000, 1, 28, 28)
+    assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    assert np.array_equal(np.bincount(y), np.full(10, 6000))
+    assert np.array_equal(np.bincount(yt), np.full(10, 1000))
