@@ -4,7 +4,8 @@
 student would write (plain NumPy loops, calling their own earlier functions).
 ``VECTORISED`` holds other correct solutions (np.pad, sliding windows, einsum) that the
 anti-cheat must not flag. ``BUGS`` lists wrong or cheating submissions with the hint the
-grader must give.
+grader must give. ``PIPELINE_BUGS``, ``FEEDBACK_BUG`` and ``MISBEHAVING`` drive the nbgrader
+pipeline tests (tests/_pipeline.py).
 '''
 
 from __future__ import annotations
@@ -435,3 +436,41 @@ def pool_backward(dA, cache):
     return x.grad.numpy()
 ''', frozenset({"pool_backward"}), "cnn_course.pt"),
 ]
+
+# --------------------------------------------------------------------------- nbgrader pipeline
+
+# Bugs autograded end to end by default: the ones the course brief names, plus one per
+# exercise not covered by those (CNN_COURSE_ALL_BUGS=1 grades every bug).
+PIPELINE_BUGS = [
+    "conv_forward_channels_last",
+    "zero_pad_all_axes",  # padding on the batch (and channel) axes
+    "conv_forward_off_by_one",
+    "conv_forward_no_bias",
+    "pool_forward_average_in_max_mode",
+    "pool_backward_stale_mask",  # mask not reset between windows
+    "conv_output_size_no_plus_one",
+    "conv_layer_params_no_bias",
+    "conv_backward_no_accumulate",
+    "create_mask_all_ties",
+    "distribute_value_no_divide",
+]
+
+# The bug whose feedback page the pipeline reads.
+FEEDBACK_BUG = "conv_forward_no_bias"
+
+# Submissions that misbehave, graded alongside the others:
+# name -> ({answer cell: source}, the test cells that must score 0). Everything else
+# keeps full marks.
+MISBEHAVING = {
+    # Hangs in the test cell (and in the worked example after it); interrupted each time.
+    "conv_infinite_loop": (
+        {"conv_backward": "def conv_backward(dZ, cache):\n    while True:\n        pass"},
+        {"test_conv_backward"},
+    ),
+    # Kills the kernel while the answer cell runs; the function is then never defined,
+    # and pool_backward's max mode needs it.
+    "conv_kernel_crash": (
+        {"create_mask_from_window": "import os\nos._exit(1)\n\ndef create_mask_from_window(x):\n    pass"},
+        {"test_create_mask_from_window", "test_pool_backward_max"},
+    ),
+}

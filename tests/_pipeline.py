@@ -1,4 +1,8 @@
-"""End-to-end nbgrader pipeline, for every assignment in solutions/ and the toy fixture.
+"""End-to-end nbgrader pipeline: the machinery and the tests every assignment shares.
+
+Each assignment has its own test file (``tests/test_pipeline_<topic>.py``, setting
+``ASSIGNMENT``), so pytest-xdist grades the assignments in parallel; those files import
+the tests below (``from _pipeline import *``; real topics also import the ``TOPIC_TESTS``).
 
 generate -> validate the instructor notebook -> autograde submissions (empty, correct,
 each catalogued bug, and misbehaving code: hung loops, crashed kernels) -> feedback without hidden
@@ -7,12 +11,13 @@ runs whole notebooks and is the slow part, so every student of an assignment is 
 in one nbgrader call).
 
 The catalog of a topic is ``tests/submissions/<topic>.py`` (``01_convolution`` ->
-``convolution``): ``CORRECT`` and ``BUGS``. A whole notebook costs ~30 s per student, so
-bugs that touch disjoint exercises share one submission (every other exercise gets
+``convolution``): ``CORRECT``, ``BUGS``, ``PIPELINE_BUGS`` (graded end to end),
+``FEEDBACK_BUG`` and ``MISBEHAVING`` (hung loops, crashed kernels). A whole notebook
+costs ~20 s per student, so bugs that touch disjoint exercises share one submission (every other exercise gets
 ``CORRECT``): each failure is still attributable to exactly one bug, and every untouched
 exercise must keep full marks. By default a representative subset of bugs is graded
-end to end (the checks themselves are tested bug by bug, without nbgrader, in
-test_grading_*.py); set ``CNN_COURSE_ALL_BUGS=1`` to autograde the whole catalog.
+end to end (``PIPELINE_BUGS``; the checks themselves are tested bug by bug, without
+nbgrader, in test_grading_*.py); set ``CNN_COURSE_ALL_BUGS=1`` to autograde the whole catalog.
 """
 
 from __future__ import annotations
@@ -38,27 +43,23 @@ from _nbgrader_helpers import (
     squash,
 )
 from cnn_course.cli import validate_notebook
-from cnn_course.nbgrader_ext import hidden_test_lines
 
 TOY = "00_toy"
 TOY_TIMEOUT = 5  # seconds per cell for the toy: its cells take milliseconds
 # Seconds per cell for a real topic: its slowest cell needs ~6 s under grading on a busy
 # 2-core machine; the configured 120 s would make each hung cell cost two minutes here.
 TOPIC_TIMEOUT = 30
-# Bugs graded end to end by default: the ones the course brief names, plus one per
-# exercise not covered by those.
-DEFAULT_BUGS = [
-    "conv_forward_channels_last",
-    "zero_pad_all_axes",  # padding on the batch (and channel) axes
-    "conv_forward_off_by_one",
-    "conv_forward_no_bias",
-    "pool_forward_average_in_max_mode",
-    "pool_backward_stale_mask",  # mask not reset between windows
-    "conv_output_size_no_plus_one",
-    "conv_layer_params_no_bias",
-    "conv_backward_no_accumulate",
-    "create_mask_all_ties",
-    "distribute_value_no_divide",
+# What every assignment's test file imports; real topics add TOPIC_TESTS.
+__all__ = [
+    "graded", "graded_topic", "graded_toy",
+    "test_autograde_call_succeeds", "test_source_notebook_validates",
+    "test_release_has_no_solutions_hidden_tests_or_outputs", "test_release_keeps_every_graded_cell",
+    "test_empty_submission_scores_zero_everywhere", "test_correct_submission_gets_full_marks",
+    "test_feedback_shows_message_but_no_hidden_tests",
+]
+TOPIC_TESTS = [
+    "test_bugs_lose_points_exactly_where_expected", "test_catalog_bugs_are_all_graded",
+    "test_each_bug_gets_its_hint", "test_misbehaving_topic_submission_loses_only_its_exercise",
 ]
 
 # Toy submissions that misbehave: name -> {answer cell: source}
@@ -76,24 +77,6 @@ CRASH_ON_REPLAY_RELU = (
     "pathlib.Path('ran_once').touch()\n\ndef relu(x):\n    return np.maximum(x, 0.0)"
 )
 WRONG_SHAPE_RELU = "def relu(x):\n    return np.maximum(x, 0.0).ravel()"
-
-# Misbehaving submissions of the real convolution notebook, graded alongside the others:
-# name -> ({answer cell: source}, the test cells that must score 0). Everything else
-# keeps full marks.
-CONVOLUTION_MISBEHAVING = {
-    # Hangs in the test cell (and in the worked example after it); interrupted each time.
-    "conv_infinite_loop": (
-        {"conv_backward": "def conv_backward(dZ, cache):\n    while True:\n        pass"},
-        {"test_conv_backward"},
-    ),
-    # Kills the kernel while the answer cell runs; the function is then never defined,
-    # and pool_backward's max mode needs it.
-    "conv_kernel_crash": (
-        {"create_mask_from_window": "import os\nos._exit(1)\n\ndef create_mask_from_window(x):\n    pass"},
-        {"test_create_mask_from_window", "test_pool_backward_max"},
-    ),
-}
-
 
 def _catalog(ref: AssignmentRef):
     topic = ref.name.split("_", 1)[1]
@@ -146,7 +129,7 @@ class Graded:
         self.students: dict[str, object] = {"empty": self.release, "solution": fill_answers(self.release, self.solution)}
         self.bug_groups: dict[str, list] = {}  # student -> the bugs in their submission
         if self.catalog is not None:
-            wanted = None if os.environ.get("CNN_COURSE_ALL_BUGS") else set(DEFAULT_BUGS)
+            wanted = None if os.environ.get("CNN_COURSE_ALL_BUGS") else set(self.catalog.PIPELINE_BUGS)
             chosen = [b for b in self.catalog.BUGS if wanted is None or b.name in wanted]
             for i, group in enumerate(pack_bugs(chosen)):
                 student = f"bugs_{i}"
@@ -164,7 +147,7 @@ class Graded:
             }.items():
                 self.students[student] = fill_answers(self.release, {**self.solution, **answers})
             self.students["deleted_test_cell"] = drop_cells(self.students["solution"], {"test_relu"})
-        self.misbehaving = CONVOLUTION_MISBEHAVING if ref.name == "01_convolution" else {}
+        self.misbehaving = getattr(self.catalog, "MISBEHAVING", {})
         for student, (answers, _) in self.misbehaving.items():
             self.students[student] = fill_answers(self.release, {**self.solution, **answers})
 
@@ -197,28 +180,24 @@ def _graded(ref: AssignmentRef, tmp_path_factory) -> Graded:
     return _GRADED[ref.name]
 
 
-@pytest.fixture(scope="module", params=ASSIGNMENTS, ids=str)
+@pytest.fixture(scope="module")
 def graded(request, tmp_path_factory):
-    return _graded(request.param, tmp_path_factory)
+    """The assignment named by the test module's ``ASSIGNMENT``, autograded for every student."""
+    name = request.module.ASSIGNMENT
+    (ref,) = [a for a in ASSIGNMENTS if a.name == name]
+    return _graded(ref, tmp_path_factory)
 
 
-@pytest.fixture(scope="module", params=TOPICS, ids=str)
-def graded_topic(request, tmp_path_factory):
-    g = _graded(request.param, tmp_path_factory)
-    assert g.catalog is not None, f"{g.ref.name} has no catalog of bugs in tests/submissions/"
-    return g
+@pytest.fixture(scope="module")
+def graded_topic(graded):
+    assert graded.catalog is not None, f"{graded.ref.name} has no catalog of bugs in tests/submissions/"
+    return graded
 
 
 @pytest.fixture(scope="module")
 def graded_toy(tmp_path_factory):
     (toy,) = [a for a in ASSIGNMENTS if a.name == TOY]
     return _graded(toy, tmp_path_factory)
-
-
-def test_every_topic_has_a_catalog_of_bugs():
-    assert TOPICS, "no assignment in solutions/"
-    missing = [t.name for t in TOPICS if _catalog(t) is None]
-    assert not missing, f"topics without tests/submissions/<topic>.py: {missing}"
 
 
 def test_autograde_call_succeeds(graded):
@@ -285,8 +264,8 @@ def test_catalog_bugs_are_all_graded(graded_topic):
     graded = graded_topic
     graded_names = {b.name for g in graded.bug_groups.values() for b in g}
     if not os.environ.get("CNN_COURSE_ALL_BUGS"):
-        missing = set(DEFAULT_BUGS) - graded_names
-        assert not missing, f"DEFAULT_BUGS not in the catalog any more: {sorted(missing)}"
+        missing = set(graded.catalog.PIPELINE_BUGS) - graded_names
+        assert not missing, f"PIPELINE_BUGS not in the catalog: {sorted(missing)}"
     assert len(graded_names) >= 6
 
 
@@ -316,7 +295,7 @@ def _feedback_student(graded) -> str:
     if graded.toy:
         return "wrong_shape"
     for student, group in graded.bug_groups.items():
-        if any(b.name == "conv_forward_no_bias" for b in group):
+        if any(b.name == graded.catalog.FEEDBACK_BUG for b in group):
             return student
     return next(iter(graded.bug_groups), "empty")
 
@@ -354,53 +333,3 @@ def test_misbehaving_topic_submission_loses_only_its_exercise(graded_topic):
     assert not problems, "\n".join(problems)
 
 
-# --------------------------------------------------------------------------- toy only
-
-
-@pytest.mark.parametrize(
-    "student, failing",
-    [
-        ("infinite_loop", {"test_relu"}),
-        ("swallowed_interrupt", {"test_count_positive"}),
-        ("crash_in_answer", {"test_relu"}),
-        ("kill_in_test", {"test_count_positive"}),
-        ("wrong_shape", {"test_relu"}),  # passes the visible test, fails a hidden one
-        ("deleted_test_cell", set()),  # the cell comes back (add_missing_cells) and passes
-        ("crash_on_replay", {"test_count_positive"}),  # unrun after giving up: 0, not full marks
-    ],
-)
-def test_misbehaving_submission_loses_only_its_exercise(graded_toy, student, failing):
-    scores = graded_toy.scores[student]
-    for gid, (score, max_score) in scores.items():
-        if gid in failing:
-            assert score == 0, f"{student}: {gid} should score 0, got {score}/{max_score}"
-        else:
-            assert score == max_score, f"{student}: {gid} should keep full marks, got {score}/{max_score}"
-
-
-def test_misbehaving_students_do_not_change_another_grade(graded_toy):
-    graded = graded_toy
-    scores = graded.scores
-    assert graded.alone["success"]
-    assert scores["solution"] == graded.solution_alone, (
-        f"grading alongside broken submissions changed 'solution' from {graded.solution_alone} to {scores['solution']}"
-    )
-    assert all(s == m for s, m in scores["solution"].values())
-
-
-def test_crash_is_explained_in_the_cell(graded_toy):
-    graded = graded_toy
-    nb = graded.course.autograded_nb("kill_in_test", graded.nb_name)
-    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_count_positive"]
-    names = [o.ename for o in cell.outputs if o.output_type == "error"]
-    assert "KernelDied" in names, f"expected a KernelDied error in the crashing cell, got {names}"
-    nb = graded.course.autograded_nb("crash_on_replay", graded.nb_name)
-    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_count_positive"]
-    names = [o.ename for o in cell.outputs if o.output_type == "error"]
-    assert names == ["NotRun"], f"after giving up, later cells must say why they did not run, got {names}"
-
-
-def test_hidden_test_lines_helper_matches_fixture(graded_toy):
-    graded = graded_toy
-    (cell,) = [c for c in graded.source.cells if c.get("id") == "test_relu"]
-    assert hidden_test_lines(cell.source)[0].startswith("hidden_grid_7 =")
