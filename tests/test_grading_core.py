@@ -9,7 +9,7 @@ import pytest
 
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading.core import (
-    Case, Out, Variant, compare, find_forbidden_static, run_check, watch_forbidden_calls,
+    FORBIDDEN, Case, Out, Variant, compare, find_forbidden_static, run_check, watch_forbidden_calls,
 )
 from submissions import namespace
 
@@ -211,3 +211,138 @@ def test_run_check_flags_dynamic_cheat_and_removes_hook_when_student_raises():
 
 def test_not_your_own_work_is_an_assertion_error():
     assert issubclass(NotYourOwnWork, CheckFailed) and issubclass(CheckFailed, AssertionError)
+
+
+# ---------------------------------------------------------------- dict, list and state outputs
+
+
+@pytest.mark.parametrize("out, got, text", [
+    (Out("state", {"v": np.ones(2), "t": 1}, kind="dict"), {"v": np.ones(2), "t": 1}, None),
+    (Out("state", {"v": np.ones(2), "t": 1}, kind="dict"), {"t": 1, "v": np.ones(2)}, None),  # any key order
+    (Out("state", {"v": np.ones(2)}, kind="dict"), np.ones(2),
+     "state must be a dict with the keys ['v'], got an array"),
+    (Out("state", {"v": np.ones(2), "t": 1}, kind="dict"), {"v": np.ones(2)}, "state has the wrong keys: no 't'"),
+    (Out("state", {"v": np.ones(2)}, kind="dict"), {"v": np.ones(2), "s": 0},
+     "state has the wrong keys: unexpected 's' (expected exactly ['v'], got ['v', 's'])"),
+    (Out("state", {"v": np.ones(2)}, kind="dict"), {"v": np.array([1.0, 2.0])},
+     'state["v"] has wrong values at 1 of 2 positions'),
+    (Out("state", {"v": np.ones(2)}, kind="dict"), {"v": np.ones(3)},
+     'state["v"] has the wrong shape: expected (2,), got (3,).'),
+    (Out("state", {"t": 2}, kind="dict"), {"t": 2.0}, 'state["t"] must be an int, got 2.0 (float); expected 2.'),
+    (Out("state", {"t": 2}, kind="dict"), {"t": np.int64(3)}, 'state["t"] is wrong: expected 2, got 3.'),
+    (Out("b", [(np.ones((2, 1)), np.arange(2))], kind="list", parts=("X_b", "y_b")),
+     [(np.ones((2, 1)), np.arange(2))], None),
+    (Out("b", [(np.ones((2, 1)), np.arange(2))], kind="list", parts=("X_b", "y_b")),
+     [[np.ones((2, 1)), np.arange(2)]], None),  # a list for a pair is fine
+    (Out("b", [(np.ones((2, 1)), np.arange(2))], kind="list", parts=("X_b", "y_b")),
+     [(np.ones((2, 1)), np.arange(2))] * 2, "b has 2 entries, expected 1."),
+    (Out("b", [(np.ones((2, 1)), np.arange(2))], kind="list", parts=("X_b", "y_b")),
+     [(np.ones((2, 1)),)], "b[0] must be a tuple (X_b, y_b), got tuple of length 1."),
+    (Out("b", [(np.ones((2, 1)), np.arange(2))], kind="list", parts=("X_b", "y_b")),
+     [(np.ones((2, 1)), np.array([1, 0]))], "b[0][1] (y_b) has wrong values at 2 of 2 positions"),
+    (Out("b", [(np.ones((2, 1)), np.arange(2))], kind="list", parts=("X_b", "y_b")),
+     [(np.ones((2, 1)), np.arange(2.0))], "b[0][1] (y_b) must keep the integer dtype of its input (int64)"),
+    (Out("b", [(np.ones((2, 1)), np.arange(2))], kind="list"), 5, "b must be a list of 1 entries, got int."),
+])
+def test_compare_dict_and_list(out, got, text):
+    lines = compare(out, got, np.float64)
+    if text is None:
+        assert lines is None
+    else:
+        assert lines is not None and text in "\n".join(lines), lines
+
+
+def test_dict_entry_hint_replaces_the_generic_type_hint():
+    lines = compare(Out("state", {"t": 1}, kind="dict", hints={"t": "t counts steps."}), {"t": 1.0}, np.float64)
+    text = "\n".join(lines)
+    assert "floor division" not in text and text.endswith("Hint: t counts steps.")
+
+
+def test_nan_message_and_nan_variants():
+    case = Case(args=[("x", np.ones(3))], outputs=[Out("y", np.ones(3))], describe="x", hint="y is ones.",
+                variants=lambda: [Variant("you divided by zero.", {"y": np.full(3, np.nan)}),
+                                  Variant("never used.", {"y": np.zeros(3)})])
+    with pytest.raises(CheckFailed) as info, redirect_stdout(io.StringIO()):
+        run_check("f", lambda x: np.full(3, np.nan), [case], hidden=False)
+    msg = str(info.value)
+    assert "max abs difference nan or inf" in msg and "y[0]: expected 1, got nan" in msg
+    assert msg.endswith("Hint: you divided by zero.")
+
+
+def _state_case(inplace_ok=frozenset({"state"}), **kw):
+    state = {"v": np.zeros(2)}
+    return Case(args=[("w", np.ones(2)), ("state", state)],
+                outputs=[Out("w_next", np.full(2, 0.5)), Out("state", {"v": np.full(2, 0.5)}, kind="dict")],
+                describe="one step", hint="v = 0.5; w − v.", inplace_ok=inplace_ok, **kw)
+
+
+def test_inplace_ok_lets_a_function_update_its_state():
+    def mutating(w, state):
+        state["v"] += 0.5
+        return w - state["v"], state
+
+    def fresh(w, state):
+        return w - 0.5, {"v": state["v"] + 0.5}
+
+    for f in (mutating, fresh):
+        with redirect_stdout(io.StringIO()):
+            run_check("step", f, [_state_case()], hidden=False)
+    with pytest.raises(CheckFailed, match=r'step modified its input state\["v"\] in place \(2 of 2'), \
+            redirect_stdout(io.StringIO()):
+        run_check("step", mutating, [_state_case(frozenset())], hidden=False)
+
+
+@pytest.mark.parametrize("body, text", [
+    ("d['a'] = d['a'] + 1", "modified its input d in place: it replaced its entry 'a'"),
+    ("d['c'] = 1", "modified its input d in place: it added the key 'c'"),
+    ("del d['b']", "modified its input d in place: it removed the key 'b'"),
+    ("d['a'] += 1", 'modified its input d["a"] in place (2 of 2 entries changed)'),
+    ("e = d.copy(); e['a'] *= 2", 'modified its input d["a"] in place'),
+])
+def test_dict_arguments_are_checked_for_in_place_changes(body, text):
+    ns = namespace({"f": f"import numpy as np\n\ndef f(d):\n    {body}\n    return 1.0\n"})
+    case = Case(args=[("d", {"a": np.ones(2), "b": np.zeros(1)})], outputs=[Out("r", 1.0, kind="scalar")],
+                describe="d")
+    with pytest.raises(CheckFailed) as info, redirect_stdout(io.StringIO()):
+        run_check("f", ns["f"], [case], hidden=False)
+    assert text in str(info.value) and "build a new dict" in str(info.value), str(info.value)
+
+
+def test_call_runs_several_steps_and_inspect_explains():
+    def twice(func, values):
+        x = values[0]
+        for _ in range(2):
+            x = func(x)
+        return x
+
+    case = Case(args=[("x", np.ones(2))], outputs=[Out("y", np.full(2, 4.0))], describe="two steps",
+                hint="double x.", call=twice,
+                inspect=lambda got: "you tripled." if np.allclose(got["y"], 9.0) else None)
+    with redirect_stdout(io.StringIO()):
+        run_check("double", lambda x: 2 * x, [case], hidden=False)
+    with pytest.raises(CheckFailed, match="Hint: you tripled."), redirect_stdout(io.StringIO()):
+        run_check("double", lambda x: 3 * x, [case], hidden=False)
+
+
+def test_a_failing_variant_or_inspection_never_reaches_the_student():
+    def boom():
+        raise RuntimeError("grader bug")
+
+    case = Case(args=[("x", np.ones(2))], outputs=[Out("y", np.full(2, 2.0))], describe="x", hint="y is 2x.",
+                variants=boom, inspect=lambda got: 1 / 0)
+    with pytest.raises(CheckFailed) as info, redirect_stdout(io.StringIO()):
+        run_check("double", lambda x: x, [case], hidden=False)
+    assert str(info.value).endswith("Hint: y is 2x.")
+
+
+def test_extra_forbidden_modules_are_named_in_the_message():
+    import scipy.special
+
+    def cheat(x):
+        return scipy.special.softmax(x)
+
+    cases = [double_case(np.arange(6.0).reshape(2, 3))]
+    with pytest.raises(NotYourOwnWork, match=r"scipy\.signal / scipy\.ndimage / scipy\.special does the work"):
+        run_check("double", cheat, cases, hidden=False, forbidden=FORBIDDEN + ("scipy.special",))
+    with redirect_stdout(io.StringIO()):
+        run_check("double", lambda x: scipy.special.xlogy(0, x) + 2 * x, cases, hidden=False)  # allowed by default
