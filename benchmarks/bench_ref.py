@@ -1,6 +1,6 @@
 """Time the NumPy reference (cnn_course.ref) against PyTorch's CPU kernels.
 
-    python benchmarks/bench_ref.py [--repeats 30] [--threads 2] [--warmup 3]
+    python benchmarks/bench_ref.py [--repeats 30] [--threads 2] [--warmup 3] [--only NAME]
 
 Each case times forward + backward (all gradients) of our implementation and of torch's
 built-in, alternating the two in every repeat so that a noisy machine slows both alike.
@@ -30,6 +30,10 @@ CONV_CASES = [
 POOL_CASES = [
     # name, (N, C, H, W), f, stride, mode, target ratio
     ("maxpool 64x32x32x32, 2x2 s2", (64, 32, 32, 32), 2, 2, "max", 1.0),
+]
+BN_CASES = [
+    # name, (N, C, H, W), target ratio; train mode (batch statistics, running stats updated)
+    ("batchnorm 64x32x32x32, train", (64, 32, 32, 32), 1.5),
 ]
 
 
@@ -107,12 +111,46 @@ def pool_fns(shape, f, stride, mode, rng):
     return {"functional": functional, "Pool2d layer": layered}, torch_fn
 
 
+def bn_fns(shape, rng):
+    C = shape[1]
+    x = rng.standard_normal(shape, dtype=np.float32)
+    dout = rng.standard_normal(shape, dtype=np.float32)
+    gamma = rng.standard_normal(C, dtype=np.float32)
+    beta = rng.standard_normal(C, dtype=np.float32)
+    running_mean, running_var = np.zeros(C, np.float32), np.ones(C, np.float32)
+
+    def functional():
+        _, cache = ref.batchnorm_forward(x, gamma, beta, running_mean, running_var, train=True)
+        ref.batchnorm_backward(dout, cache)
+
+    layer = ref.BatchNorm(C, dtype=np.float32)
+    layer.gamma[:], layer.beta[:] = gamma, beta
+
+    def layered():
+        layer.forward(x)
+        layer.backward(dout)
+
+    module = torch.nn.BatchNorm2d(C)  # train mode
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(gamma))
+        module.bias.copy_(torch.from_numpy(beta))
+    xt = torch.from_numpy(x).requires_grad_()
+    dt = torch.from_numpy(dout)
+
+    def torch_fn():
+        xt.grad = module.weight.grad = module.bias.grad = None
+        module(xt).backward(dt)
+
+    return {"functional": functional, "BN layer": layered}, torch_fn
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=30, help="timed runs of each side (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     p.add_argument("--threads", type=int, default=2, help="BLAS and torch threads (default 2)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", default="", help="run only the cases whose name contains this text")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -125,14 +163,20 @@ def main(argv=None):
     print(header)
     print("-" * len(header))
     cases = [("conv", c) for c in CONV_CASES] + [("pool", c) for c in POOL_CASES]
+    cases += [("bn", c) for c in BN_CASES]
     with threadpool_limits(limits=args.threads, user_api="blas"):
         for kind, case in cases:
+            if args.only not in case[0]:
+                continue
             if kind == "conv":
                 name, shape, filt, stride, pad, target = case
                 ours, theirs = conv_fns(shape, filt, stride, pad, rng)
-            else:
+            elif kind == "pool":
                 name, shape, f, stride, mode, target = case
                 ours, theirs = pool_fns(shape, f, stride, mode, rng)
+            else:
+                name, shape, target = case
+                ours, theirs = bn_fns(shape, rng)
             results = {}
             for impl, fn in ours.items():
                 t_o, t_t = timeit_pair(fn, theirs, args.repeats, args.warmup)

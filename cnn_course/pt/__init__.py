@@ -1,19 +1,40 @@
 """PyTorch twins of the NumPy reference: same operations, same shapes, autograd backward.
 
 ``cnn_course.pt.conv`` mirrors ``cnn_course.ref.conv`` and ``cnn_course.pt.pool`` mirrors
-``cnn_course.ref.pool``. The training helpers live in ``cnn_course.pt.train`` and the small
-networks in ``cnn_course.pt.models``.
+``cnn_course.ref.pool``; ``cnn_course.pt.batchnorm`` mirrors ``cnn_course.ref.batchnorm``
+(``batch_norm`` and the modules ``BatchNorm1d``/``BatchNorm2d``, drop-ins for torch's).
+The training helpers live in ``cnn_course.pt.train`` and the small networks in
+``cnn_course.pt.models``. ``cnn_course.pt.optim`` mirrors ``cnn_course.ref.optim``:
+the optimizers ``GD``, ``Momentum``, ``RMSProp``, ``Adam`` (``torch.optim.Optimizer`` classes),
+``schedule``/``lr_lambda`` for the learning-rate decays and ``random_mini_batches``.
+Fully connected networks: ``cnn_course.pt.init`` (``init_std``, ``initialize_``),
+``cnn_course.pt.losses`` (``softmax``, ``log_softmax``, ``cross_entropy``, ``l2_penalty``),
+``cnn_course.pt.dropout`` (the function ``dropout`` and the module ``Dropout``, keep_prob
+convention) and ``cnn_course.pt.mlp.MLP`` mirror the reference's init, losses, dropout and mlp.
+``cnn_course.pt.experiments`` runs quiet side-by-side comparisons (``compare_runs``,
+``train_run``) and measures test accuracy with batch statistics (``batch_stat_accuracy``).
 """
 
+from .batchnorm import BatchNorm1d, BatchNorm2d, batch_norm
 from .conv import Conv2d, conv2d, conv_output_size, zero_pad
 from .device import default_device, to_device
+from .dropout import Dropout  # the function stays cnn_course.pt.dropout.dropout (no shadowed module)
+from .experiments import RunHistory, activation_modules, batch_stat_accuracy, compare_runs, train_run
+from .init import init_std, initialize_
+from .losses import cross_entropy, l2_penalty, log_softmax, softmax
+from .mlp import MLP
 from .models import SmallConvNet
+from .optim import GD, Adam, Momentum, RMSProp, lr_lambda, random_mini_batches, schedule
 from .pool import AvgPool2d, MaxPool2d, pool2d
 from .train import History, evaluate, fit, set_seed
 
 __all__ = [
     "default_device", "to_device",
+    "init_std", "initialize_", "softmax", "log_softmax", "cross_entropy", "l2_penalty", "Dropout", "MLP",
     "zero_pad", "conv_output_size", "conv2d", "Conv2d",
     "pool2d", "MaxPool2d", "AvgPool2d",
+    "batch_norm", "BatchNorm1d", "BatchNorm2d",
     "SmallConvNet", "History", "fit", "evaluate", "set_seed",
+    "RunHistory", "train_run", "compare_runs", "activation_modules", "batch_stat_accuracy",
+    "GD", "Momentum", "RMSProp", "Adam", "lr_lambda", "schedule", "random_mini_batches",
 ]

@@ -6,8 +6,29 @@ Functional API (each forward returns ``(out, cache)``, each backward takes ``(do
 Layer classes ``Conv2d``, ``Pool2d``, ``MaxPool2d``, ``AvgPool2d`` compute the same numbers
 and keep their scratch buffers between calls. Gradient checking: ``rel_error``,
 ``eval_numerical_gradient``, ``eval_numerical_gradient_array``.
+Batch normalisation (``cnn_course.ref.batchnorm``): ``batchnorm_forward``/``batchnorm_backward``
+(fast, (N, D) or (N, C, H, W)), the step-by-step ``batchnorm_backward_steps``, the layer
+``BatchNorm`` and the cache type ``BatchNormCache``.
+Optimisation (``cnn_course.ref.optim``): ``random_mini_batches``, ``ewa``, the update rules
+``gd_update``, ``momentum_update``, ``rmsprop_update``, ``adam_update`` (with their ``*_init``
+states) and ``update_parameters``, learning-rate decays ``lr_*``, the samplers
+``sample_log_uniform``/``sample_beta``, and ``ill_conditioned``/``optimize_path`` for path pictures.
+Fully connected networks: ``init_std``/``initialize_parameters`` (``cnn_course.ref.init``),
+``softmax``, ``log_softmax``, ``one_hot``, ``cross_entropy``, ``softmax_cross_entropy``,
+``l2_cost``, ``l2_grads`` (``cnn_course.ref.losses``), inverted dropout ``dropout_forward``/
+``dropout_backward`` (``cnn_course.ref.dropout``), whole-network gradient checking
+``gradient_check`` with ``dict_to_vector``/``vector_to_dict`` and the ``GRADCHECK_OK``/
+``GRADCHECK_BAD`` thresholds, and the small network of ``cnn_course.ref.mlp``: ``mlp_forward``,
+``mlp_backward``, ``mlp_loss``, ``mlp_predict``, ``mlp_accuracy`` and ``train_mlp``.
 """
 
+from .batchnorm import (
+    BatchNorm,
+    BatchNormCache,
+    batchnorm_backward,
+    batchnorm_backward_steps,
+    batchnorm_forward,
+)
 from .conv import (
     Conv2d,
     conv2d_backward,
@@ -17,7 +38,41 @@ from .conv import (
     conv_output_size,
     zero_pad,
 )
-from .gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from .dropout import dropout_backward, dropout_forward
+from .gradcheck import (
+    GRADCHECK_BAD,
+    GRADCHECK_OK,
+    dict_to_vector,
+    eval_numerical_gradient,
+    eval_numerical_gradient_array,
+    gradient_check,
+    rel_error,
+    vector_to_dict,
+)
+from .init import INIT_METHODS, init_std, initialize_parameters
+from .losses import cross_entropy, l2_cost, l2_grads, log_softmax, one_hot, softmax, softmax_cross_entropy
+from .mlp import mlp_accuracy, mlp_backward, mlp_forward, mlp_loss, mlp_predict, train_mlp
+from .optim import (
+    adam_init,
+    adam_update,
+    ewa,
+    gd_update,
+    ill_conditioned,
+    init_states,
+    lr_exponential,
+    lr_inverse_sqrt,
+    lr_inverse_time,
+    lr_scheduled,
+    momentum_init,
+    momentum_update,
+    optimize_path,
+    random_mini_batches,
+    rmsprop_init,
+    rmsprop_update,
+    sample_beta,
+    sample_log_uniform,
+    update_parameters,
+)
 from .pool import (
     AvgPool2d,
     MaxPool2d,
@@ -29,6 +84,12 @@ from .pool import (
 )
 
 __all__ = [
+    # batchnorm
+    "BatchNorm",
+    "BatchNormCache",
+    "batchnorm_backward",
+    "batchnorm_backward_steps",
+    "batchnorm_forward",
     "AvgPool2d",
     "Conv2d",
     "MaxPool2d",
@@ -40,10 +101,54 @@ __all__ = [
     "conv_output_size",
     "eval_numerical_gradient",
     "eval_numerical_gradient_array",
+    # fundamentals: init, losses, dropout, gradient check, mlp
+    "INIT_METHODS",
+    "init_std",
+    "initialize_parameters",
+    "cross_entropy",
+    "l2_cost",
+    "l2_grads",
+    "log_softmax",
+    "one_hot",
+    "softmax",
+    "softmax_cross_entropy",
+    "dropout_backward",
+    "dropout_forward",
+    "GRADCHECK_BAD",
+    "GRADCHECK_OK",
+    "dict_to_vector",
+    "gradient_check",
+    "vector_to_dict",
+    "mlp_accuracy",
+    "mlp_backward",
+    "mlp_forward",
+    "mlp_loss",
+    "mlp_predict",
+    "train_mlp",
     "pool2d_backward",
     "pool2d_backward_loops",
     "pool2d_forward",
     "pool2d_forward_loops",
+    # optim
+    "adam_init",
+    "adam_update",
+    "ewa",
+    "gd_update",
+    "ill_conditioned",
+    "init_states",
+    "lr_exponential",
+    "lr_inverse_sqrt",
+    "lr_inverse_time",
+    "lr_scheduled",
+    "momentum_init",
+    "momentum_update",
+    "optimize_path",
+    "random_mini_batches",
+    "rmsprop_init",
+    "rmsprop_update",
+    "sample_beta",
+    "sample_log_uniform",
+    "update_parameters",
     "rel_error",
     "zero_pad",
 ]
