@@ -1,8 +1,10 @@
-"""Interactive explorers (ipywidgets 8) for the convolution notebook.
+"""Interactive explorers (ipywidgets 8) for the notebooks.
 
 ``conv_explorer()`` lets a student pick an image, a 3x3 filter, the padding and the
 stride, and shows the input next to the feature map with the output size worked out
 by the course's formula. ``pool_explorer()`` does the same for max/average pooling.
+``optimizer_explorer()`` (optimizers notebook) draws the paths of gradient descent,
+momentum, RMSProp and Adam on an elongated bowl for learning rates and β's set by sliders.
 
 The pictures are rendered to JPEG with matplotlib's Agg canvas and placed in an
 ``ipywidgets.Image``, so the explorers need no plotting backend and behave the same
@@ -18,7 +20,8 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["FILTERS", "SAMPLE_IMAGES", "conv_explorer", "pool_explorer", "ConvExplorer", "PoolExplorer"]
+__all__ = ["FILTERS", "SAMPLE_IMAGES", "conv_explorer", "pool_explorer", "ConvExplorer", "PoolExplorer",
+           "OPTIMIZER_RULES", "optimizer_explorer", "OptimizerExplorer"]
 
 # Hand-designed 3x3 filters. Each is applied as cross-correlation (no flip), like
 # every deep-learning library, so "vertical" responds with + on a bright-left edge.
@@ -243,3 +246,166 @@ def conv_explorer(image=None) -> ConvExplorer:
 def pool_explorer(image=None) -> PoolExplorer:
     """Build the pooling explorer (controls: image, mode, window f, stride s); see ``conv_explorer``."""
     return PoolExplorer(image)
+
+
+# --------------------------------------------------------------------------- optimizers (topic 2)
+
+#: The update rules the optimizer explorer draws: rule name of ``cnn_course.ref.optimize_path`` -> label.
+OPTIMIZER_RULES = {"gd": "GD", "momentum": "momentum", "rmsprop": "RMSProp", "adam": "Adam"}
+
+
+def _finite_or_nan(path: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(path), path, np.nan)
+
+
+class OptimizerExplorer(widgets.VBox):
+    """Widget: the paths of GD, momentum, RMSProp and Adam on an ill-conditioned bowl
+    (see ``optimizer_explorer``)."""
+
+    #: the view: the bowl's start (-8, 1.5) and its minimum at the origin, with room for overshoot
+    XLIM, YLIM = (-9.5, 4.0), (-2.6, 2.6)
+    #: default learning rate of each rule for the default bowl (kappa = 100: GD needs alpha < 0.02)
+    DEFAULT_LR = {"gd": 0.018, "momentum": 0.1, "rmsprop": 0.3, "adam": 0.3}
+
+    def __init__(self, start=None, kappa=100.0):
+        from cnn_course.ref import optim
+
+        self._optim = optim
+        self.start = np.array(optim.ILL_CONDITIONED_START if start is None else start, dtype=np.float64)
+        if self.start.shape != (2,):
+            raise ValueError(f"start must be a point of shape (2,), got {self.start.shape}")
+        if isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or not 1 <= kappa <= 1000:
+            raise ValueError(f"kappa must be a number between 1 and 1000, got {kappa!r}")
+        log = dict(base=10, min=-3, max=0.5, step=0.05, readout_format=".3g", continuous_update=False)
+        self.controls = {
+            f"lr_{rule}": widgets.FloatLogSlider(value=self.DEFAULT_LR[rule], description=f"α {label}", **log)
+            for rule, label in OPTIMIZER_RULES.items()
+        }
+        self.controls.update({
+            "beta": widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01, description="β",
+                                        continuous_update=False),
+            "beta1": widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01, description="β₁",
+                                         continuous_update=False),
+            "beta2": widgets.FloatSlider(value=0.999, min=0.5, max=0.999, step=0.001, readout_format=".3f",
+                                         description="β₂", continuous_update=False),
+            "steps": widgets.IntSlider(value=60, min=5, max=300, step=5, description="steps",
+                                       continuous_update=False),
+            "kappa": widgets.FloatLogSlider(value=float(kappa), base=10, min=0, max=3, step=0.05,
+                                            readout_format=".3g", description="κ", continuous_update=False),
+        })
+        self.show = {rule: widgets.Checkbox(value=True, description=label, indent=False,
+                                            layout=widgets.Layout(width="110px"))
+                     for rule, label in OPTIMIZER_RULES.items()}
+        self.info = widgets.HTML()
+        self.picture = widgets.Image(format="png")
+        self.paths: dict[str, np.ndarray] = {}
+        self.final_loss: dict[str, float] = {}
+        self.message = ""
+        #: set to False to recompute without redrawing (e.g. when sweeping settings in tests)
+        self.draw = True
+        self._fig: Figure | None = None
+        self._drawn_kappa: float | None = None
+        self._lines: dict = {}
+        for w in [*self.controls.values(), *self.show.values()]:
+            w.observe(self.update, names="value")
+        c = self.controls
+        super().__init__([
+            widgets.HBox([c["lr_gd"], c["lr_momentum"], c["steps"]]),
+            widgets.HBox([c["lr_rmsprop"], c["lr_adam"], c["kappa"]]),
+            widgets.HBox([c["beta"], c["beta1"], c["beta2"]]),
+            widgets.HBox(list(self.show.values())),
+            self.info,
+            self.picture,
+        ])
+        self.update()
+
+    @property
+    def kappa(self) -> float:
+        """The condition number of the bowl: J = ½(w0² + κ·w1²)."""
+        return float(self.controls["kappa"].value)
+
+    def hyperparameters(self, rule: str) -> dict:
+        """The keyword arguments of ``ref.optimize_path`` for ``rule`` under the current settings."""
+        c = {k: w.value for k, w in self.controls.items()}
+        return {
+            "gd": {"lr": c["lr_gd"]},
+            "momentum": {"lr": c["lr_momentum"], "beta": c["beta"]},
+            "rmsprop": {"lr": c["lr_rmsprop"], "beta": c["beta"]},
+            "adam": {"lr": c["lr_adam"], "beta1": c["beta1"], "beta2": c["beta2"]},
+        }[rule]
+
+    def _loss(self, w):
+        return self._optim.ill_conditioned(w, self.kappa)
+
+    def update(self, change=None) -> None:
+        """Recompute the paths of the ticked rules for the current settings and redraw."""
+        steps = self.controls["steps"].value
+        self.paths, self.final_loss = {}, {}
+        for rule, box in self.show.items():
+            if not box.value:
+                continue
+            with np.errstate(over="ignore", invalid="ignore"):
+                path = self._optim.optimize_path(rule, self.start, steps, self._loss, **self.hyperparameters(rule))
+            self.paths[rule] = path
+            end = path[-1]
+            with np.errstate(over="ignore", invalid="ignore"):
+                self.final_loss[rule] = self._loss(end)[0] if np.all(np.isfinite(end)) else float("inf")
+        parts = []
+        for rule, f in self.final_loss.items():
+            parts.append(f"{OPTIMIZER_RULES[rule]} " + (f"J={f:.2g}" if f < 1e6 else "diverged"))
+        c = self.controls
+        rates = ", ".join(f"{OPTIMIZER_RULES[r]} α={c['lr_' + r].value:.3g}" for r in OPTIMIZER_RULES)
+        self.message = (f"κ={self.kappa:.3g}, {steps} steps, {rates}, β={c['beta'].value:.2f}, "
+                        f"β₁={c['beta1'].value:.2f}, β₂={c['beta2'].value:.3f}: " + (", ".join(parts) or "no rule ticked"))
+        warn = ""
+        gd_lr = c["lr_gd"].value
+        if "gd" in self.paths and gd_lr * self.kappa >= 2:
+            warn = (f"<br><b>α·κ = {gd_lr * self.kappa:.3g} ≥ 2:</b> plain gradient descent overshoots "
+                    f"further at every step along the steep direction and diverges.")
+        self.info.value = (f"J(w) = ½(w₀² + {self.kappa:.3g}·w₁²), start {tuple(float(x) for x in self.start)}. "
+                           f"Loss after {steps} steps: " + (", ".join(parts) or "tick a rule") + warn)
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.draw:
+            return
+        from cnn_course.plot import draw_paths
+
+        if self._fig is None or self._drawn_kappa != self.kappa:
+            # The contours are drawn once per bowl, then only the paths move (a contour pass on
+            # every slider move would make the sliders sluggish).
+            self._fig = Figure(figsize=(8, 3.6))
+            ax = self._fig.subplots()
+            dummy = {OPTIMIZER_RULES[r]: np.tile(self.start, (2, 1)) for r in OPTIMIZER_RULES}
+            lines = draw_paths(ax, dummy, self._loss, self.XLIM, self.YLIM)
+            self._lines = {r: lines[OPTIMIZER_RULES[r]] for r in OPTIMIZER_RULES}
+            self._fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.95)
+            self._drawn_kappa = self.kappa
+        for rule, line in self._lines.items():
+            path = self.paths.get(rule)
+            line.set_visible(path is not None)
+            if path is not None:
+                path = _finite_or_nan(path)
+                line.set_data(path[:, 0], path[:, 1])
+        buf = io.BytesIO()
+        self._fig.savefig(buf, format="png", dpi=72)
+        self.picture.value = buf.getvalue()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}: {self.message}"
+
+
+def optimizer_explorer(start=None, kappa=100.0) -> OptimizerExplorer:
+    """Build the optimizer explorer: GD, momentum, RMSProp and Adam on an elongated bowl.
+
+    The loss is ``cnn_course.ref.ill_conditioned`` with condition number κ
+    (J = ½(w₀² + κ·w₁²), κ = 100 at first, a slider from 1 to 1000), the paths come from
+    ``cnn_course.ref.optimize_path``. Controls: one learning rate per rule on a log scale
+    (GD and momentum take steps proportional to the gradient; RMSProp and Adam divide by its
+    size, so their α is a step length on another scale), β (momentum and RMSProp), β₁ and β₂
+    (Adam), the number of steps, κ, and a tick box per rule.
+    start: optional start point (2,) (default ``ref.optim.ILL_CONDITIONED_START``).
+    Attributes after each change: ``paths`` ({rule: (steps + 1, 2) array} for the ticked
+    rules), ``final_loss`` ({rule: J at the last point}, inf when it diverged) and ``message``.
+    """
+    return OptimizerExplorer(start, kappa)
