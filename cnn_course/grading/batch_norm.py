@@ -24,14 +24,21 @@ from __future__ import annotations
 import contextlib
 import dis
 import math
-import os
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from .core import CheckFailed, NotYourOwnWork, Out, Variant, compare, find_forbidden_static, watch_forbidden_calls
+from .core import (
+    CheckFailed,
+    NotYourOwnWork,
+    Out,
+    Variant,
+    _student_frame,
+    compare,
+    find_forbidden_static,
+    watch_forbidden_calls,
+)
 
 __all__ = [
     "batchnorm_forward_train", "batchnorm_forward_eval", "batchnorm_backward",
@@ -152,20 +159,6 @@ class _Case:
     exception_hint: Callable[[BaseException, str], str | None] | None = None
     prepare: Callable[[bool], Any] | None = None
     extra: dict = field(default_factory=dict)
-
-
-_GRADER_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
-_LIB_DIRS = tuple({os.path.join(os.path.realpath(p), "") for p in
-                   (os.path.dirname(np.__file__), os.path.dirname(os.__file__))})
-
-
-def _student_frame(exc: BaseException):
-    """The deepest traceback frame in the student's code (not the grader, not a library)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    mine = [fr for fr in frames
-            if not os.path.realpath(fr.filename).startswith((_GRADER_DIR,) + _LIB_DIRS)
-            and "site-packages" not in fr.filename]
-    return mine[-1] if mine else (frames[-1] if frames else None)
 
 
 def _exception_lines(fname: str, exc: BaseException, hint_fn) -> list[str]:
