@@ -13,13 +13,15 @@ from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
     ClearHiddenTests,
+    ClearOutput,
     GetGrades,
     IgnorePattern,
     LimitOutput,
+    OverwriteKernelspec,
     SaveAutoGrades,
 )
 
-from cnn_course.nbgrader_ext import HideHiddenTestTracebacks, ResilientExecute
+from cnn_course.nbgrader_ext import HideHiddenTestTracebacks, RestoreCells, SafeDeduplicateIds, SandboxedExecute
 
 c = get_config()  # noqa: F821 (injected by traitlets' config loader)
 
@@ -46,22 +48,37 @@ _GRADEBOOK_DIR = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduse
 os.makedirs(_GRADEBOOK_DIR, exist_ok=True)  # sqlite does not create folders
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_GRADEBOOK_DIR, "gradebook.db")
 # Editor and Python litter must not be released or copied into submissions.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache"]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache", ".cnn-course-*"]
+# nbgrader files every assignment under this course; PostgreSQL enforces that the course
+# row exists, which nbgrader never creates for the default empty id.
+c.CourseDirectory.course_id = "cnn-course"
 
 # --- Executing student code (validate and autograde) ------------------------------------
 # One cell may run this long. The heaviest graded cell (a short training run, shortened
 # when NBGRADER_EXECUTION is set) needs well under a minute on a laptop CPU.
 c.Execute.timeout = 120
 # On timeout, interrupt the kernel (KeyboardInterrupt in the student's loop) and record
-# a CellTimeoutError in that cell instead of aborting the notebook.
+# an error in that cell instead of aborting the notebook.
 c.Execute.interrupt_on_timeout = True
 # Kernel start-up on a loaded grading machine can be slow.
 c.Execute.startup_timeout = 120
-# Survive a kernel that dies (os._exit, out of memory) or ignores the interrupt
-# (``except KeyboardInterrupt`` in a loop): record the error, restart, replay, go on.
-# Stock nbgrader would drop the student's whole autograded notebook instead.
+# Autograding runs untrusted code: SandboxedExecute (cnn_course/nbgrader_ext.py) replaces
+# nbgrader's Execute. Each notebook runs in a throw-away work dir with only the
+# submission's non-notebook files, its kernel in a bubblewrap sandbox (own uid, no
+# network, only /usr, /etc, Python and cnn_course visible; memory, CPU, process and
+# file-size limits) or, without bwrap/root, under resource limits alone. Test cells never
+# run in that kernel: the grader runs them itself and calls the student's functions in
+# the kernel (cnn_course/grading/remote.py), after a static look at the student's code
+# (cnn_course/grading/static.py). A cell that hangs or crashes the kernel costs only its
+# exercise: the sandbox is killed, a fresh one replays the cells before, grading goes on.
+c.SandboxedExecute.sandbox_mode = "auto"  # "bwrap" to refuse running without the sandbox
+c.SandboxedExecute.notebook_timeout = 1200  # wall-clock budget of one notebook (s)
+c.SandboxedExecute.interrupt_grace = 5.0  # a timed-out cell's time to stop after the interrupt
+c.SandboxedExecute.max_restarts = 6  # fresh kernels per notebook before the rest scores 0
+# The grading workers of ``cnn-course autograde`` set SandboxedExecute.sandbox_uid each
+# (61000 + worker); plain ``nbgrader autograde`` uses $CNN_COURSE_SANDBOX_UID or 61000.
 c.Autograde.autograde_preprocessors = [
-    ResilientExecute,  # in place of nbgrader's Execute; the rest is the stock list
+    SandboxedExecute,  # in place of nbgrader's Execute; the rest is the stock list
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -69,8 +86,22 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+# Before executing, autograde "sanitizes" the submission: stock nbgrader's list with two
+# hardened steps. A cell that claims nbgrader metadata without an id loses it (stock
+# DeduplicateIds crashes on it); every known cell gets its nbgrader metadata back from the
+# gradebook (a test cell turned into an answer cell, or given 100 points, is a test cell
+# again; stock OverwriteCells fails on it) and its source if it is locked; a cell the
+# gradebook does not know is plain student code.
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    SafeDeduplicateIds,
+    OverwriteKernelspec,
+    RestoreCells,
+    CheckCellMetadata,
+]
 # A student who deleted a test cell still gets it back (and run), instead of silently
-# losing those points from the gradebook view.
+# losing those points from the gradebook view. RestoreCells is an OverwriteCells, so the
+# option keeps nbgrader's name (and puts the cell back where it belongs).
 c.OverwriteCells.add_missing_cells = True
 
 # --- Feedback -------------------------------------------------------------------------

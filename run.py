@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""The course's two entry points; needs nothing but Python 3.11.
+"""The course's entry points; needs nothing but Python 3.11.
 
-    python3 run.py lab     # set up (once) and open the course in JupyterLab
-    python3 run.py test    # set up (once) and run the whole test suite
+    python3 run.py lab           # set up (once) and open the course in JupyterLab
+    python3 run.py test          # set up (once) and run the whole test suite
+    python3 run.py grade-setup   # set up (once) a grading machine: the environment plus bubblewrap
 
-Both create the virtual environment ``.venv`` on first use and bring it up to date
+All create the virtual environment ``.venv`` on first use and bring it up to date
 whenever ``pyproject.toml`` or ``requirements.lock`` change; otherwise they start at once.
-The notebooks also train on Fashion-MNIST from Debian's ``dataset-fashion-mnist``: run as
-root on Debian/Ubuntu (CI, containers) they install it with apt-get; otherwise they say how.
+The notebooks also train on Fashion-MNIST from Debian's ``dataset-fashion-mnist``; the
+autograder's sandbox needs ``bubblewrap`` and the gradebook tests start a throw-away
+PostgreSQL server from ``postgresql``. Run as root on Debian/Ubuntu (CI, containers) these
+commands install what they need with apt-get; otherwise they say what to install.
 Extra arguments after ``test`` go to pytest (``python3 run.py test -k conv``).
 """
 
@@ -28,6 +31,37 @@ LOCK_FILES = ("pyproject.toml", "requirements.lock")
 WORK = ROOT / "work"  # the student's own copies of the notebooks (git-ignored)
 # Real data the notebooks train on, from Debian packages: (package, folder, env var to use another folder).
 DEBIAN_DATA = [("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist", "CNN_COURSE_FASHION_MNIST")]
+# PostgreSQL's server programs: Debian keeps them in /usr/lib/postgresql/<version>/bin (only
+# psql & co. are on PATH); other systems put initdb/pg_ctl on PATH. CNN_COURSE_PG_BIN names
+# another folder. tests/test_gradebook_postgres.py looks them up the same way.
+PG_BIN_ENV = "CNN_COURSE_PG_BIN"
+
+
+def postgres_bin() -> Path | None:
+    """The folder holding PostgreSQL's ``initdb`` and ``pg_ctl``, or None."""
+    candidates = []
+    if os.environ.get(PG_BIN_ENV):
+        candidates.append(Path(os.environ[PG_BIN_ENV]))
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: _version_key(p.parent.name))
+    candidates += reversed(debian)  # newest first
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    for folder in candidates:
+        if all(os.access(folder / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")):
+            return folder
+    return None
+
+
+def _version_key(name: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else 0 for part in name.split("."))
+
+
+# System programs from Debian packages: (package, test that it is present, what needs it).
+SYSTEM_TOOLS = {
+    "bubblewrap": (lambda: shutil.which("bwrap") is not None, "the autograder's sandbox (bwrap)"),
+    "postgresql": (lambda: postgres_bin() is not None, "the PostgreSQL gradebook test (initdb, pg_ctl)"),
+}
 
 
 def venv_python() -> Path:
@@ -61,6 +95,31 @@ def ensure_venv() -> Path:
     return venv_python()
 
 
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def apt_install(packages: list[str]) -> bool:
+    """``apt-get install -y packages`` when running as root on Debian/Ubuntu (CI, containers).
+
+    Tries the install first and refreshes the package lists (``apt-get update``) only when
+    that fails (fresh containers have none). Returns False when apt-get is not usable here
+    or the install failed; the caller then says what to install by hand.
+    """
+    apt = shutil.which("apt-get")
+    if not packages or not apt or not _is_root():
+        return False
+    print(f"Installing Debian packages: {' '.join(packages)} ...", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = [apt, "install", "-y", "-qq", "--no-install-recommends", *packages]
+    if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode == 0:
+        return True
+    print("apt-get install failed; refreshing the package lists (apt-get update) and retrying ...", flush=True)
+    if subprocess.run([apt, "update", "-qq"], env=env).returncode != 0:
+        return False
+    return subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode == 0
+
+
 def ensure_data() -> None:
     """Install the Debian data packages the notebooks need, when missing and possible.
 
@@ -69,20 +128,33 @@ def ensure_data() -> None:
     """
     missing = [pkg for pkg, folder, env in DEBIAN_DATA
                if not os.environ.get(env) and not Path(folder).is_dir()]
-    if not missing:
-        return
-    apt = shutil.which("apt-get")
-    if apt and hasattr(os, "geteuid") and os.geteuid() == 0:
-        print(f"Installing data packages: {' '.join(missing)} ...", flush=True)
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run([apt, "update", "-qq"], check=True, env=env)
-        subprocess.run([apt, "install", "-y", "-qq", *missing], check=True, env=env)
+    if not missing or apt_install(missing):
         return
     for pkg, folder, env in DEBIAN_DATA:
         if pkg in missing:
             print(f"WARNING: {folder} is missing; notebooks 02 onwards need it. Install it with "
                   f"`sudo apt-get install {pkg}` (Debian/Ubuntu), or put the files in a folder and set "
                   f"{env} to it (see README.md).", flush=True)
+
+
+def ensure_system_tools(packages: list[str]) -> list[str]:
+    """Make sure the system programs of ``packages`` (keys of SYSTEM_TOOLS) are installed.
+
+    As root on Debian/Ubuntu the missing ones are installed with apt-get; otherwise this
+    prints exactly what to install. Returns the packages still missing afterwards.
+    """
+    missing = [pkg for pkg in packages if not SYSTEM_TOOLS[pkg][0]()]
+    if missing:
+        apt_install(missing)
+        missing = [pkg for pkg in missing if not SYSTEM_TOOLS[pkg][0]()]
+    if missing:
+        needs = "; ".join(f"{pkg}: {SYSTEM_TOOLS[pkg][1]}" for pkg in missing)
+        elsewhere = "other systems: the same programs from their package manager"
+        if "postgresql" in missing:
+            elsewhere += f", and set {PG_BIN_ENV} to the folder holding initdb and pg_ctl"
+        print(f"WARNING: missing system packages ({needs}). Install them with "
+              f"`sudo apt-get install {' '.join(missing)}` (Debian/Ubuntu; {elsewhere}).", flush=True)
+    return missing
 
 
 def copy_course_to_work() -> None:
@@ -108,7 +180,7 @@ def lab(args: list[str]) -> int:
     copy_course_to_work()
     print(f"Opening the course; your notebooks are in {WORK}", flush=True)
     cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={WORK}", *args]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:  # e.g. inside a Docker container
+    if _is_root():  # e.g. inside a Docker container
         cmd.append("--allow-root")
     return subprocess.call(cmd, cwd=WORK, env=venv_env())
 
@@ -116,6 +188,8 @@ def lab(args: list[str]) -> int:
 def test(args: list[str]) -> int:
     python = ensure_venv()
     ensure_data()
+    # The sandbox tests need bwrap; the gradebook test starts its own PostgreSQL server.
+    ensure_system_tools(["bubblewrap", "postgresql"])
     # Two pytest workers share the cores; one BLAS/torch thread each avoids oversubscription,
     # which makes small tensor work 5-25x slower.
     env = venv_env(MPLBACKEND="Agg", PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -130,8 +204,37 @@ def test(args: list[str]) -> int:
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 
+def grade_setup(args: list[str]) -> int:
+    """Prepare a grading machine: .venv, the data, bubblewrap; then say how grading will run."""
+    if args:
+        print("grade-setup takes no arguments.")
+        return 2
+    python = ensure_venv()
+    ensure_data()
+    missing = ensure_system_tools(["bubblewrap"])
+    probe = subprocess.run(
+        [str(python), "-c", "from cnn_course.sandbox import probe_bwrap; print(probe_bwrap() or '')"],
+        cwd=ROOT, env=venv_env(), capture_output=True, text=True,
+    )
+    if probe.returncode != 0:
+        reason = "could not check the sandbox: " + (probe.stderr.strip().splitlines() or ["?"])[-1]
+    else:
+        reason = probe.stdout.strip()
+    if not reason and not missing:
+        print("Sandbox: bubblewrap works here; each submission runs in its own namespaces as an "
+              "unprivileged per-worker uid (see README.md, 'Instructors').")
+    else:
+        print(f"WARNING: the bubblewrap sandbox is not usable here ({reason or 'bwrap missing'}); "
+              "autograding falls back to resource limits only, which do NOT hide files or the "
+              "network from student code. Install bubblewrap and run the grader as root.")
+    if not _is_root():
+        print("Note: run `cnn-course autograde` as root so that each worker can drop to its own uid.")
+    print(f"Next: source {VENV}/bin/activate && cnn-course --help")
+    return 0 if not missing else 1
+
+
 def main() -> int:
-    commands = {"lab": lab, "test": test}
+    commands = {"lab": lab, "test": test, "grade-setup": grade_setup}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__.strip())
         return 2

@@ -1,20 +1,28 @@
-"""``cnn-course``: build, check and execute the course notebooks.
+"""``cnn-course``: the instructor's whole loop, nbgrader underneath.
 
-Subcommands (``cnn-course SUBCOMMAND --help`` for details):
+Subcommands, in the order of a term (``cnn-course SUBCOMMAND --help`` for details):
 
-    generate [ASSIGNMENT ...]   solutions/ -> course/ through nbgrader (deterministic)
-    check-sync                  fail when course/ differs from a fresh generation
-    validate PATH ...           run a notebook's tests; exit 1 when one fails
-    execute [ASSIGNMENT ...]    re-execute the solution notebooks in place
+    generate [ASSIGNMENT ...]       solutions/ -> course/ through nbgrader (deterministic)
+    validate PATH ...               run a notebook's tests; exit 1 when one fails
+    collect ASSIGNMENT SOURCE       check and file a folder/.zip of <student_id>.ipynb
+    autograde ASSIGNMENT            grade the collected submissions in parallel (resumable)
+    export ASSIGNMENT               grades as CSV, one row per student
+    feedback ASSIGNMENT             feedback HTML + summary.txt per student, no hidden tests
+    check-sync                      fail when course/ differs from a fresh generation
+    execute [ASSIGNMENT ...]        re-execute the solution notebooks in place
+
+Every subcommand takes ``--root`` (the course root) and ``--db-url`` (the gradebook;
+default ``$CNN_COURSE_DB_URL``, else nbgrader_config.py's ``CourseDirectory.db_url``).
 
 Each subcommand is a ``Command``: a name, a function that adds its arguments and a
-function that runs it and returns the exit status. Adding one (collect, autograde,
-feedback, ...) means writing those two functions and appending to ``COMMANDS``.
-The work itself is in plain functions (``generate_release``, ``validate_notebook``,
-``execute_notebook``, ``compare_trees``) that the tests call directly.
+function that runs it and returns the exit status. The work itself is in plain
+functions (``generate_release``, ``validate_notebook``, ``execute_notebook``,
+``compare_trees`` here; ``collect``, ``autograde``, ``export_csv``, ``feedback`` in
+``cnn_course.instructor``) that the tests call directly.
 
 Exit status: 0 success, 1 a check failed (a test, a sync difference, a notebook that
-raised), 2 bad usage (unknown assignment, unreadable notebook, no course root).
+raised, a submission that could not be collected or graded), 2 bad usage (unknown
+assignment or student, unreadable notebook, no course root).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import argparse
 import difflib
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -32,6 +41,7 @@ from typing import Callable, Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONFIG_FILE = "nbgrader_config.py"
+DB_URL_ENV = "CNN_COURSE_DB_URL"
 ASSIGNMENT_RE = re.compile(r"^\d\d_[a-z0-9_]+$")  # topic folders: 01_convolution
 
 
@@ -296,12 +306,13 @@ def _run_generate(args) -> int:
     assignments = _assignments(root, args.assignments)
     db_url = None
     if args.gradebook:
-        from cnn_course.nbgrader_ext import load_config
+        from cnn_course.instructor import _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
 
-        db_url = load_config(root).CourseDirectory.db_url
+        db_url = gradebook_url(resolve_db_url(root, args.db_url))
+        prepare_sqlite(db_url)
     generate_release(root, assignments, root / "course", quiet=False, db_url=db_url)
     if db_url:
-        print(f"recorded {', '.join(assignments)} in the gradebook {db_url}")
+        print(f"recorded {', '.join(assignments)} in the gradebook {_shown_url(db_url)}")
     if not args.assignments:  # a full regeneration also drops topics gone from solutions/
         for old in sorted((root / "course").iterdir()):
             if old.is_dir() and ASSIGNMENT_RE.match(old.name) and old.name not in assignments:
@@ -363,6 +374,86 @@ def _run_execute(args) -> int:
     return EXIT_OK
 
 
+def _run_collect(args) -> int:
+    from cnn_course import instructor
+
+    result = instructor.collect(args.root, args.assignment, args.source, db_url=args.db_url, roster=args.roster)
+    for c in result.collected:
+        note = f"; missing cell(s) {', '.join(c.missing_cells)}: nbgrader puts deleted test cells back" if c.missing_cells else ""
+        print(f"collected {c.student} ({c.state}{note})")
+    for name, reason in result.problems:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    print(
+        f"{len(result.collected)} submission(s) of {result.assignment} in {args.root / 'submitted'}"
+        + (f"; {len(result.problems)} file(s) skipped" if result.problems else "")
+    )
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _run_autograde(args) -> int:
+    from cnn_course import instructor
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    try:
+        result = instructor.autograde(
+            args.root, args.assignment, db_url=args.db_url, workers=args.workers, students=args.student,
+            force=args.force, cell_timeout=args.timeout, hard_limit=args.hard_limit,
+        )
+    except instructor.Interrupted as e:
+        r = e.result
+        again = ["cnn-course", "autograde", args.assignment]
+        if args.student:
+            again += ["--student", *args.student]
+        again += ["--root", str(args.root)] + (["--db-url", args.db_url] if args.db_url else [])
+        print(
+            f"interrupted: the workers and their kernels are stopped; {len(r.graded)} submission(s) graded in this "
+            f"run are kept. To resume (grading only what has no completion record), run:\n  {shlex.join(again)}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    n_done = len(result.outcomes)
+    print(
+        f"{result.assignment}: graded {len(result.graded)}, skipped {len(result.skipped)} (already graded), "
+        f"failed {len(result.failed)}"
+        + (f" (needs manual grading: {', '.join(o.student for o in result.failed)})" if result.failed else "")
+    )
+    if n_done:
+        print(
+            f"throughput: {result.per_minute:.1f} submissions/minute "
+            f"({n_done} in {result.elapsed:.1f} s with {result.workers} worker(s))"
+        )
+    for o in result.failed:
+        print(f"  {o.student}: {o.reason}", file=sys.stderr)
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _run_export(args) -> int:
+    from cnn_course import instructor
+
+    path = args.csv or Path(f"grades-{args.assignment}.csv")
+    rows = instructor.export_csv(args.root, args.assignment, path, db_url=args.db_url)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    detail = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    print(f"wrote {len(rows)} student(s) to {path}" + (f" ({detail})" if detail else ""))
+    return EXIT_OK
+
+
+def _run_feedback(args) -> int:
+    from cnn_course import instructor
+
+    result = instructor.feedback(args.root, args.assignment, db_url=args.db_url, students=args.student)
+    for s in result.written:
+        print(f"feedback {args.root / 'feedback' / s / args.assignment}")
+    for s, reason in result.problems:
+        print(f"no feedback for {s}: {reason}", file=sys.stderr)
+    if not result.written and not result.problems:
+        print(f"no graded submissions of {args.assignment}: nothing to do")
+    return EXIT_FAILED if result.problems else EXIT_OK
+
+
 def _indent(text: str, n: int) -> str:
     from nbconvert.filters import strip_ansi
 
@@ -401,10 +492,58 @@ def _configure_execute(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
 
 
-COMMANDS: list[Command] = [
-    Command("generate", "regenerate course/ (student notebooks) from solutions/", _configure_generate, _run_generate),
+def _one_assignment(p: argparse.ArgumentParser) -> None:
+    p.add_argument("assignment", metavar="ASSIGNMENT", help="topic folder under solutions/, e.g. 01_convolution")
+
+
+def _configure_collect(p: argparse.ArgumentParser) -> None:
+    _one_assignment(p)
+    p.add_argument(
+        "source", metavar="SOURCE", type=Path,
+        help="folder or .zip of notebooks named <student_id>.ipynb (a zip may hold one top folder; "
+        "__MACOSX/ and dotfiles are ignored)",
+    )
+    p.add_argument(
+        "--roster", type=Path, default=None,
+        help="CSV with an `id` column (optional first_name, last_name, email), or one id per line: "
+        "a notebook of anyone else is an error",
+    )
+
+
+def _configure_autograde(p: argparse.ArgumentParser) -> None:
+    _one_assignment(p)
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="grading processes (default: the cores available here)")
+    p.add_argument("--student", action="extend", nargs="+", default=None, metavar="ID", help="grade only these students (repeatable)")
+    p.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
+    p.add_argument(
+        "--timeout", type=int, default=None, metavar="SECONDS",
+        help="time limit per notebook cell (default: Execute.timeout of nbgrader_config.py)",
+    )
+    p.add_argument(
+        "--hard-limit", type=float, default=None, metavar="SECONDS",
+        help="wall-clock limit per submission, after which its worker is killed and the student flagged "
+        "for manual grading (default: the executor's notebook_timeout + 300, else 2 x code cells x cell timeout + 300)",
+    )
+
+
+def _configure_export(p: argparse.ArgumentParser) -> None:
+    _one_assignment(p)
+    p.add_argument("--csv", type=Path, default=None, metavar="FILE", help="output file (default: grades-ASSIGNMENT.csv)")
+
+
+def _configure_feedback(p: argparse.ArgumentParser) -> None:
+    _one_assignment(p)
+    p.add_argument("--student", action="extend", nargs="+", default=None, metavar="ID", help="only these students (default: every graded one)")
+
+
+COMMANDS: list[Command] = [  # the instructor's loop, in order; then maintenance
+    Command("generate", "1. regenerate course/ (student notebooks) from solutions/", _configure_generate, _run_generate),
+    Command("validate", "2. run a notebook's tests; exit 1 when one fails", _configure_validate, _run_validate),
+    Command("collect", "3. check a folder/.zip of <student_id>.ipynb and file them as submissions", _configure_collect, _run_collect),
+    Command("autograde", "4. grade the collected submissions in parallel (resumes where it stopped)", _configure_autograde, _run_autograde),
+    Command("export", "5. write the grades as CSV (one row per student)", _configure_export, _run_export),
+    Command("feedback", "6. feedback per student (HTML + summary.txt, hidden tests never shown)", _configure_feedback, _run_feedback),
     Command("check-sync", "exit 1 when course/ differs from a fresh generation", lambda p: None, _run_check_sync),
-    Command("validate", "run a notebook's tests; exit 1 when one fails", _configure_validate, _run_validate),
     Command("execute", "re-execute the solution notebooks in place (fresh outputs)", _configure_execute, _run_execute),
 ]
 
@@ -412,16 +551,23 @@ COMMANDS: list[Command] = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnn-course",
-        description="Build, check and execute the cnn-course notebooks (nbgrader underneath).",
+        description="The cnn-course instructor command (nbgrader underneath). A term: generate -> validate -> "
+        "collect -> autograde -> export -> feedback.",
+        epilog="Every subcommand also takes --root and --db-url; `cnn-course COMMAND --help` for its options. "
+        "Exit status: 0 ok, 1 something failed, 2 usage error.",
     )
-    parser.add_argument(
-        "--root", type=Path, default=None,
-        help="course root holding nbgrader_config.py and solutions/ (default: found from the current folder)",
+    root_help = "course root holding nbgrader_config.py and solutions/ (default: found from the current folder)"
+    db_help = (
+        f"gradebook database URL, e.g. sqlite:////abs/gradebook.db or postgresql://user@host/db "
+        f"(default: ${DB_URL_ENV}, else CourseDirectory.db_url of nbgrader_config.py)"
     )
-    # --root is accepted after the subcommand too; SUPPRESS keeps the subparser from
-    # overwriting a value given before it.
+    parser.add_argument("--root", type=Path, default=None, help=root_help)
+    parser.add_argument("--db-url", default=None, metavar="URL", help=db_help)
+    # --root/--db-url are accepted after the subcommand too; SUPPRESS keeps the subparser
+    # from overwriting a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=root_help)
+    common.add_argument("--db-url", default=argparse.SUPPRESS, metavar="URL", help=db_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for cmd in COMMANDS:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, parents=[common])
@@ -449,6 +595,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except CheckFailed as e:
         print(f"cnn-course {args.command}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"cnn-course {args.command}: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as e:  # one sentence, no traceback (set CNN_COURSE_DEBUG=1 for it)
+        if os.environ.get("CNN_COURSE_DEBUG"):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"cnn-course {args.command}: error: {type(e).__name__}: {first} (CNN_COURSE_DEBUG=1 shows the traceback)", file=sys.stderr)
         return EXIT_FAILED
 
 

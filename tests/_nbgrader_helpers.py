@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import html
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -33,6 +34,12 @@ if not hasattr(nbgrader.api.get_alembic_version, "cache_info"):
     nbgrader.api.get_alembic_version = functools.lru_cache(maxsize=1)(nbgrader.api.get_alembic_version)
 
 REPO = Path(__file__).resolve().parent.parent
+# Pipeline tests grade in bwrap sandboxes; two sandboxes that run at the same time must not
+# share a uid (the process limit and the clean-up after a kill are per uid). Each test
+# process (pytest-xdist worker, or another pytest run on the same machine) takes an even uid
+# of its own from its pid, away from the CLI's workers (61000 + k); TEST_SANDBOX_UID + 1 is
+# free for a second sandbox of the same process.
+TEST_SANDBOX_UID = 63000 + 2 * (os.getpid() % 2000)
 TOY_ROOT = REPO / "tests" / "fixtures" / "toy_course"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
@@ -61,6 +68,7 @@ class Course:
         overrides = {
             "CourseDirectory.root": str(self.tmp),
             "CourseDirectory.db_url": f"sqlite:///{self.tmp / 'gradebook.db'}",
+            "SandboxedExecute.sandbox_uid": TEST_SANDBOX_UID,
         }
         if timeout:
             overrides["Execute.timeout"] = timeout

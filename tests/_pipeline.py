@@ -22,9 +22,12 @@ nbgrader, in test_grading_*.py); set ``CNN_COURSE_ALL_BUGS=1`` to autograde the 
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import time
+
+import nbformat
 
 import pytest
 
@@ -77,6 +80,29 @@ CRASH_ON_REPLAY_RELU = (
     "pathlib.Path('ran_once').touch()\n\ndef relu(x):\n    return np.maximum(x, 0.0)"
 )
 WRONG_SHAPE_RELU = "def relu(x):\n    return np.maximum(x, 0.0).ravel()"
+
+def edit_metadata(nb):
+    """A copy whose test_relu cell claims to be an unlocked answer cell that passes, whose
+    test_count_positive is worth 100 points, with an extra "grade cell" without an id and
+    a second test_relu (a plain pass) at the end. nbgrader's sanitizing must undo it all."""
+    nb = copy.deepcopy(nb)
+    fake_test = None
+    for cell in nb.cells:
+        nbg = cell.get("metadata", {}).get("nbgrader", {})
+        if nbg.get("grade_id") == "test_relu":
+            nbg.update(grade=False, solution=True, locked=False)
+            nbg.pop("points", None)
+            cell.source = "print('all tests passed')"
+            fake_test = copy.deepcopy(cell)
+        elif nbg.get("grade_id") == "test_count_positive":
+            nbg["points"] = 100
+    fake_test.metadata.nbgrader.update(grade=True, solution=False, locked=True, points=2)
+    fake_test.source = "pass"
+    fake_test["id"] = "fake-test-relu"
+    forged = nbformat.v4.new_code_cell("print('bonus')", metadata={"nbgrader": {"grade": True, "points": 100}})
+    nb.cells += [forged, fake_test]
+    return nb
+
 
 def _catalog(ref: AssignmentRef):
     topic = ref.name.split("_", 1)[1]
@@ -147,6 +173,11 @@ class Graded:
             }.items():
                 self.students[student] = fill_answers(self.release, {**self.solution, **answers})
             self.students["deleted_test_cell"] = drop_cells(self.students["solution"], {"test_relu"})
+            # The cell before the deleted test is gone too: it goes back after the
+            # nearest cell the submission still has (the exercise's markdown).
+            self.students["deleted_answer_and_test"] = drop_cells(
+                self.students["solution"], {"count_positive", "test_count_positive"})
+            self.students["edited_metadata"] = edit_metadata(self.students["solution"])
         self.misbehaving = getattr(self.catalog, "MISBEHAVING", {})
         for student, (answers, _) in self.misbehaving.items():
             self.students[student] = fill_answers(self.release, {**self.solution, **answers})

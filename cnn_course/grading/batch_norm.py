@@ -363,6 +363,9 @@ def _assigns(func, name: str) -> bool:
     code = getattr(func, "__code__", None)
     if code is None:
         return False
+    stores = getattr(code, "cnn_stores", None)  # a function in the kernel: the names it assigns
+    if stores is not None:
+        return name in stores
     return any(ins.opname in ("STORE_FAST", "STORE_DEREF", "STORE_NAME") and ins.argval == name
                for ins in dis.get_instructions(code))
 

@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = [
     "CheckFailed", "NotYourOwnWork", "Out", "Variant", "Case", "run_check",
-    "FORBIDDEN", "find_forbidden_static", "watch_forbidden_calls", "tolerances",
+    "FORBIDDEN", "find_forbidden_static", "watch_forbidden_calls", "tolerances", "expect",
 ]
 
 # Modules whose use inside a graded function means the student did not write the code.
@@ -49,6 +49,14 @@ class CheckFailed(AssertionError):
 
 class NotYourOwnWork(CheckFailed):
     """A graded function hands the work to a library instead of implementing it."""
+
+
+def expect(condition, message: str) -> None:
+    """Raise :class:`CheckFailed` with ``message`` unless ``condition`` holds (for the test
+    cells of small exercises: ``expect(relu(x).shape == x.shape, "relu must keep the shape")``)."""
+    __tracebackhide__ = True
+    if not bool(condition):
+        raise CheckFailed(message)
 
 
 # --------------------------------------------------------------------------- cases
@@ -418,7 +426,11 @@ def find_forbidden_static(func, forbidden=FORBIDDEN) -> str | None:
     Looks at the function object itself, then the globals, closure variables and
     attribute chains its code (including nested functions and comprehensions) uses,
     following into helper functions defined in the same namespace.
+    A proxy for a function that lives in another process (``remote.RemoteFunction``)
+    has the look done there.
     """
+    if getattr(type(func), "__cnn_remote__", False):
+        return func.__cnn_static__(tuple(forbidden))
     seen: set[int] = set()
 
     def visit(f, via: str) -> str | None:
@@ -540,12 +552,24 @@ class watch_forbidden_calls:
 
     def __enter__(self):
         self._old = sys.getprofile()
+        _WATCHERS.append(self)
         sys.setprofile(self._hook)
         return self
 
     def __exit__(self, *exc):
         sys.setprofile(self._old)
+        if self in _WATCHERS:
+            _WATCHERS.remove(self)
         return False
+
+
+_WATCHERS: list[watch_forbidden_calls] = []
+
+
+def active_watcher() -> watch_forbidden_calls | None:
+    """The innermost watcher now running: a proxy for a function in another process asks
+    that process to watch the call and reports what it saw in ``found``."""
+    return _WATCHERS[-1] if _WATCHERS else None
 
 
 def _cheat_message(name: str, found: str, how: str, forbidden=FORBIDDEN) -> str:
@@ -567,7 +591,12 @@ _LIB_DIRS = tuple({os.path.join(os.path.realpath(p), "") for p in
 
 
 def _student_frame(exc: BaseException):
-    """The deepest traceback frame that is the student's code (not the grader, not a library)."""
+    """The deepest traceback frame that is the student's code (not the grader, not a library).
+
+    An exception re-raised from another process carries that frame (or None) as ``__cnn_frame__``.
+    """
+    if hasattr(exc, "__cnn_frame__"):
+        return exc.__cnn_frame__
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [fr for fr in frames
             if not os.path.realpath(fr.filename).startswith((_GRADER_DIR,) + _LIB_DIRS)
