@@ -567,7 +567,7 @@ class SandboxKernel:
         if run.status != "ok":
             raise RuntimeError(f"the grading agent could not be loaded in the kernel: {run.status} "
                                f"{run.content.get('ename', '')} {run.content.get('evalue', '')}".strip())
-        self._baseline = self._tree()
+        self._baseline = set(self._tree())
 
     def stop(self) -> None:
         """Kill the kernel and every process of its sandbox; never raises."""
@@ -721,28 +721,30 @@ class SandboxKernel:
 
     # ---------------------------------------------------------------- processes
 
-    def _tree(self) -> set[int]:
+    def _tree(self) -> dict[int, psutil.Process]:
+        """The sandbox's processes: bwrap (or the kernel) and its descendants."""
         proc = getattr(getattr(self.km, "provisioner", None), "process", None)
-        if proc is None:
-            return set()
+        if proc is None or proc.returncode is not None:
+            return {}
         try:
             root = psutil.Process(proc.pid)
-            return {root.pid} | {p.pid for p in root.children(recursive=True)}
+            return {p.pid: p for p in [root, *root.children(recursive=True)]}
         except psutil.Error:
-            return set()
+            return {}
 
     def kill_strays(self) -> bool:
         """Kill processes the notebook left running in the sandbox (a fork bomb's
-        children, a background job); False when they keep coming back."""
+        children, a background job); False when they keep coming back (or linger as
+        zombies its kernel never reaps, which still count against the process limit)."""
         for _ in range(5):
-            strays = self._tree() - self._baseline
+            strays = [p for pid, p in self._tree().items() if pid not in self._baseline]
             if not strays:
                 return True
-            for pid in strays:
+            for p in strays:
                 with contextlib.suppress(psutil.Error, OSError):
-                    psutil.Process(pid).kill()
+                    p.kill()  # psutil checks that the pid still names this process
             time.sleep(0.05)
-        return not (self._tree() - self._baseline)
+        return not (set(self._tree()) - self._baseline)
 
 
 def _recv(channel) -> dict | None:
