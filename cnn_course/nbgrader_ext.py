@@ -300,9 +300,13 @@ def _exit_description(code: int | None) -> str:
 class _CappedKernelClient(BlockingKernelClient):
     """A kernel client whose sockets refuse any single message frame larger than
     ``max_message_bytes`` and queue a bounded number of messages: a kernel that prints a
-    gigabyte cannot make the grader hold it in memory. ZeroMQ drops the connection that
-    carried an oversized message (and does not come back by itself): each socket has a
-    monitor, and :meth:`reconnect_dropped` connects it again."""
+    gigabyte cannot make the grader hold it in memory.
+
+    ZeroMQ drops the connection that carried an oversized frame and does not connect
+    again by itself. Each socket has a monitor; :meth:`replace_dropped` then gives the
+    channel a brand-new socket. (It never calls ``disconnect``/``connect`` on the old
+    one: libzmq 4.3 aborts the whole process, "Assertion failed: !_more (fq.cpp)", when
+    a pipe is cut by ``disconnect`` while a message is being read.)"""
 
     max_message_bytes = 8 * 2**20
     receive_queue = 64
@@ -318,19 +322,19 @@ class _CappedKernelClient(BlockingKernelClient):
             sock.curve_secretkey = self.curve_secretkey
             sock.curve_publickey = self.curve_publickey
             sock.curve_serverkey = self.curve_publickey
-        url = self._make_url(channel)
         if not hasattr(self, "_monitors"):
             self._monitors = {}
-        self._monitors[channel] = (sock, sock.get_monitor_socket(zmq.EVENT_DISCONNECTED), url)
-        sock.connect(url)
+        self._monitors[channel] = (sock, sock.get_monitor_socket(zmq.EVENT_DISCONNECTED))
+        sock.connect(self._make_url(channel))
         return sock
 
     def monitor_sockets(self) -> list:
-        return [mon for _, mon, _ in getattr(self, "_monitors", {}).values()]
+        return [mon for _, mon in getattr(self, "_monitors", {}).values()]
 
-    def reconnect_dropped(self, monitor) -> None:
-        """Drain ``monitor``'s events; connect its socket again if it was dropped."""
-        for sock, mon, url in getattr(self, "_monitors", {}).values():
+    def replace_dropped(self, monitor) -> bool:
+        """Drain ``monitor``'s events; when its socket lost its connection, give the
+        channel a new socket (True: the caller must poll the new one)."""
+        for channel, (sock, mon) in list(getattr(self, "_monitors", {}).items()):
             if mon is not monitor:
                 continue
             dropped = False
@@ -340,19 +344,28 @@ class _CappedKernelClient(BlockingKernelClient):
                 except zmq.ZMQError:
                     break
                 dropped |= event.get("event") == zmq.EVENT_DISCONNECTED
-            if dropped and not sock.closed:
-                with contextlib.suppress(zmq.ZMQError):
-                    sock.disconnect(url)
-                sock.connect(url)
+            holder = {"iopub": self._iopub_channel, "shell": self._shell_channel}.get(channel)
+            if not dropped or holder is None:
+                return False
+            _close_monitored(sock, mon)
+            holder.socket = self.connect_iopub() if channel == "iopub" else self.connect_shell()
+            return True
+        return False
 
     def stop_channels(self) -> None:
-        for sock, mon, _ in getattr(self, "_monitors", {}).values():
+        for sock, mon in getattr(self, "_monitors", {}).values():
             with contextlib.suppress(Exception):
                 sock.disable_monitor()
             with contextlib.suppress(Exception):
                 mon.close(linger=0)
         self._monitors = {}
         super().stop_channels()
+
+
+def _close_monitored(sock, mon) -> None:
+    for action in (sock.disable_monitor, lambda: mon.close(linger=0), lambda: sock.close(linger=0)):
+        with contextlib.suppress(Exception):
+            action()
 
 
 @dataclass
@@ -632,12 +645,17 @@ class SandboxKernel:
               for_reply_only: bool = False) -> _Run:
         kc = self.kc
         shell, iopub = kc.shell_channel, kc.iopub_channel
-        poller = zmq.Poller()
-        poller.register(shell.socket, zmq.POLLIN)
-        poller.register(iopub.socket, zmq.POLLIN)
-        monitors = kc.monitor_sockets()
-        for mon in monitors:
-            poller.register(mon, zmq.POLLIN)
+
+        def make_poller():
+            poller = zmq.Poller()
+            poller.register(shell.socket, zmq.POLLIN)
+            poller.register(iopub.socket, zmq.POLLIN)
+            monitors = kc.monitor_sockets()
+            for mon in monitors:
+                poller.register(mon, zmq.POLLIN)
+            return poller, monitors
+
+        poller, monitors = make_poller()
         now = time.monotonic()
         deadline = now + max(0.0, timeout)
         next_check = now + 0.2
@@ -657,9 +675,15 @@ class SandboxKernel:
                     return _Run("died", exit=self.exit_description())
             until = min(deadline if reply is None else idle_deadline, next_check)
             events = dict(poller.poll(max(0, int((until - now) * 1000)) + 1))
-            for mon in monitors:
-                if mon in events:  # an oversized message cost a connection: connect again
-                    kc.reconnect_dropped(mon)
+            if any(mon in events for mon in monitors):
+                # A lost connection: the kernel died (the next check says so), or an
+                # oversized message was refused: then a new socket replaces the old.
+                if not self.km.is_alive():
+                    next_check = 0.0
+                    continue
+                if any([kc.replace_dropped(mon) for mon in monitors if mon in events]):
+                    poller, monitors = make_poller()
+                    continue
             if iopub.socket in events:
                 for _ in range(500):  # bounded: the shell reply and the clock are checked too
                     msg = _recv(iopub)

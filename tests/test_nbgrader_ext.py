@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -316,6 +319,33 @@ def test_output_flood_is_capped_while_it_arrives(tmp_path):
     # the connection came back: the next cell's output arrives
     assert [o.text for o in outputs(nb, "count_positive")] == ["still here\n"]
     assert errors(nb, "test_relu") == [] and errors(nb, "test_count_positive") == []
+
+
+def test_many_oversized_messages_do_not_abort_the_grader(tmp_path):
+    # Oversized frames interleaved with small ones: each drop must be survived. Reusing a
+    # dropped socket (disconnect + connect) made libzmq abort the whole grader process
+    # ("Assertion failed: !_more (src/fq.cpp:80)"), so the grading runs in a child process
+    # and the test reads its exit status.
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import nbformat
+        from test_nbgrader_ext import TOY_SOURCE, errors, grade, outputs, solution_sources, toy
+        big = ("import sys\\nfor i in range(40):\\n"
+               "    sys.stdout.write('y' * 1_500_000); sys.stdout.flush()\\n"
+               "    print('small', i, flush=True)\\n")
+        after = (solution_sources(nbformat.read(TOY_SOURCE, as_version=4))["count_positive"]
+                 + "\\nprint('still here')")
+        for k in range(3):
+            nb, _ = grade(toy({{"count_positive": after}}, extra={{"relu": big, "test_relu": big}}),
+                          Path({str(tmp_path)!r}) / f"s{{k}}", max_message_bytes=2**20,
+                          max_outputs=20, max_output_chars=10_000)
+            print([o.get("text") for o in outputs(nb, "count_positive")], errors(nb, "test_count_positive"))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"the grader process died ({proc.returncode}): {proc.stderr[-2000:]}"
+    assert proc.stdout.splitlines() == ["['still here\\n'] []"] * 3, proc.stdout
 
 
 def test_restart_cap_and_notebook_budget(tmp_path):

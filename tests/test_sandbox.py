@@ -402,15 +402,19 @@ def test_kernel_runs_in_the_sandbox_is_interruptible_and_leaves_nothing(workdir,
         content, out = _execute(kc, "print('still alive')")
         assert out.strip() == "still alive"
         if mode == "bwrap":
-            # children and a daemonized grandchild; shutting down must take them too
+            # children and a daemonized grandchild; shutting down must take them too.
+            # The kernel reaps the middle process, so the grandchild exists before the
+            # cell returns (a /proc scan racing a fork can miss it once pids wrap).
             _execute(kc, textwrap.dedent("""
                 import os, subprocess, time
                 subprocess.Popen(['sleep', '1000'])
-                if os.fork() == 0:
+                middle = os.fork()
+                if middle == 0:
                     os.setsid()
                     if os.fork() == 0:
                         time.sleep(1000)
                     os._exit(0)
+                os.waitpid(middle, 0)
             """))
             assert len(processes_of_uid(KERNEL_UID)) >= 3
     finally:
