@@ -347,25 +347,25 @@ class _CappedKernelClient(BlockingKernelClient):
             holder = {"iopub": self._iopub_channel, "shell": self._shell_channel}.get(channel)
             if not dropped or holder is None:
                 return False
-            _close_monitored(sock, mon)
+            _stop_monitor(sock, mon)
+            with contextlib.suppress(Exception):
+                sock.close(linger=0)
             holder.socket = self.connect_iopub() if channel == "iopub" else self.connect_shell()
             return True
         return False
 
     def stop_channels(self) -> None:
         for sock, mon in getattr(self, "_monitors", {}).values():
-            with contextlib.suppress(Exception):
-                sock.disable_monitor()
-            with contextlib.suppress(Exception):
-                mon.close(linger=0)
+            _stop_monitor(sock, mon)
         self._monitors = {}
         super().stop_channels()
 
 
-def _close_monitored(sock, mon) -> None:
-    for action in (sock.disable_monitor, lambda: mon.close(linger=0), lambda: sock.close(linger=0)):
-        with contextlib.suppress(Exception):
-            action()
+def _stop_monitor(sock, mon) -> None:
+    with contextlib.suppress(Exception):
+        sock.disable_monitor()
+    with contextlib.suppress(Exception):
+        mon.close(linger=0)
 
 
 @dataclass
