@@ -25,7 +25,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from cnn_course.cli import list_assignments
-from cnn_course.nbgrader_ext import load_config
+from cnn_course.nbgrader_ext import grade_cell_ids, load_config
 
 # Every new gradebook asks nbgrader for the alembic head by running `alembic heads` in a
 # subprocess (about 5 s on a busy machine). The answer is fixed for the installed
@@ -130,7 +130,7 @@ class Course:
 
 def grade_ids(nb) -> list[str]:
     """Autograded test cells (grade cells that are not answer cells)."""
-    return [c.metadata.nbgrader["grade_id"] for c in nb.cells if nbu.is_grade(c) and not nbu.is_solution(c)]
+    return grade_cell_ids(nb)
 
 
 def answer_ids(nb) -> list[str]:
