@@ -11,6 +11,7 @@ import pytest
 
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import batch_norm as check
+from cnn_course.grading.core import float_dtypes
 from submissions import namespace
 from submissions.batch_norm import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
@@ -256,8 +257,8 @@ def test_hidden_cases_are_deterministic_per_seed():
 
 def test_hidden_cases_cover_the_edge_cases():
     rng = np.random.default_rng(SEED)
-    train = [check._random_2d(rng, k, dt, True) for k, dt in enumerate(check._dtypes(rng, 40))]
-    evals = [check._random_2d(rng, k, dt, False) for k, dt in enumerate(check._dtypes(rng, 40))]
+    train = [check._random_2d(rng, k, dt, True) for k, dt in enumerate(float_dtypes(rng, 40))]
+    evals = [check._random_2d(rng, k, dt, False) for k, dt in enumerate(float_dtypes(rng, 40))]
     shapes = [c.protected[0][1].shape for c in train]
     assert min(n for n, _ in shapes) == 2 and any(d == 1 for _, d in shapes) and any(n != d for n, d in shapes)
     assert min(c.protected[0][1].shape[0] for c in evals) == 1
@@ -313,7 +314,7 @@ def test_backward_must_not_modify_dout():
 def test_hidden_cases_include_a_constant_feature():
     for seed in (SEED, 0, 301):
         rng = np.random.default_rng(seed)
-        cases = [check._random_2d(rng, k, dt, True) for k, dt in enumerate(check._dtypes(rng, 20))]
+        cases = [check._random_2d(rng, k, dt, True) for k, dt in enumerate(float_dtypes(rng, 20))]
         assert any(np.ptp(c.protected[0][1][:, -1]) == 0 for c in cases), seed
 
 

@@ -36,7 +36,11 @@ from .core import (
     Variant,
     _student_frame,
     compare,
+    describe,
+    f64,
     find_forbidden_static,
+    float_dtypes,
+    reference,
     watch_forbidden_calls,
 )
 
@@ -117,16 +121,6 @@ SP_BW_BACK = ("your dx is the (N·H·W, C) result reshaped straight to (N, C, H,
               ".reshape(N, H, W, C).transpose(0, 3, 1, 2).")
 
 
-def _ref():
-    from cnn_course import ref  # lazy: the grader imports fast and never pulls torch in
-
-    return ref
-
-
-def _bn():
-    from cnn_course.ref import batchnorm  # the module itself: independent of the package's exports
-
-    return batchnorm
 
 
 # --------------------------------------------------------------------------- runner
@@ -297,9 +291,6 @@ def _run(label: str, fname: str, func, cases: list[_Case], *, hidden: bool) -> N
 # --------------------------------------------------------------------------- NumPy helpers (float64)
 
 
-def _f64(a):
-    return np.array(a, dtype=np.float64)
-
 
 def _vec(v, ndim):
     """A per-feature/per-channel vector (D,) or (C,) shaped to broadcast against x."""
@@ -341,14 +332,6 @@ def _finite(*arrays) -> bool:
     return all(np.all(np.isfinite(a)) for a in arrays)
 
 
-def _dtypes(rng, n):
-    return [np.float32 if k else np.float64 for k in rng.integers(0, 2, size=n)]
-
-
-def _desc(dtype, **items) -> str:
-    parts = [f"{k}.shape={v.shape}" if isinstance(v, np.ndarray) else f"{k}={v!r}" for k, v in items.items()]
-    parts.append(f"dtype={np.dtype(dtype).name}")
-    return ", ".join(parts)
 
 
 def _param_name(func, index: int, default: str) -> str:
@@ -487,9 +470,9 @@ def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note=""):
     x: (N, D) or (N, C, H, W); gamma, beta, rm, rv: (D,) or (C,); all of x's dtype. The
     running arrays are copied for every call and compared after it.
     """
-    x64, g64, b64, rm64, rv64 = (_f64(a) for a in (x, gamma, beta, rm, rv))
+    x64, g64, b64, rm64, rv64 = (f64(a) for a in (x, gamma, beta, rm, rv))
     rm_new, rv_new = rm64.copy(), rv64.copy()
-    out, _ = _bn().batchnorm_forward(x64.copy(), g64, b64, rm_new, rv_new, train=train, momentum=momentum, eps=eps)
+    out, _ = reference("batchnorm").batchnorm_forward(x64.copy(), g64, b64, rm_new, rv_new, train=train, momentum=momentum, eps=eps)
     layout = "(N, D)" if x.ndim == 2 else "(N, C, H, W)"
     vec = "(D,)" if x.ndim == 2 else "(C,)"
 
@@ -518,7 +501,7 @@ def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note=""):
         hint = ("in eval mode: out = γ·(x − running_mean)/√(running_var + ε) + β, and the running statistics stay "
                 "unchanged.")
     return _Case(
-        describe=_desc(x.dtype, x=x, train=train, momentum=momentum, eps=eps),
+        describe=describe(x.dtype, x=x, train=train, momentum=momentum, eps=eps),
         call=call, returns=("out", "cache"),
         outputs=[Out("out", out, shape_hint=f"out has the shape of x {layout}."),
                  Out("running_mean", rm_new, shape_hint=f"running_mean keeps its shape {vec}."),
@@ -587,7 +570,7 @@ def _forward_check(label, func, train, hidden, seed):
         cases = _visible_2d(train)
     else:
         rng = np.random.default_rng(seed)
-        cases = [_random_2d(rng, k, dt, train) for k, dt in enumerate(_dtypes(rng, _HIDDEN))]
+        cases = [_random_2d(rng, k, dt, train) for k, dt in enumerate(float_dtypes(rng, _HIDDEN))]
     _run(label, "batchnorm_forward", func, cases, hidden=hidden)
 
 
@@ -642,7 +625,7 @@ def spatial_batchnorm_forward(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for k, dt in enumerate(_dtypes(rng, _HIDDEN)):
+        for k, dt in enumerate(float_dtypes(rng, _HIDDEN)):
             train = k % 3 != 2
             x = _random_4d_x(rng, train)
             cases.append(_random_rest(rng, k, x, x.shape[1], dt, train))
@@ -731,11 +714,11 @@ def _fix_forward_first(fwd_name: str, lines: list[str]) -> _ForwardBroken:
 
 def _backward_case(forward, x, gamma, beta, rm, rv, momentum, eps, dout, note=""):
     """A call ``func(dout, cache)`` with the cache of the student's own ``forward`` in train mode."""
-    x64, g64, b64 = _f64(x), _f64(gamma), _f64(beta)
-    ref = _bn()
-    out64, cache = ref.batchnorm_forward(x64.copy(), g64, b64, _f64(rm), _f64(rv), train=True,
+    x64, g64, b64 = f64(x), f64(gamma), f64(beta)
+    ref = reference("batchnorm")
+    out64, cache = ref.batchnorm_forward(x64.copy(), g64, b64, f64(rm), f64(rv), train=True,
                                          momentum=momentum, eps=eps)
-    dx, dgamma, dbeta = ref.batchnorm_backward(_f64(dout), cache)
+    dx, dgamma, dbeta = ref.batchnorm_backward(f64(dout), cache)
     fwd_name = "batchnorm_forward" if x.ndim == 2 else "spatial_batchnorm_forward"
     vec = "(D,)" if x.ndim == 2 else "(C,)"
 
@@ -765,7 +748,7 @@ def _backward_case(forward, x, gamma, beta, rm, rv, momentum, eps, dout, note=""
         return func(dout, cache), {}
 
     return _Case(
-        describe=_desc(x.dtype, x=x, dout=dout, eps=eps),
+        describe=describe(x.dtype, x=x, dout=dout, eps=eps),
         call=call, returns=("dx", "dgamma", "dbeta"),
         outputs=[Out("dx", dx, shape_hint="dx has the shape of x (and of dout)."),
                  Out("dgamma", dgamma, shape_hint=f"dgamma has the shape of gamma {vec}."),
@@ -773,7 +756,7 @@ def _backward_case(forward, x, gamma, beta, rm, rv, momentum, eps, dout, note=""
         protected=[("dout", dout)], dtype=x.dtype, note=note,
         hint=("dbeta = Σ dout, dgamma = Σ dout·x̂ (sums over the batch" + (")" if x.ndim == 2 else
               " and all positions)") + ", dx = γ/√(σ² + ε)·(dout − mean(dout) − x̂·mean(dout·x̂))."),
-        variants=lambda func: [Variant(h, v) for h, v in _backward_variants(x64, g64, eps, _f64(dout))],
+        variants=lambda func: [Variant(h, v) for h, v in _backward_variants(x64, g64, eps, f64(dout))],
         exception_hint=lambda exc, line: (f"cache is exactly the second value your {fwd_name} returned: unpack "
                                           f"it the way you packed it. dout has the shape of x {x.shape}."),
         prepare=prepare, extra={"out": out64, "forward": forward, "args": (x, gamma, beta, rm, rv, momentum, eps)})
@@ -795,7 +778,7 @@ def _gradient_report(fname: str, fwd_name: str, func, case: _Case) -> None:
     forward = case.extra["forward"]
     x, gamma, beta, rm, rv, momentum, eps = case.extra["args"]
     dout = next(v for label, v in case.protected if label == "dout")
-    ref = _ref()
+    ref = reference()
     try:
         with np.errstate(all="ignore"):
             out, cache = forward(x.copy(), gamma.copy(), beta.copy(), rm.copy(), rv.copy(), True, momentum, eps)
@@ -866,7 +849,7 @@ def batchnorm_backward(func, forward_func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for k, dt in enumerate(_dtypes(rng, _HIDDEN)):
+        for k, dt in enumerate(float_dtypes(rng, _HIDDEN)):
             n, d = (2 if k % 7 == 0 else int(rng.integers(2, 9))), int(rng.integers(1, 7))
             x = rng.normal(rng.normal(0, 2), rng.uniform(0.5, 3.0), size=(n, d))
             dt = _safe_dtype(dt, x)
@@ -902,7 +885,7 @@ def spatial_batchnorm_backward(func, forward_func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for k, dt in enumerate(_dtypes(rng, _HIDDEN)):
+        for k, dt in enumerate(float_dtypes(rng, _HIDDEN)):
             x = _random_4d_x(rng, True)
             c = x.shape[1]
             dt = _safe_dtype(dt, x)

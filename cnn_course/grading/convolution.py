@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Case, Out, Variant, run_check
+from .core import Case, Out, Variant, describe, f64, float_dtypes, reference, run_check
 
 __all__ = [
     "conv_output_size", "conv_layer_params", "zero_pad", "conv_single_step", "conv_forward",
@@ -27,25 +27,8 @@ LAYOUT = ("the course's layout is channels-first (NCHW): A_prev is (m, n_C_prev,
           "W is (n_C, n_C_prev, f, f) and Z is (m, n_C, n_H, n_W)")
 
 
-def _ref():
-    from cnn_course import ref  # lazy: the grader imports fast and never pulls torch in
-
-    return ref
 
 
-def _f64(a):
-    return np.asarray(a, dtype=np.float64)
-
-
-def _dtypes(rng, n):
-    return [np.float32 if k else np.float64 for k in rng.integers(0, 2, size=n)]
-
-
-def _desc(dtype=None, **items) -> str:
-    parts = [f"{k}.shape={v.shape}" if isinstance(v, np.ndarray) else f"{k}={v!r}" for k, v in items.items()]
-    if dtype is not None:
-        parts.append(f"dtype={np.dtype(dtype).name}")
-    return ", ".join(parts)
 
 
 def _sizes_ok(n, f, pad, stride):
@@ -56,7 +39,7 @@ def _sizes_ok(n, f, pad, stride):
 
 
 def _size_case(n, f, pad, stride, note=""):
-    expected = int(_ref().conv_output_size(n, f, pad, stride))
+    expected = int(reference().conv_output_size(n, f, pad, stride))
     wrong = [
         ((n + 2 * pad - f) // stride, "your size is one too small: forgot the + 1? " + SIZE_HINT),
         (-(-(n + 2 * pad - f) // stride) + 1, "you rounded up; the formula takes the floor: " + SIZE_HINT),
@@ -67,7 +50,7 @@ def _size_case(n, f, pad, stride, note=""):
     variants = [Variant(h, {"n_out": v}) for v, h in wrong if v != expected]
     return Case(args=[("n", n), ("f", f), ("pad", pad), ("stride", stride)],
                 outputs=[Out("n_out", expected, kind="int")],
-                describe=_desc(n=n, f=f, pad=pad, stride=stride), note=note,
+                describe=describe(n=n, f=f, pad=pad, stride=stride), note=note,
                 hint=SIZE_HINT, variants=lambda: variants)
 
 
@@ -101,7 +84,7 @@ def _params_case(f, c_prev, c, note=""):
     variants = [Variant(h, {"n_params": v}) for v, h in wrong if v != expected]
     return Case(args=[("f", f), ("n_C_prev", c_prev), ("n_C", c)],
                 outputs=[Out("n_params", expected, kind="int")],
-                describe=_desc(f=f, n_C_prev=c_prev, n_C=c), note=note,
+                describe=describe(f=f, n_C_prev=c_prev, n_C=c), note=note,
                 hint="a conv layer has n_C filters of f·f·n_C_prev weights each, plus one bias per filter.",
                 variants=lambda: variants)
 
@@ -131,7 +114,7 @@ def _pad_axes(X, pad, axes, before=True, after=True):
 
 
 def _zero_pad_case(X, pad, note=""):
-    expected = _ref().zero_pad(X.copy(), pad)
+    expected = reference().zero_pad(X.copy(), pad)
 
     def variants():
         out = [(_pad_axes(X, pad, (0, 1, 2, 3)), "you padded every axis; pad only height and width "
@@ -151,7 +134,7 @@ def _zero_pad_case(X, pad, note=""):
     return Case(args=[("X", X), ("pad", pad)],
                 outputs=[Out("X_pad", expected, shape_hint="X_pad must be (m, n_C, n_H + 2·pad, n_W + 2·pad): "
                              "pad only the last two axes, on both sides.")],
-                describe=_desc(X.dtype, X=X, pad=pad), dtype=X.dtype, note=note,
+                describe=describe(X.dtype, X=X, pad=pad), dtype=X.dtype, note=note,
                 hint="the border must be zeros and the middle must be X unchanged.", variants=variants)
 
 
@@ -165,7 +148,7 @@ def zero_pad(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, 20):
+        for dt in float_dtypes(rng, 20):
             shape = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 7)),
                      int(rng.integers(1, 7)))
             cases.append(_zero_pad_case(rng.standard_normal(shape).astype(dt), int(rng.integers(0, 4))))
@@ -176,7 +159,7 @@ def zero_pad(func, hidden=False, seed=0):
 
 
 def _single_step_case(a, W, b, note=""):
-    a64, W64 = _f64(a), _f64(W)
+    a64, W64 = f64(a), f64(W)
     s = float(np.sum(a64 * W64))
     expected = s + float(b)
 
@@ -191,7 +174,7 @@ def _single_step_case(a, W, b, note=""):
 
     return Case(args=[("a_slice_prev", a), ("W", W), ("b", b)],
                 outputs=[Out("Z", expected, kind="scalar")],
-                describe=_desc(a.dtype, a_slice_prev=a, W=W, b=b), dtype=a.dtype, note=note,
+                describe=describe(a.dtype, a_slice_prev=a, W=W, b=b), dtype=a.dtype, note=note,
                 hint="Z = sum over all entries of a_slice_prev * W, plus b.", variants=variants)
 
 
@@ -206,7 +189,7 @@ def conv_single_step(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, _HIDDEN):
+        for dt in float_dtypes(rng, _HIDDEN):
             shape = (int(rng.integers(1, 4)),) + (int(rng.integers(1, 5)),) * 2
             cases.append(_single_step_case(rng.standard_normal(shape).astype(dt),
                                            rng.standard_normal(shape).astype(dt), float(rng.standard_normal())))
@@ -217,7 +200,7 @@ def conv_single_step(func, hidden=False, seed=0):
 
 
 def _conv(A, W, b, stride, pad):
-    return _ref().conv2d_forward(_f64(A), _f64(W), _f64(b), stride=stride, pad=pad)[0]
+    return reference().conv2d_forward(f64(A), f64(W), f64(b), stride=stride, pad=pad)[0]
 
 
 def _channels_last_probe(func, args, expected, nout):
@@ -266,7 +249,7 @@ def _conv_forward_case(A, W, b, stride, pad, note=""):
                 outputs=[Out("Z", Z, shape_hint="Z must be (m, n_C, n_H, n_W) with n_C = W.shape[0] and "
                              + SIZE_HINT),
                          Out("cache", (A, W, b, stride, pad), kind="cache")],
-                describe=_desc(A.dtype, A_prev=A, W=W, stride=stride, pad=pad), dtype=A.dtype, note=note,
+                describe=describe(A.dtype, A_prev=A, W=W, stride=stride, pad=pad), dtype=A.dtype, note=note,
                 hint="Z[i, c, h, w] = conv_single_step(window of A_prev_pad[i], W[c], b[c]) with the window "
                      "starting at (h * stride, w * stride).",
                 variants=variants,
@@ -307,7 +290,7 @@ def conv_forward(func, hidden=False, seed=0):
                                     "2 non-square images, 3 filters, stride 2")]
     else:
         rng = np.random.default_rng(seed)
-        cases = [_conv_forward_case(*_random_conv_args(rng, dt)) for dt in _dtypes(rng, _HIDDEN)]
+        cases = [_conv_forward_case(*_random_conv_args(rng, dt)) for dt in float_dtypes(rng, _HIDDEN)]
     run_check("conv_forward", func, cases, hidden=hidden)
 
 
@@ -315,7 +298,7 @@ def conv_forward(func, hidden=False, seed=0):
 
 
 def _pool(A, f, stride, mode):
-    return _ref().pool2d_forward(_f64(A), f, stride, mode=_REF_MODE[mode])[0]
+    return reference().pool2d_forward(f64(A), f, stride, mode=_REF_MODE[mode])[0]
 
 
 def _pool_forward_case(A, f, stride, mode, note=""):
@@ -354,7 +337,7 @@ def _pool_forward_case(A, f, stride, mode, note=""):
                 outputs=[Out("A", out_exp, shape_hint="A must be (m, n_C, n_H, n_W) with n_H = ⌊(n_H_prev − f) / "
                              "stride⌋ + 1 (pooling has no padding and keeps the channels)."),
                          Out("cache", (A, f, stride, mode), kind="cache")],
-                describe=_desc(A.dtype, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
+                describe=describe(A.dtype, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
                 hint=f"A[i, c, h, w] is the {'maximum' if mode == 'max' else 'mean'} of the f × f window of "
                      "A_prev[i, c] that starts at (h * stride, w * stride).",
                 variants=variants, probes=probe)
@@ -405,7 +388,7 @@ def pool_forward(func, hidden=False, seed=0, mode=None):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for k, dt in enumerate(_dtypes(rng, 24)):
+        for k, dt in enumerate(float_dtypes(rng, 24)):
             md = modes[k % len(modes)]
             cases.append(_pool_forward_case(*_random_pool_args(rng, dt, md), md))
     run_check("pool_forward", func, cases, hidden=hidden, label=_label("pool_forward", mode))
@@ -416,8 +399,8 @@ def pool_forward(func, hidden=False, seed=0, mode=None):
 
 def _conv_backward_sim(dZ, A, W, stride, pad, *, add_dA=True, add_dW=True, order="ichw"):
     """Loop version of the conv backward with switchable mistakes; returns (dA_prev_pad, dW)."""
-    A_pad = np.pad(_f64(A), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    W = _f64(W)
+    A_pad = np.pad(f64(A), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    W = f64(W)
     f = W.shape[2]
     dA_pad, dW = np.zeros_like(A_pad), np.zeros_like(W)
     m, F, nH, nW = dZ.shape
@@ -443,9 +426,9 @@ PAD_ZERO_HINT = ("with pad = 0, x[pad:-pad] is empty because -0 == 0: slice with
 
 
 def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
-    ref = _ref()
-    _, cache = ref.conv2d_forward(_f64(A), _f64(W), _f64(b), stride=stride, pad=pad)
-    dA, dW, db = ref.conv2d_backward(_f64(dZ), cache)
+    ref = reference()
+    _, cache = ref.conv2d_forward(f64(A), f64(W), f64(b), stride=stride, pad=pad)
+    dA, dW, db = ref.conv2d_backward(f64(dZ), cache)
     m, C, H, Wd = A.shape
 
     def variants():
@@ -453,7 +436,7 @@ def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
                        "and n_W)?", {"db": np.zeros_like(db)})]
         if m > 1:
             out.append(Variant("db must be summed over the whole batch (all m examples), not one.",
-                               {"db": _f64(dZ[0]).sum(axis=(1, 2))}))
+                               {"db": f64(dZ[0]).sum(axis=(1, 2))}))
         for order in ("ichw", "ihwc"):
             dA_pad_bad, _ = _conv_backward_sim(dZ, A, W, stride, pad, add_dA=False, order=order)
             out.append(Variant("your dA_prev keeps only the last window's contribution where windows overlap "
@@ -480,7 +463,7 @@ def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
                              "n_W_prev): compute it on a padded copy, then remove the padding."),
                          Out("dW", dW, shape_hint="dW has the shape of W (n_C, n_C_prev, f, f)."),
                          Out("db", db, shape_hint="db has the shape of b (n_C,): dZ summed over m, n_H and n_W.")],
-                describe=_desc(A.dtype, dZ=dZ, A_prev=A, W=W, stride=stride, pad=pad), dtype=A.dtype, note=note,
+                describe=describe(A.dtype, dZ=dZ, A_prev=A, W=W, stride=stride, pad=pad), dtype=A.dtype, note=note,
                 hint="for every window: da_prev_pad[:, window] += W[c] * dZ[i, c, h, w], "
                      "dW[c] += a_slice * dZ[i, c, h, w], db[c] += dZ[i, c, h, w].",
                 variants=variants, exception_hint=exception_hint)
@@ -489,10 +472,10 @@ def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
 def conv_backward(func, hidden=False, seed=0):
     """Check ``conv_backward(dZ, cache) -> (dA_prev, dW, db)``, cache ``(A_prev, W, b, stride, pad)``."""
     __tracebackhide__ = True
-    ref = _ref()
+    ref = reference()
 
     def make(A, W, b, stride, pad, note="", rng=None):
-        shape = ref.conv2d_forward(_f64(A), _f64(W), _f64(b), stride=stride, pad=pad)[0].shape
+        shape = ref.conv2d_forward(f64(A), f64(W), f64(b), stride=stride, pad=pad)[0].shape
         if rng is None:
             dZ = np.linspace(-1, 2, int(np.prod(shape))).reshape(shape).astype(A.dtype)
         else:
@@ -508,7 +491,7 @@ def conv_backward(func, hidden=False, seed=0):
                       np.zeros(3), 2, 0, "2 non-square images, 3 filters, stride 2")]
     else:
         rng = np.random.default_rng(seed)
-        cases = [make(*_random_conv_args(rng, dt), rng=rng) for dt in _dtypes(rng, _HIDDEN)]
+        cases = [make(*_random_conv_args(rng, dt), rng=rng) for dt in float_dtypes(rng, _HIDDEN)]
     run_check("conv_backward", func, cases, hidden=hidden)
 
 
@@ -539,7 +522,7 @@ def _mask_case(x, note=""):
         return [Variant(h, {"mask": v}) for v, h in out]
 
     return Case(args=[("x", x)], outputs=[Out("mask", expected, kind="mask")],
-                describe=_desc(x.dtype, x=x), dtype=x.dtype, note=note,
+                describe=describe(x.dtype, x=x), dtype=x.dtype, note=note,
                 hint="the mask is True at the (first) maximum of x and False everywhere else.", variants=variants)
 
 
@@ -554,7 +537,7 @@ def create_mask_from_window(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for k, dt in enumerate(_dtypes(rng, _HIDDEN)):
+        for k, dt in enumerate(float_dtypes(rng, _HIDDEN)):
             f = int(rng.integers(1, 5))
             x = rng.integers(-3, 3, size=(f, f)) if k % 2 == 0 else rng.standard_normal((f, f))
             cases.append(_mask_case(x.astype(dt)))
@@ -576,7 +559,7 @@ def _distribute_case(dz, shape, note=""):
     dtype = getattr(dz, "dtype", np.float64)
     return Case(args=[("dz", dz), ("shape", shape)],
                 outputs=[Out("a", expected, shape_hint="the result must have the given shape (n_H, n_W).")],
-                describe=_desc(dtype, dz=dz, shape=shape), dtype=dtype, note=note,
+                describe=describe(dtype, dz=dz, shape=shape), dtype=dtype, note=note,
                 hint="every entry is dz / (n_H·n_W).", variants=variants)
 
 
@@ -589,7 +572,7 @@ def distribute_value(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, 20):
+        for dt in float_dtypes(rng, 20):
             dz = dt(rng.standard_normal()) if rng.integers(0, 2) else float(rng.standard_normal())
             cases.append(_distribute_case(dz, (int(rng.integers(1, 5)), int(rng.integers(1, 5)))))
     run_check("distribute_value", func, cases, hidden=hidden)
@@ -600,7 +583,7 @@ def distribute_value(func, hidden=False, seed=0):
 
 def _pool_backward_sim(dA, A, f, stride, mode, *, add=True, ties="first", stale=False, divide=True):
     """Loop version of the pooling backward with switchable mistakes."""
-    A = _f64(A)
+    A = f64(A)
     dX = np.zeros(A.shape)
     kept = np.zeros((f, f), dtype=bool)
     m, C, nH, nW = dA.shape
@@ -627,9 +610,9 @@ def _pool_backward_sim(dA, A, f, stride, mode, *, add=True, ties="first", stale=
 
 
 def _pool_backward_case(A, f, stride, mode, dA, note=""):
-    ref = _ref()
-    _, cache = ref.pool2d_forward(_f64(A), f, stride, mode=_REF_MODE[mode])
-    expected = ref.pool2d_backward(_f64(dA), cache)
+    ref = reference()
+    _, cache = ref.pool2d_forward(f64(A), f, stride, mode=_REF_MODE[mode])
+    expected = ref.pool2d_backward(f64(dA), cache)
 
     def variants():
         sim = lambda **kw: _pool_backward_sim(dA, A, f, stride, mode, **kw)  # noqa: E731
@@ -651,7 +634,7 @@ def _pool_backward_case(A, f, stride, mode, dA, note=""):
 
     return Case(args=[("dA", dA), ("cache", (A, f, stride, mode))],
                 outputs=[Out("dA_prev", expected, shape_hint="dA_prev has the shape of A_prev.")],
-                describe=_desc(A.dtype, dA=dA, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
+                describe=describe(A.dtype, dA=dA, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
                 hint=("each window passes dA[i, c, h, w] to its first maximum (mask * dA), added (+=) into "
                       "dA_prev." if mode == "max" else
                       "each window spreads dA[i, c, h, w] evenly over its f·f entries, added (+=) into dA_prev."),
@@ -663,11 +646,11 @@ def _pool_backward_case(A, f, stride, mode, dA, note=""):
 def pool_backward(func, hidden=False, seed=0, mode=None):
     """Check ``pool_backward(dA, cache) -> dA_prev``, cache ``(A_prev, f, stride, mode)``."""
     __tracebackhide__ = True
-    ref = _ref()
+    ref = reference()
     modes = _modes(mode)
 
     def make(A, f, stride, md, note="", rng=None):
-        shape = ref.pool2d_forward(_f64(A), f, stride, mode=_REF_MODE[md])[0].shape
+        shape = ref.pool2d_forward(f64(A), f, stride, mode=_REF_MODE[md])[0].shape
         if rng is None:
             dA = np.linspace(1, 2, int(np.prod(shape))).reshape(shape).astype(A.dtype)
         else:
@@ -684,7 +667,7 @@ def pool_backward(func, hidden=False, seed=0, mode=None):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for k, dt in enumerate(_dtypes(rng, 24)):
+        for k, dt in enumerate(float_dtypes(rng, 24)):
             md = modes[k % len(modes)]
             A, f, stride = _random_pool_args(rng, dt, md)
             cases.append(make(A, f, stride, md, rng=rng))

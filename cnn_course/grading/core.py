@@ -35,6 +35,7 @@ import numpy as np
 __all__ = [
     "CheckFailed", "NotYourOwnWork", "Out", "Variant", "Case", "run_check",
     "FORBIDDEN", "find_forbidden_static", "watch_forbidden_calls", "tolerances", "expect",
+    "reference", "f64", "float_dtypes", "show_value", "describe",
 ]
 
 # Modules whose use inside a graded function means the student did not write the code.
@@ -57,6 +58,43 @@ def expect(condition, message: str) -> None:
     __tracebackhide__ = True
     if not bool(condition):
         raise CheckFailed(message)
+
+
+# --------------------------------------------------------------------------- helpers for the topic modules
+
+
+def reference(module: str | None = None):
+    """The reference implementation, ``cnn_course.ref`` or one of its modules, imported
+    lazily: the grader imports fast and never pulls torch in."""
+    return importlib.import_module("cnn_course.ref" + (f".{module}" if module else ""))
+
+
+def f64(a) -> np.ndarray:
+    """A float64 copy of ``a`` (expected values are computed in float64; a copy, so that a
+    reference that updates its arguments in place never touches the case's arrays)."""
+    return np.array(a, dtype=np.float64)
+
+
+def float_dtypes(rng: np.random.Generator, n: int) -> list:
+    """``n`` input dtypes for hidden cases, float32 or float64 at random."""
+    return [np.float32 if k else np.float64 for k in rng.integers(0, 2, size=n)]
+
+
+def show_value(v) -> str:
+    """A short text for a case description: arrays by shape, floats to 6 digits."""
+    if isinstance(v, np.ndarray):
+        return f"shape {v.shape}"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return repr(v)
+
+
+def describe(dtype=None, **items) -> str:
+    """A case's description: ``x.shape=(2, 3), pad=1, dtype=float32``."""
+    parts = [f"{k}.shape={v.shape}" if isinstance(v, np.ndarray) else f"{k}={show_value(v)}" for k, v in items.items()]
+    if dtype is not None:
+        parts.append(f"dtype={np.dtype(dtype).name}")
+    return ", ".join(parts)
 
 
 # --------------------------------------------------------------------------- cases

@@ -19,12 +19,11 @@ Adam's ``"t"`` must be the int step count).
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import numpy as np
 
-from .core import FORBIDDEN, Case, Out, Variant, run_check
+from .core import FORBIDDEN, Case, Out, Variant, describe, f64, float_dtypes, reference, run_check
 
 __all__ = [
     "initialize_parameters_he", "softmax", "cross_entropy_cost", "softmax_cross_entropy_backward",
@@ -42,32 +41,9 @@ RNG_HINT = ("use the rng argument you were given (a numpy.random.Generator) and 
             "use NumPy's global generator, so the result cannot be reproduced from rng.")
 
 
-def _ref(name: str):
-    """A module of the reference implementation (imported lazily: the grader imports fast)."""
-    return importlib.import_module(f"cnn_course.ref.{name}")
 
 
-def _f64(a):
-    return np.asarray(a, dtype=np.float64)
 
-
-def _dtypes(rng, n):
-    return [np.float32 if k else np.float64 for k in rng.integers(0, 2, size=n)]
-
-
-def _fmt(v) -> str:
-    if isinstance(v, np.ndarray):
-        return f"shape {v.shape}"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return repr(v)
-
-
-def _desc(dtype=None, **items) -> str:
-    parts = [f"{k}.shape={v.shape}" if isinstance(v, np.ndarray) else f"{k}={_fmt(v)}" for k, v in items.items()]
-    if dtype is not None:
-        parts.append(f"dtype={np.dtype(dtype).name}")
-    return ", ".join(parts)
 
 
 def _shapes(d: dict) -> str:
@@ -137,7 +113,7 @@ def _init_inspect(dims, seed, expected):
 
 
 def _init_case(dims, seed, note=""):
-    expected = _ref("init").initialize_parameters(list(dims), "he", np.random.default_rng(seed))
+    expected = reference("init").initialize_parameters(list(dims), "he", np.random.default_rng(seed))
 
     def variants():
         out = [
@@ -213,7 +189,7 @@ def _nonfinite_inspect(name, hint):
 
 
 def _softmax_case(Z, note=""):
-    expected = _ref("losses").softmax(Z.copy())
+    expected = reference("losses").softmax(Z.copy())
 
     def variants():
         out = [(_quiet(_softmax_rows, Z, shift=None), "your softmax overflows: " + OVERFLOW_HINT),
@@ -230,7 +206,7 @@ def _softmax_case(Z, note=""):
     return Case(args=[("Z", Z)],
                 outputs=[Out("A", expected, shape_hint="A has the shape of Z, (m, K); a result of shape (m, m) "
                              "means a max or a sum lost its axis: " + KEEPDIMS_HINT)],
-                describe=_desc(Z.dtype, Z=Z), dtype=Z.dtype, note=note, hint=SOFTMAX_HINT, variants=variants,
+                describe=describe(Z.dtype, Z=Z), dtype=Z.dtype, note=note, hint=SOFTMAX_HINT, variants=variants,
                 inspect=_nonfinite_inspect("A", "your A contains nan or inf: " + OVERFLOW_HINT),
                 exception_hint=lambda exc, line: KEEPDIMS_HINT if "broadcast" in str(exc) else SOFTMAX_HINT)
 
@@ -263,7 +239,7 @@ def softmax(func, hidden=False, seed=0):
                  _softmax_case(SPREAD_Z.copy(), "rows at very different heights: shift each row by its own max")]
     else:
         rng = np.random.default_rng(seed)
-        cases = [_softmax_case(_random_logits(rng, dt)) for dt in _dtypes(rng, _HIDDEN)]
+        cases = [_softmax_case(_random_logits(rng, dt)) for dt in float_dtypes(rng, _HIDDEN)]
     run_check("softmax", func, cases, hidden=hidden, forbidden=LOSS_FORBIDDEN)
 
 
@@ -286,7 +262,7 @@ def _pick(M, y):
 
 
 def _ce_case(Z, y, note=""):
-    expected = float(_ref("losses").cross_entropy(Z.copy(), y.copy()))
+    expected = float(reference("losses").cross_entropy(Z.copy(), y.copy()))
     m, K = Z.shape
 
     def variants():
@@ -295,7 +271,7 @@ def _ce_case(Z, y, note=""):
                (-float(np.mean(_pick(np.exp(logp), y))),
                 "you forgot the log: the cost is −log p[i, y_i], not −p[i, y_i]."),
                (_quiet(lambda: -float(np.mean(np.log(_pick(_softmax_rows(Z), y))))), LOG_UNDERFLOW_HINT),
-               (_quiet(lambda: -float(np.mean(np.log(_pick(_f64(Z), y))))),
+               (_quiet(lambda: -float(np.mean(np.log(_pick(f64(Z), y))))),
                 "Z holds logits (any real numbers), not probabilities: turn them into log-probabilities first. "
                 + CE_HINT),
                (_quiet(lambda: -float(np.mean(_pick(_log_softmax(Z, shift=False), y)))),
@@ -308,7 +284,7 @@ def _ce_case(Z, y, note=""):
         return [Variant(h, {"cost": v}) for v, h in out]
 
     return Case(args=[("Z", Z), ("y", y)], outputs=[Out("cost", expected, kind="scalar")],
-                describe=_desc(Z.dtype, Z=Z, y=y), dtype=Z.dtype, note=note, hint=CE_HINT, variants=variants,
+                describe=describe(Z.dtype, Z=Z, y=y), dtype=Z.dtype, note=note, hint=CE_HINT, variants=variants,
                 inspect=_nonfinite_inspect("cost", "your cost is nan or inf: " + LOG_UNDERFLOW_HINT),
                 exception_hint=lambda exc, line: (KEEPDIMS_HINT if "broadcast" in str(exc) else
                                                   "y holds integer class labels of shape (m,); Z is (m, K)."))
@@ -334,7 +310,7 @@ def cross_entropy_cost(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, _HIDDEN):
+        for dt in float_dtypes(rng, _HIDDEN):
             Z = _random_logits(rng, dt)
             if Z.shape[1] == 1:
                 Z = np.concatenate([Z, -Z], axis=1)
@@ -346,7 +322,7 @@ DZ_HINT = "dZ = (softmax(Z) − one_hot(y)) / m, where one_hot(y)[i, y_i] = 1."
 
 
 def _dz_case(Z, y, note=""):
-    expected = _ref("losses").softmax_cross_entropy(Z.copy(), y.copy())[1]
+    expected = reference("losses").softmax_cross_entropy(Z.copy(), y.copy())[1]
     m, K = Z.shape
 
     def variants():
@@ -363,7 +339,7 @@ def _dz_case(Z, y, note=""):
 
     return Case(args=[("Z", Z), ("y", y)],
                 outputs=[Out("dZ", expected, shape_hint="dZ has the shape of Z, (m, K).")],
-                describe=_desc(Z.dtype, Z=Z, y=y), dtype=Z.dtype, note=note, hint=DZ_HINT, variants=variants,
+                describe=describe(Z.dtype, Z=Z, y=y), dtype=Z.dtype, note=note, hint=DZ_HINT, variants=variants,
                 inspect=_nonfinite_inspect("dZ", "your dZ contains nan or inf: " + OVERFLOW_HINT),
                 exception_hint=lambda exc, line: "y holds integer class labels of shape (m,); Z is (m, K).")
 
@@ -378,7 +354,7 @@ def softmax_cross_entropy_backward(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, _HIDDEN):
+        for dt in float_dtypes(rng, _HIDDEN):
             Z = _random_logits(rng, dt)
             cases.append(_dz_case(Z, _random_labels(rng, Z)))
     run_check("softmax_cross_entropy_backward", func, cases, hidden=hidden, forbidden=LOSS_FORBIDDEN)
@@ -395,7 +371,7 @@ def _layers(params):
 
 
 def _sumsq(params, prefix="W", layers=None):
-    return float(sum(np.sum(np.square(_f64(params[f"{prefix}{l}"]))) for l in (layers or _layers(params))))
+    return float(sum(np.sum(np.square(f64(params[f"{prefix}{l}"]))) for l in (layers or _layers(params))))
 
 
 def _random_params(rng, dt, dims=None, bias_scale=1.0):
@@ -410,7 +386,7 @@ def _random_params(rng, dt, dims=None, bias_scale=1.0):
 
 
 def _l2_cost_case(ce, params, lambd, m, note=""):
-    expected = float(ce + _ref("losses").l2_cost({k: v.copy() for k, v in params.items()}, lambd, m))
+    expected = float(ce + reference("losses").l2_cost({k: v.copy() for k, v in params.items()}, lambd, m))
     dtype = params["W1"].dtype
 
     def variants():
@@ -421,9 +397,9 @@ def _l2_cost_case(ce, params, lambd, m, note=""):
                (ce + lambd / (2 * m) * (w2 + _sumsq(params, "b")),
                 "regularise the weights only: leave the biases b{l} out of the sum."),
                (lambd / (2 * m) * w2, "add the L2 term to the cross-entropy cost you were given."),
-               (ce + lambd / (2 * m) * sum(np.linalg.norm(_f64(params[f"W{l}"])) for l in layers),
+               (ce + lambd / (2 * m) * sum(np.linalg.norm(f64(params[f"W{l}"])) for l in layers),
                 "use the squared norm, np.sum(np.square(W)); np.linalg.norm(W) is its square root."),
-               (ce + lambd / (2 * m) * sum(float(np.sum(_f64(params[f"W{l}"]))) for l in layers),
+               (ce + lambd / (2 * m) * sum(float(np.sum(f64(params[f"W{l}"]))) for l in layers),
                 "square the weights before summing: np.sum(np.square(W))."),
                (ce + lambd / 2 * w2, "divide by m too: λ/(2m)·Σ‖W‖²."),
                (ce + lambd / (2 * m) * _sumsq(params, layers=layers[-1:]),
@@ -461,7 +437,7 @@ def compute_cost_with_l2(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, _HIDDEN):
+        for dt in float_dtypes(rng, _HIDDEN):
             params = _random_params(rng, dt)
             cases.append(_l2_cost_case(float(rng.uniform(0, 3)), params, float(rng.choice([0.01, 0.1, 0.7, 2.0])),
                                        int(rng.integers(1, 50))))
@@ -479,14 +455,14 @@ def _grads_for(params, rng, dt):
 def _l2_grads_sim(grads, params, coef_w, coef_b=0.0, replace=False):
     out = {}
     for k, g in grads.items():
-        p = _f64(params[k[1:]])
+        p = f64(params[k[1:]])
         coef = coef_w if k.startswith("dW") else coef_b
-        out[k] = coef * p if (replace and k.startswith("dW")) else _f64(g) + coef * p
+        out[k] = coef * p if (replace and k.startswith("dW")) else f64(g) + coef * p
     return out
 
 
 def _l2_grads_case(grads, params, lambd, m, note=""):
-    expected = _ref("losses").l2_grads({k: v.copy() for k, v in grads.items()},
+    expected = reference("losses").l2_grads({k: v.copy() for k, v in grads.items()},
                                        {k: v.copy() for k, v in params.items()}, lambd, m)
     g0 = {k: v.copy() for k, v in grads.items()}
     p0 = {k: v.copy() for k, v in params.items()}
@@ -528,7 +504,7 @@ def l2_backward(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, _HIDDEN):
+        for dt in float_dtypes(rng, _HIDDEN):
             params = _random_params(rng, dt)
             cases.append(_l2_grads_case(_grads_for(params, rng, dt), params,
                                         float(rng.choice([0.01, 0.1, 0.7, 2.0])), int(rng.integers(1, 50))))
@@ -549,7 +525,7 @@ def _dropout_inspect(A, keep_prob, expected_mask):
         if not (isinstance(mask, np.ndarray) and mask.shape == A.shape) or np.array_equal(mask, expected_mask):
             return None
         ok_out = isinstance(out, np.ndarray) and out.shape == A.shape and np.allclose(
-            _f64(out), _f64(A) * mask / keep_prob, rtol=1e-4, atol=1e-6)
+            f64(out), f64(A) * mask / keep_prob, rtol=1e-4, atol=1e-6)
         return (("out is right for your mask, but " if ok_out else "") + "your mask is not "
                 "rng.random(A.shape) < keep_prob: " + RNG_HINT.format(what=", rng.random(A.shape)"))
 
@@ -557,13 +533,13 @@ def _dropout_inspect(A, keep_prob, expected_mask):
 
 
 def _dropout_forward_case(A, keep_prob, seed, note=""):
-    out, mask = _ref("dropout").dropout_forward(A.copy(), keep_prob, np.random.default_rng(seed))
+    out, mask = reference("dropout").dropout_forward(A.copy(), keep_prob, np.random.default_rng(seed))
     A0 = A.copy()
 
     def variants():
         r = np.random.default_rng(seed).random(A0.shape)
         gt = r > keep_prob
-        a = _f64(A0)
+        a = f64(A0)
         res = [Variant("inverted dropout divides by keep_prob: out = A * mask / keep_prob, so that every unit "
                        "keeps its expected value.", {"out": a * mask, "mask": mask}),
                Variant("divide by keep_prob (the probability of keeping a unit), not by 1 − keep_prob.",
@@ -577,7 +553,7 @@ def _dropout_forward_case(A, keep_prob, seed, note=""):
     return Case(args=[("A", A), ("keep_prob", keep_prob), ("rng", np.random.default_rng(seed))],
                 outputs=[Out("out", out, shape_hint="out has the shape of A."),
                          Out("mask", mask, kind="mask", shape_hint=MASK_SHAPE_HINT)],
-                describe=_desc(A.dtype, A=A, keep_prob=keep_prob) + f", rng=np.random.default_rng({seed})",
+                describe=describe(A.dtype, A=A, keep_prob=keep_prob) + f", rng=np.random.default_rng({seed})",
                 dtype=A.dtype, note=note, hint=DROPOUT_HINT, variants=variants,
                 inspect=_dropout_inspect(A0, keep_prob, mask))
 
@@ -593,7 +569,7 @@ def dropout_forward(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, _HIDDEN):
+        for dt in float_dtypes(rng, _HIDDEN):
             shape = tuple(int(n) for n in rng.integers(1, 8, size=int(rng.integers(2, 4))))
             kp = float(rng.choice([0.1, 0.25, 0.6, 0.8, 0.9, 0.99, round(float(rng.uniform(0.05, 0.95)), 3)]))
             cases.append(_dropout_forward_case(rng.standard_normal(shape).astype(dt), kp,
@@ -602,8 +578,8 @@ def dropout_forward(func, hidden=False, seed=0):
 
 
 def _dropout_backward_case(dout, mask, keep_prob, note=""):
-    expected = _ref("dropout").dropout_backward(dout.copy(), mask.copy(), keep_prob)
-    d = _f64(dout)
+    expected = reference("dropout").dropout_backward(dout.copy(), mask.copy(), keep_prob)
+    d = f64(dout)
 
     def variants():
         out = [(d * mask, "divide by keep_prob, as the forward pass did: dA = dout * mask / keep_prob."),
@@ -614,7 +590,7 @@ def _dropout_backward_case(dout, mask, keep_prob, note=""):
 
     return Case(args=[("dout", dout), ("mask", mask), ("keep_prob", keep_prob)],
                 outputs=[Out("dA", expected, shape_hint="dA has the shape of dout.")],
-                describe=_desc(dout.dtype, dout=dout, keep_prob=keep_prob), dtype=dout.dtype, note=note,
+                describe=describe(dout.dtype, dout=dout, keep_prob=keep_prob), dtype=dout.dtype, note=note,
                 hint="dA = dout * mask / keep_prob: the same mask and scaling as the forward pass.", variants=variants)
 
 
@@ -629,7 +605,7 @@ def dropout_backward(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, _HIDDEN):
+        for dt in float_dtypes(rng, _HIDDEN):
             shape = tuple(int(n) for n in rng.integers(1, 8, size=int(rng.integers(2, 4))))
             kp = float(rng.choice([0.1, 0.25, 0.6, 0.8, 0.9, 0.99]))
             cases.append(_dropout_backward_case(rng.standard_normal(shape).astype(dt), rng.random(shape) < kp, kp))
@@ -681,7 +657,7 @@ class _Cost:
         return float(-np.mean(_pick(_log_softmax(Z), self.y)))
 
     def grads(self, params):
-        P = {k: _f64(v) for k, v in params.items()}
+        P = {k: f64(v) for k, v in params.items()}
         if self.kind == "cubic":
             return {"d" + k: self.C[k] * P[k] ** 2 + self.D[k] for k in P}
         if self.kind == "sin":
@@ -698,11 +674,11 @@ class _Cost:
 def _approx(cost, params, eps, kind="central"):
     """Numerical gradient as one vector (dict order, C order) with switchable differences."""
     out = []
-    base = cost({k: _f64(v).copy() for k, v in params.items()}) if kind == "forward" else None
+    base = cost({k: f64(v).copy() for k, v in params.items()}) if kind == "forward" else None
     for k, v in params.items():
         for idx in np.ndindex(v.shape):
-            plus = {kk: _f64(vv).copy() for kk, vv in params.items()}
-            minus = {kk: _f64(vv).copy() for kk, vv in params.items()}
+            plus = {kk: f64(vv).copy() for kk, vv in params.items()}
+            minus = {kk: f64(vv).copy() for kk, vv in params.items()}
             plus[k][idx] += eps
             minus[k][idx] -= eps
             if kind == "forward":
@@ -715,12 +691,12 @@ def _approx(cost, params, eps, kind="central"):
 
 
 def _vec(d, keys=None):
-    return np.concatenate([_f64(d[k]).ravel() for k in (keys or list(d))])
+    return np.concatenate([f64(d[k]).ravel() for k in (keys or list(d))])
 
 
 def _gradcheck_case(cost, params, grads, epsilon=None, note=""):
     eps = 1e-7 if epsilon is None else epsilon
-    expected = float(_ref("gradcheck").gradient_check(cost, {k: v.copy() for k, v in params.items()},
+    expected = float(reference("gradcheck").gradient_check(cost, {k: v.copy() for k, v in params.items()},
                                                         {k: v.copy() for k, v in grads.items()}, eps)[0])
     p0 = {k: v.copy() for k, v in params.items()}
 
@@ -876,7 +852,7 @@ def _batches_inspect(X, y, bs):
 
 
 def _batches_case(X, y, bs, seed, note=""):
-    expected = _ref("optim").random_mini_batches(X.copy(), y.copy(), bs, np.random.default_rng(seed))
+    expected = reference("optim").random_mini_batches(X.copy(), y.copy(), bs, np.random.default_rng(seed))
     expected = [(Xb, yb) for Xb, yb in expected]
     X0, y0 = X.copy(), y.copy()
     m = X.shape[0]
@@ -895,7 +871,7 @@ def _batches_case(X, y, bs, seed, note=""):
 
     return Case(args=[("X", X), ("y", y), ("batch_size", bs), ("rng", np.random.default_rng(seed))],
                 outputs=[Out("mini_batches", expected, kind="list", parts=("X_b", "y_b"))],
-                describe=_desc(X.dtype, X=X, y=y, batch_size=bs) + f" ({-(-m // bs)} batches), "
+                describe=describe(X.dtype, X=X, y=y, batch_size=bs) + f" ({-(-m // bs)} batches), "
                          f"rng=np.random.default_rng({seed})",
                 dtype=X.dtype, note=note, hint=BATCHES_HINT, variants=variants,
                 inspect=_batches_inspect(X0, y0, bs))
@@ -914,7 +890,7 @@ def random_mini_batches(func, hidden=False, seed=0):
     else:
         rng = np.random.default_rng(seed)
         cases = []
-        for dt in _dtypes(rng, _HIDDEN):
+        for dt in float_dtypes(rng, _HIDDEN):
             m = int(rng.integers(1, 40))
             shape = (m,) + tuple(int(n) for n in rng.integers(1, 4, size=int(rng.integers(1, 4))))
             bs = int(rng.choice([1, 2, 3, 4, 8, 16, 32, 64]))
@@ -960,10 +936,10 @@ def _update_case(w, dw, state, hyper, ref_fn, sims, *, steps=1, note="", hint=""
     def variants():
         out = []
         for h, sim in sims:
-            wv, sv = _f64(w0), {k: (_f64(v) if isinstance(v, np.ndarray) else v) for k, v in st0.items()}
+            wv, sv = f64(w0), {k: (f64(v) if isinstance(v, np.ndarray) else v) for k, v in st0.items()}
             with np.errstate(all="ignore"):
                 for g in dws0:
-                    wv, sv = sim(wv, _f64(g), sv)
+                    wv, sv = sim(wv, f64(g), sv)
             out.append(Variant(h, {"w_next": wv, "state": sv} if sv is not None else {"w_next": wv}))
         return out
 
@@ -999,7 +975,7 @@ def _rule_cases(hidden, seed, make, visible):
         return visible()
     rng = np.random.default_rng(seed)
     cases = []
-    for k, dt in enumerate(_dtypes(rng, _HIDDEN)):
+    for k, dt in enumerate(float_dtypes(rng, _HIDDEN)):
         shape = tuple(int(n) for n in rng.integers(1, 6, size=int(rng.integers(1, 3))))
         cases.append(make(rng, shape, dt, 3 if k % 5 == 4 else 1))
     return cases
@@ -1045,7 +1021,7 @@ def _momentum_sims(lr, beta):
 
 def _momentum_case(w, dw, v, hyper, steps=1, note=""):
     kw = {"lr": 0.01, "beta": 0.9, **dict(hyper)}
-    return _update_case(w, dw, {"v": v}, hyper, _ref("optim").momentum_update,
+    return _update_case(w, dw, {"v": v}, hyper, reference("optim").momentum_update,
                         _momentum_sims(kw["lr"], kw["beta"]), steps=steps, note=note, hint=MOMENTUM_HINT)
 
 
@@ -1105,7 +1081,7 @@ def _rmsprop_sims(lr, beta, eps):
 
 def _rmsprop_case(w, dw, s, hyper, steps=1, note=""):
     kw = {"lr": 0.001, "beta": 0.9, "eps": 1e-8, **dict(hyper)}
-    return _update_case(w, dw, {"s": s}, hyper, _ref("optim").rmsprop_update,
+    return _update_case(w, dw, {"s": s}, hyper, reference("optim").rmsprop_update,
                         _rmsprop_sims(kw["lr"], kw["beta"], kw["eps"]), steps=steps, note=note, hint=RMSPROP_HINT)
 
 
@@ -1188,7 +1164,7 @@ def _adam_sims(lr, b1, b2, eps):
 
 def _adam_case(w, dw, state, hyper, steps=1, note=""):
     kw = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, **dict(hyper)}
-    return _update_case(w, dw, state, hyper, _ref("optim").adam_update,
+    return _update_case(w, dw, state, hyper, reference("optim").adam_update,
                         _adam_sims(kw["lr"], kw["beta1"], kw["beta2"], kw["eps"]), steps=steps, note=note,
                         hint=ADAM_HINT, state_hints={"t": T_HINT})
 
@@ -1283,7 +1259,7 @@ def _inverse_time_case(lr0, epoch, rate, note=""):
               "shrink."),
              (lambda e: lr0 / (1 + rate * (e + 1)), "epochs count from 0 here: epoch 0 gives lr0."),
              (lambda e: lr0 / (1 + rate / e), "multiply decay_rate by epoch, don't divide.")]
-    return _lr_case(_ref("optim").lr_inverse_time, [("lr0", lr0), ("epoch", epoch), ("decay_rate", rate)], wrong,
+    return _lr_case(reference("optim").lr_inverse_time, [("lr0", lr0), ("epoch", epoch), ("decay_rate", rate)], wrong,
                     INV_TIME_HINT, note)
 
 
@@ -1324,7 +1300,7 @@ def _scheduled_case(lr0, epoch, rate, interval, note=""):
               "once every time_interval epochs."),
              (lambda e: lr0 / (1 + rate * np.floor(e * interval)), "divide epoch by time_interval, don't multiply."),
              (lambda e: lr0 / (1 + rate * np.floor(interval / e)), "it is ⌊epoch / time_interval⌋, epoch on top.")]
-    return _lr_case(_ref("optim").lr_scheduled,
+    return _lr_case(reference("optim").lr_scheduled,
                     [("lr0", lr0), ("epoch", epoch), ("decay_rate", rate), ("time_interval", interval)], wrong,
                     SCHEDULED_HINT, note)
 
@@ -1383,7 +1359,7 @@ def _log_sample_inspect(low, high, size):
 
 
 def _log_sample_case(low, high, seed, size=None, note=""):
-    expected = _ref("optim").sample_log_uniform(low, high, np.random.default_rng(seed), size)
+    expected = reference("optim").sample_log_uniform(low, high, np.random.default_rng(seed), size)
 
     def draw(fn):
         return fn(np.random.default_rng(seed))
