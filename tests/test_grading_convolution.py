@@ -17,6 +17,12 @@ from submissions.convolution import BUGS, CORRECT, VECTORISED
 
 EXERCISES = list(CORRECT)
 SEED = 2031
+# The checks of each exercise (the notebook's test cells call these); default: the exercise's name.
+CHECKS = {"pool_forward": ("pool_forward", "pool_forward_unknown_mode")}
+
+
+def checks_of(name):
+    return CHECKS.get(name, (name,))
 
 
 def run(name, func, **kw):
@@ -43,8 +49,15 @@ def test_correct_solution_passes_visible_and_hidden(correct_ns, name):
     visible = run(name, correct_ns[name])
     hidden = run(name, correct_ns[name], hidden=True, seed=SEED)
     assert re.fullmatch(rf"✓ {name}: \d visible cases passed\n", visible), visible
-    assert re.fullmatch(rf"✓ {name}: (2\d|30) hidden cases passed\n", hidden), hidden
+    assert re.fullmatch(rf"✓ {name}: (2\d|30|48) hidden cases passed\n", hidden), hidden
     assert sys.getprofile() is None, "the profile hook was left installed"
+
+
+def test_unknown_modes_pass_for_a_correct_pool_forward(correct_ns):
+    assert run("pool_forward_unknown_mode", correct_ns["pool_forward"]) == \
+        "✓ pool_forward (unknown modes): 1 visible case passed\n"
+    assert run("pool_forward_unknown_mode", correct_ns["pool_forward"], hidden=True, seed=SEED) == \
+        "✓ pool_forward (unknown modes): 5 hidden cases passed\n"
 
 
 @pytest.mark.parametrize("name", list(VECTORISED))
@@ -54,17 +67,31 @@ def test_vectorised_solutions_are_not_flagged(name):
     run(name, ns[name], hidden=True, seed=SEED + 1)
 
 
+def outcome(check_name, func, **kw) -> CheckFailed | None:
+    """The failure of one check, or None when it passes."""
+    try:
+        run(check_name, func, **kw)
+    except CheckFailed as err:
+        return err
+    return None
+
+
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
 def test_bug_fails_its_checks_with_the_hint(bug):
+    """A broken exercise fails at least one of its checks, visible and hidden, and the
+    failures carry the bug's hint; every other exercise passes all of its checks."""
     ns = namespace(CORRECT, {bug.function: bug.source})
     for name in EXERCISES:
         if name in bug.breaks:
             for hidden in (False, True):
-                err = failure(name, ns[name], hidden=hidden, seed=SEED)
+                errs = [e for c in checks_of(name) if (e := outcome(c, ns[name], hidden=hidden, seed=SEED))]
+                assert errs, f"{bug.name}: every {'hidden' if hidden else 'visible'} check of {name} passes"
                 if name == bug.function:
-                    assert bug.hint in str(err), f"hint {bug.hint!r} missing from:\n{err}"
+                    text = "\n".join(map(str, errs))
+                    assert bug.hint in text, f"hint {bug.hint!r} missing from:\n{text}"
         else:
-            run(name, ns[name], hidden=True, seed=SEED)
+            for c in checks_of(name):
+                run(c, ns[name], hidden=True, seed=SEED)
 
 
 def test_every_exercise_has_a_bug_and_cheats_are_caught():
@@ -108,6 +135,7 @@ def test_exception_is_reported_with_the_student_line():
     assert "visible case 1 of 2" in msg
     assert 'raise ValueError(f"unknown mode {mode}")' in msg
     assert "Traceback" not in msg
+    assert 'this course spells the mode "average"' in msg, msg
 
 
 def test_mode_filter_and_label(correct_ns):
@@ -169,3 +197,21 @@ def test_checks_are_fast_for_loop_solutions(correct_ns):
         start = time.perf_counter()
         run(name, correct_ns[name], hidden=True, seed=SEED)
         assert time.perf_counter() - start < 2.0, name
+
+
+def test_hidden_size_cases_cover_raising_exact_padded_and_huge_inputs():
+    cases = check._random_size_cases(np.random.default_rng(SEED))
+    args = [dict(c.args) for c in cases]
+    assert sum(c.raises is ValueError for c in cases) == 6
+    assert all(a["f"] > a["n"] + 2 * a["pad"] for c, a in zip(cases, args) if c.raises)
+    assert sum(a["f"] == a["n"] + 2 * a["pad"] for a in args) == 4
+    assert sum(a["n"] < a["f"] < a["n"] + 2 * a["pad"] for a in args) >= 1
+    assert sum(a["n"] > 10 ** 16 for a in args) == 4
+
+
+def test_pool_mode_names_agree_with_the_library():
+    """One spelling everywhere: the checks, cnn_course.ref and cnn_course.pt call it "average"."""
+    from cnn_course.pt import pool as pt_pool
+    from cnn_course.ref import pool as ref_pool
+
+    assert check.MODES == ref_pool.MODES == pt_pool._MODES == ("max", "average")

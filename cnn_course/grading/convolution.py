@@ -9,17 +9,18 @@ known mistakes used for hints are computed next to them. Arrays are NCHW through
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from .core import Case, Out, Variant, describe, f64, float_dtypes, reference, run_check
+from .core import Case, Out, Variant, describe, f64, float_dtypes, matches, reference, run_check
 
 __all__ = [
     "conv_output_size", "conv_layer_params", "zero_pad", "conv_single_step", "conv_forward",
-    "pool_forward", "conv_backward", "create_mask_from_window", "distribute_value", "pool_backward",
+    "pool_forward", "pool_forward_unknown_mode", "conv_backward", "create_mask_from_window", "distribute_value", "pool_backward",
 ]
 
-MODES = ("max", "average")
-_REF_MODE = {"max": "max", "average": "avg"}
+MODES = ("max", "average")  # the course's names, in the exercises and in cnn_course.ref / pt
 _HIDDEN = 25
 
 SIZE_HINT = "n_H = ⌊(n_H_prev + 2·pad − f) / stride⌋ + 1 — check the floor and the +1."
@@ -40,35 +41,111 @@ def _sizes_ok(n, f, pad, stride):
 
 def _size_case(n, f, pad, stride, note=""):
     expected = int(reference().conv_output_size(n, f, pad, stride))
-    wrong = [
-        ((n + 2 * pad - f) // stride, "your size is one too small: forgot the + 1? " + SIZE_HINT),
-        (-(-(n + 2 * pad - f) // stride) + 1, "you rounded up; the formula takes the floor: " + SIZE_HINT),
+    x = n + 2 * pad - f
+    wrong = [  # first match wins: the float versions differ from the answer only for huge n
+        (int(x / stride + 1), FLOAT_DIVISION_HINT),
+        (int(x / stride) + 1, FLOAT_DIVISION_HINT),
+        (x // stride, "your size is one too small: forgot the + 1? " + SIZE_HINT),
+        (-(-x // stride) + 1, "you rounded up; the formula takes the floor: " + SIZE_HINT),
         ((n + pad - f) // stride + 1, "padding is added on both sides, so the padded size is n + 2·pad."),
         (n + 2 * pad - f + 1, "your size ignores the stride: " + SIZE_HINT),
-        ((n + 2 * pad - f + 1) // stride, "the + 1 goes after the floor division: " + SIZE_HINT),
+        ((x + 1) // stride, "the + 1 goes after the floor division: " + SIZE_HINT),
     ]
     variants = [Variant(h, {"n_out": v}) for v, h in wrong if v != expected]
+
+    def exception_hint(exc, line):
+        if not isinstance(exc, ValueError):
+            return None
+        if f == n + 2 * pad:
+            return (f"here f = n + 2·pad = {f}: the filter fits exactly once, so the output has length 1. "
+                    "Raise the ValueError only when f > n + 2·pad (strictly greater).")
+        if f > n:
+            return (f"the filter fits here: f = {f} is larger than n = {n}, but not than the padded input "
+                    f"n + 2·pad = {n + 2 * pad}. The padding counts: raise only when f > n + 2·pad.")
+        return (f"these inputs are valid (f = {f} ≤ n + 2·pad = {n + 2 * pad}), so there is an output to return; "
+                "raise the ValueError only when f > n + 2·pad.")
+
     return Case(args=[("n", n), ("f", f), ("pad", pad), ("stride", stride)],
                 outputs=[Out("n_out", expected, kind="int")],
                 describe=describe(n=n, f=f, pad=pad, stride=stride), note=note,
-                hint=SIZE_HINT, variants=lambda: variants)
+                hint=SIZE_HINT, variants=lambda: variants, exception_hint=exception_hint, probes=_fit_test_probe)
+
+
+def _raises_value_error(func, *args) -> bool:
+    try:
+        func(*args)
+    except ValueError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def _fit_test_probe(func):
+    """Which wrong test for "the filter does not fit" the student wrote, judged on two inputs
+    that fit: n = 3, pad = 1 with f = 4 (larger than n) and f = 5 (= n + 2·pad)."""
+    if _raises_value_error(func, 3, 4, 1, 1):
+        return ("your function raises ValueError for n = 3, f = 4, pad = 1, but the filter fits there: the padded "
+                "input is n + 2·pad = 5 long. The padding counts: raise only when f > n + 2·pad.")
+    if _raises_value_error(func, 3, 5, 1, 1):
+        return ("your function raises ValueError for n = 3, f = 5, pad = 1, where f = n + 2·pad: the filter fits "
+                "exactly once, so the output has length 1. Raise only when f > n + 2·pad (strictly greater).")
+    return None
+
+
+FLOAT_DIVISION_HINT = ("you divided with / and turned the result into an int: a float keeps only about 16 "
+                       "significant digits, so for large n the last digits are lost. Integer floor division // "
+                       "is exact: n_out = (n + 2*pad - f) // stride + 1.")
+
+
+def _size_raises_case(n, f, pad, stride, note=""):
+    """A filter larger than the padded input: the function must raise ValueError."""
+    return Case(args=[("n", n), ("f", f), ("pad", pad), ("stride", stride)], outputs=[],
+                describe=describe(n=n, f=f, pad=pad, stride=stride), note=note, raises=ValueError,
+                hint=(f"the filter does not fit: f = {f} > n + 2·pad = {n + 2 * pad}, so no window fits and "
+                      "there is no output (the formula would give a size below 1, which means nothing). Test "
+                      "for f > n + 2*pad before computing the size and raise ValueError with a message that "
+                      "says so."))
+
+
+def _random_size_cases(rng):
+    """30 ordinary cases, 6 filters that do not fit, 4 that fit exactly (f = n + 2·pad),
+    4 that fit only thanks to the padding (n < f ≤ n + 2·pad) and 4 huge inputs."""
+    cases, raising, exact, padded = [], [], [], []
+    while len(cases) < 30 or len(raising) < 6 or len(exact) < 4 or len(padded) < 4:
+        n, f, pad, stride = (int(rng.integers(1, 13)), int(rng.integers(1, 8)), int(rng.integers(0, 3)),
+                             int(rng.integers(1, 4)))
+        if f > n + 2 * pad:
+            if len(raising) < 6:
+                raising.append(_size_raises_case(n, f, pad, stride))
+        elif f == n + 2 * pad:
+            if len(exact) < 4:
+                exact.append(_size_case(n, f, pad, stride))
+        elif f > n:
+            if len(padded) < 4:
+                padded.append(_size_case(n, f, pad, stride))
+        elif len(cases) < 30:
+            cases.append(_size_case(n, f, pad, stride))
+    huge = [_size_case(10 ** 17 + int(rng.integers(0, 10 ** 6)), int(rng.integers(1, 8)), int(rng.integers(0, 3)),
+                       int(rng.integers(1, 4))) for _ in range(4)]
+    out = cases + raising + exact + padded
+    order = rng.permutation(len(out))
+    return [out[k] for k in order] + huge
 
 
 def conv_output_size(func, hidden=False, seed=0):
-    """Check ``conv_output_size(n, f, pad, stride) -> int``."""
+    """Check ``conv_output_size(n, f, pad, stride) -> int``, and that it raises ValueError when
+    the filter does not fit in the padded input (f > n + 2·pad)."""
     __tracebackhide__ = True
     if not hidden:
         cases = [_size_case(6, 3, 0, 1, "the 6×6 image and 3×3 filter of the edge example"),
                  _size_case(7, 3, 1, 2, "padding 1 and stride 2"),
-                 _size_case(5, 2, 0, 2, "the floor matters: (5 − 2) / 2 = 1.5")]
+                 _size_case(5, 2, 0, 2, "the floor matters: (5 − 2) / 2 = 1.5"),
+                 _size_raises_case(3, 5, 0, 1, "a 5-wide filter on a 3-pixel input: it does not fit"),
+                 _size_case(3, 5, 1, 1, "the same filter with pad 1: it fits exactly once"),
+                 _size_case(10 ** 17 + 3, 3, 1, 1, "a huge input, n = 10**17 + 3: / loses digits, // does not")]
     else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        while len(cases) < 30:
-            n, f, pad, stride = int(rng.integers(1, 13)), int(rng.integers(1, 6)), int(rng.integers(0, 3)), \
-                int(rng.integers(1, 4))
-            if _sizes_ok(n, f, pad, stride):
-                cases.append(_size_case(n, f, pad, stride))
+        cases = _random_size_cases(np.random.default_rng(seed))
     run_check("conv_output_size", func, cases, hidden=hidden)
 
 
@@ -298,7 +375,7 @@ def conv_forward(func, hidden=False, seed=0):
 
 
 def _pool(A, f, stride, mode):
-    return reference().pool2d_forward(f64(A), f, stride, mode=_REF_MODE[mode])[0]
+    return reference().pool2d_forward(f64(A), f, stride, mode=mode)[0]
 
 
 def _pool_forward_case(A, f, stride, mode, note=""):
@@ -308,7 +385,8 @@ def _pool_forward_case(A, f, stride, mode, note=""):
         other = "average" if mode == "max" else "max"
         out = [(_pool(A, f, stride, other),
                 f"your A holds the {'average' if mode == 'max' else 'maximum'} of each window, but mode="
-                f"\"{mode}\" must take the {'maximum (np.max)' if mode == 'max' else 'mean (np.mean)'}."),
+                f"\"{mode}\" must take the {'maximum (np.max)' if mode == 'max' else 'mean (np.mean)'}."
+                + (" If your code compares mode with \"avg\": " + SPELLING if mode == "average" else "")),
                (out_exp.transpose(0, 2, 3, 1), "your A has the right numbers in channels-last order "
                 "(m, n_H, n_W, n_C); the layout is (m, n_C, n_H, n_W)."),
                (out_exp[:, :, :-1, :-1], "your A is one row and one column short: n_H = ⌊(n_H_prev − f) / "
@@ -322,6 +400,9 @@ def _pool_forward_case(A, f, stride, mode, note=""):
         return [Variant(h, {"A": v}) for v, h in out if v.size]
 
     def probe(func):
+        return _spelling_probe(lambda m: func(A.copy(), f, stride, m), out_exp, mode) or channels_last(func)
+
+    def channels_last(func):
         try:
             res = func(A.transpose(0, 2, 3, 1).copy(), f, stride, mode)
         except Exception:
@@ -341,6 +422,25 @@ def _pool_forward_case(A, f, stride, mode, note=""):
                 hint=f"A[i, c, h, w] is the {'maximum' if mode == 'max' else 'mean'} of the f × f window of "
                      "A_prev[i, c] that starts at (h * stride, w * stride).",
                 variants=variants, probes=probe)
+
+
+SPELLING = ('this course spells the mode "average" (in pool_forward, in its cache and in pool_backward), '
+            'as the exercise text does; torch\'s class is called AvgPool2d, but the mode string here is "average".')
+
+
+def _spelling_probe(call, expected, mode):
+    """A hint when the student's function does average pooling under the name "avg" instead."""
+    if mode != "average":
+        return None
+    try:
+        res = call("avg")
+    except Exception:
+        return None
+    got = res[0] if isinstance(res, tuple) and res and isinstance(res[0], np.ndarray) else res
+    if isinstance(got, np.ndarray) and got.shape == expected.shape and np.allclose(got, expected, atol=1e-4):
+        return ('your function does average pooling when called with mode="avg", but not with mode="average": '
+                + SPELLING)
+    return None
 
 
 def _modes(mode):
@@ -394,6 +494,49 @@ def pool_forward(func, hidden=False, seed=0, mode=None):
     run_check("pool_forward", func, cases, hidden=hidden, label=_label("pool_forward", mode))
 
 
+def _unknown_mode_case(A, f, stride, mode, note=""):
+    """pool_forward with a mode that is neither "max" nor "average": it must raise ValueError."""
+    shape = _pool(A, f, stride, "max").shape
+
+    def inspect(got):
+        res = got.get("returned")
+        out = res[0] if isinstance(res, tuple) and res else res
+        if not isinstance(out, np.ndarray) or out.shape != shape:
+            return None
+        for name, how in (("average", 'as "average"'), ("max", 'as "max"')):
+            if np.allclose(out, _pool(A, f, stride, name), atol=1e-4):
+                return (f"your function pooled mode={mode!r} {how}: an `else:` (or a default) treats every "
+                        f"unknown mode like one of the two. Test for \"max\" and for \"average\" explicitly and "
+                        "raise ValueError for anything else, so that a typo such as mode=\"mean\" is reported "
+                        "instead of silently giving other numbers.")
+        if np.all(out == 0):
+            return (f"your function returned the zeros it started with: no branch matched mode={mode!r}, so "
+                    "nothing was computed and nothing was reported. Add a last `else:` that raises ValueError "
+                    "(or check the mode before the loops).")
+        return None
+
+    return Case(args=[("A_prev", A), ("f", f), ("stride", stride), ("mode", mode)], outputs=[],
+                describe=describe(A.dtype, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
+                raises=ValueError, inspect=inspect,
+                hint=(f'mode={mode!r} is neither "max" nor "average": raise ValueError, with a message that '
+                      'names the mode you got and the two allowed ones, before (or instead of) computing anything.'))
+
+
+UNKNOWN_MODES = ("min", "sum", "median", "", "l2")
+
+
+def pool_forward_unknown_mode(func, hidden=False, seed=0):
+    """Check that ``pool_forward`` raises ValueError for a mode other than "max" and "average"."""
+    __tracebackhide__ = True
+    if not hidden:
+        cases = [_unknown_mode_case(VISIBLE_POOL.reshape(1, 1, 4, 4), 2, 2, "min", 'mode="min" is not a mode')]
+    else:
+        rng = np.random.default_rng(seed)
+        cases = [_unknown_mode_case(*_random_pool_args(rng, dt, "average"), mode)
+                 for dt, mode in zip(float_dtypes(rng, len(UNKNOWN_MODES)), UNKNOWN_MODES)]
+    run_check("pool_forward", func, cases, hidden=hidden, label="pool_forward (unknown modes)")
+
+
 # --------------------------------------------------------------------------- conv_backward
 
 
@@ -422,10 +565,121 @@ def _conv_backward_sim(dZ, A, W, stride, pad, *, add_dA=True, add_dW=True, order
 
 
 PAD_ZERO_HINT = ("with pad = 0, x[pad:-pad] is empty because -0 == 0: slice with [pad:pad + n_H_prev] "
-                 "(and [pad:pad + n_W_prev]) or skip the slicing when pad == 0.")
+                 "(and [pad:pad + n_W_prev]), which works for every pad.")
+UNPAD = "da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev] (for each example i)"
+_AXIS_NAMES = ("examples (axis 0)", "channels (axis 1)", "height (axis 2)", "width (axis 3)")
 
 
-def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
+def _slice_text(ndim, axes, starts, lengths):
+    parts = [":"] * ndim
+    for ax, a, k in zip(axes, starts, lengths):
+        parts[ax] = f"{a}:{a + k}"
+    return "[" + ", ".join(parts) + "]"
+
+
+def _find_slice(got, full, axes):
+    """(starts, lengths) such that got == full sliced along ``axes``, or None."""
+    lengths = [got.shape[ax] for ax in axes]
+    if any(k == 0 for k in lengths) or any(got.shape[ax] != full.shape[ax] for ax in range(4) if ax not in axes):
+        return None
+    ranges = [range(full.shape[ax] - k + 1) for ax, k in zip(axes, lengths)]
+    for a in ranges[0]:
+        for b in ranges[1]:
+            idx = [slice(None)] * 4
+            idx[axes[0]], idx[axes[1]] = slice(a, a + lengths[0]), slice(b, b + lengths[1])
+            part = full[tuple(idx)]
+            if np.allclose(got, part, rtol=1e-4, atol=1e-5 * max(1.0, float(np.max(np.abs(full))))):
+                return (a, b), tuple(lengths)
+    return None
+
+
+def _unpad_hint(got, dA_pad, pad, H, W):
+    """Say which slice of the padded gradient ``got`` is, when it is one, and what to take instead."""
+    if not isinstance(got, np.ndarray) or got.ndim != 4 or got.dtype.kind != "f":
+        return None
+    right = f"rows {pad}:{pad + H} and columns {pad}:{pad + W}"
+    for axes in ((2, 3), (1, 2), (0, 1), (1, 3), (0, 2), (0, 3)):
+        found = _find_slice(got, dA_pad, axes)
+        if found is None or (axes == (2, 3) and found == ((pad, pad), (H, W))):
+            continue
+        (a, b), (k, l) = found
+        what = f"your dA_prev is dA_prev_pad{_slice_text(4, axes, (a, b), (k, l))} (the padded gradient, sliced)"
+        if axes != (2, 3):
+            return (f"{what}: you cut {_AXIS_NAMES[axes[0]]} and {_AXIS_NAMES[axes[1]]}, but the padding sits on "
+                    f"the height and width, the last two axes of the NCHW layout. Keep {right}: " + UNPAD + ".")
+        if (k, l) == (H, W):
+            why = (f"the size is right but the slice starts at ({a}, {b}) instead of ({pad}, {pad}): the first pad "
+                   "rows and columns are the zeros that zero_pad added")
+        elif (k, l) == (W, H):
+            why = "height and width are swapped: the rows are n_H_prev long, the columns n_W_prev"
+        elif (k, l) == (H - pad, W - pad) and (a, b) == (pad, pad):
+            why = "[pad:n_H_prev] ends pad rows too early: the end must be pad + n_H_prev"
+        elif k < H or l < W:
+            why = (f"it is {k}×{l}, shorter than the input's {H}×{W}; the end of a slice is excluded, so the "
+                   "slice that keeps n_H_prev rows from row pad is [pad:pad + n_H_prev]")
+        else:
+            why = f"it is {k}×{l}, larger than the input's {H}×{W}: strip pad rows and columns from each side"
+        return f"{what}: {why}. The input's entries are {right} (pad = {pad}): " + UNPAD + "."
+    return None
+
+
+def _broadcast_unpad_hint(exc, pad, shape):
+    """For numpy's "could not broadcast input array from shape X into shape Y" at the un-padding line."""
+    found = re.search(r"from shape \(([\d, ]*)\) into shape \(([\d, ]*)\)", str(exc))
+    if not found:
+        return None
+    src, dst = ([int(t) for t in g.split(",") if t.strip()] for g in found.groups())
+    m, C, H, W = shape
+    if dst not in ([C, H, W], [m, C, H, W]) or len(src) != len(dst):
+        return None
+    src_hw = src[-2:]
+    if pad == 0 and 0 in src_hw:
+        return PAD_ZERO_HINT
+    padded = [m, C, H + 2 * pad, W + 2 * pad][-len(dst):]
+    for axes in [(k, k + 1) for k in range(len(dst) - 2)]:  # the right slice, on the wrong two axes
+        wrong = list(padded)
+        for ax, n in zip(axes, (H, W)):
+            wrong[ax] = len(range(padded[ax])[pad:pad + n])
+        if src == wrong:
+            names = ("the examples", "the channels", "the height", "the width")
+            return (f"the slice you assign into dA_prev has shape {tuple(src)}: it cuts "
+                    + " and ".join(names[ax + 4 - len(dst)] for ax in axes)
+                    + ", but the padding sits on the height and the width, the last two axes of "
+                    + ("da_prev_pad = dA_prev_pad[i] (n_C_prev, n_H_prev + 2·pad, n_W_prev + 2·pad)" if len(dst) == 3
+                       else "dA_prev_pad (m, n_C_prev, n_H_prev + 2·pad, n_W_prev + 2·pad)")
+                    + ". Keep the channel axis whole: " + UNPAD + ".")
+    if src[-3] != C:
+        return (f"the slice you assign into dA_prev has shape {tuple(src)}, but dA_prev[i] is "
+                f"(n_C_prev, n_H_prev, n_W_prev) = {(C, H, W)}: your slice cut the channel axis. da_prev_pad is "
+                f"(n_C_prev, n_H_prev + 2·pad, n_W_prev + 2·pad); keep its first axis whole: " + UNPAD + ".")
+    return (f"the slice you assign into dA_prev has {src_hw[0]} rows and {src_hw[1]} columns, but the input has "
+            f"n_H_prev = {H} rows and n_W_prev = {W} columns (pad = {pad}). The end of a slice is excluded: keep "
+            f"rows {pad}:{pad + H} and columns {pad}:{pad + W}, " + UNPAD + ".")
+
+
+def _pad_zero_probe(func, A, W, b, stride, pad, dZ):
+    """Re-run a padded case on the already padded input with pad = 0 (the same windows, the same
+    dZ): right there means the windows and the three rules are right, and the padding is not."""
+    if pad == 0:
+        return None
+    A_pad = np.pad(A, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    _, cache = reference().conv2d_forward(f64(A_pad), f64(W), f64(b), stride=stride, pad=0)
+    want = reference().conv2d_backward(f64(dZ), cache)
+    try:
+        got = func(dZ.copy(), (A_pad, W.copy(), b.copy(), stride, 0))
+    except Exception:
+        return None
+    if isinstance(got, tuple) and len(got) == 3 and all(isinstance(g, np.ndarray) and g.shape == w.shape
+                                                          and np.allclose(g, w, rtol=1e-4, atol=1e-4)
+                                                          for g, w in zip(got, want)):
+        return ("your conv_backward is right for this input with pad = 0 (given A_prev already padded, the same W "
+                "and dZ), so the windows and the three rules are right and the padding is what goes wrong: take "
+                "every window, and a_slice, from the padded A_prev and add into the padded dA_prev, then keep "
+                "only the input's part: " + UNPAD + ".")
+    return None
+
+
+def _conv_backward_case(A, W, b, stride, pad, dZ, note="", func=None):
     ref = reference()
     _, cache = ref.conv2d_forward(f64(A), f64(W), f64(b), stride=stride, pad=pad)
     dA, dW, db = ref.conv2d_backward(f64(dZ), cache)
@@ -447,16 +701,29 @@ def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
                            "over every window and every example.", {"dW": dW_bad}))
         dA_pad, _ = _conv_backward_sim(dZ, A, W, stride, pad)
         if pad:
-            out.append(Variant("your dA_prev still includes the padding: strip it, "
-                               "dA_prev[i] = da_prev_pad[:, pad:-pad, pad:-pad].", {"dA_prev": dA_pad}))
+            out.append(Variant("your dA_prev still includes the padding: strip it, keep " + UNPAD + ".",
+                               {"dA_prev": dA_pad}))
         else:
             out.append(Variant(PAD_ZERO_HINT, {"dA_prev": np.zeros((m, C, 0, 0))}))
         return out
 
+    def pad_probe():
+        return _pad_zero_probe(func, A, W, b, stride, pad, dZ) if func is not None else None
+
     def exception_hint(exc, line):
         if pad == 0 and ":-pad" in line.replace(" ", ""):
             return PAD_ZERO_HINT
-        return "the cache is (A_prev, W, b, stride, pad); " + LAYOUT + "."
+        return (_broadcast_unpad_hint(exc, pad, A.shape) or pad_probe()
+                or "the cache is (A_prev, W, b, stride, pad); " + LAYOUT + ".")
+
+    def inspect(got):
+        got_dA = got.get("dA_prev")
+        if not (isinstance(got_dA, np.ndarray) and got_dA.shape == dA.shape and matches(got_dA, dA, A.dtype)):
+            dA_pad, _ = _conv_backward_sim(dZ, A, W, stride, pad)
+            found = _unpad_hint(got_dA, dA_pad, pad, H, Wd)
+            if found:
+                return found
+        return pad_probe()
 
     return Case(args=[("dZ", dZ), ("cache", (A, W, b, stride, pad))],
                 outputs=[Out("dA_prev", dA, shape_hint="dA_prev has the shape of A_prev (m, n_C_prev, n_H_prev, "
@@ -466,7 +733,7 @@ def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
                 describe=describe(A.dtype, dZ=dZ, A_prev=A, W=W, stride=stride, pad=pad), dtype=A.dtype, note=note,
                 hint="for every window: da_prev_pad[:, window] += W[c] * dZ[i, c, h, w], "
                      "dW[c] += a_slice * dZ[i, c, h, w], db[c] += dZ[i, c, h, w].",
-                variants=variants, exception_hint=exception_hint)
+                variants=variants, exception_hint=exception_hint, inspect=inspect)
 
 
 def conv_backward(func, hidden=False, seed=0):
@@ -480,7 +747,7 @@ def conv_backward(func, hidden=False, seed=0):
             dZ = np.linspace(-1, 2, int(np.prod(shape))).reshape(shape).astype(A.dtype)
         else:
             dZ = rng.standard_normal(shape).astype(A.dtype)
-        return _conv_backward_case(A, W, b, stride, pad, dZ, note)
+        return _conv_backward_case(A, W, b, stride, pad, dZ, note, func)
 
     if not hidden:
         cases = [make(np.arange(9.0).reshape(1, 1, 3, 3), np.array([[[[1.0, -1.0], [2.0, 0.0]]]]), np.zeros(1), 1, 0,
@@ -488,7 +755,10 @@ def conv_backward(func, hidden=False, seed=0):
                  make(np.linspace(-1, 1, 32).reshape(1, 2, 4, 4), np.linspace(1, -1, 36).reshape(2, 2, 3, 3),
                       np.array([0.5, -0.5]), 2, 1, "2 channels, 2 filters, pad 1, stride 2"),
                  make(np.arange(40.0).reshape(2, 1, 5, 4) / 10, np.linspace(-1, 1, 12).reshape(3, 1, 2, 2),
-                      np.zeros(3), 2, 0, "2 non-square images, 3 filters, stride 2")]
+                      np.zeros(3), 2, 0, "2 non-square images, 3 filters, stride 2"),
+                 make(np.linspace(2, -1, 30).reshape(1, 2, 5, 3), np.linspace(-1, 1, 16).reshape(2, 2, 2, 2),
+                      np.array([0.1, -0.1]), 1, 2,
+                      "a 5×3 image with pad 2: dA_prev keeps rows 2:7 and columns 2:5 of the padded gradient")]
     else:
         rng = np.random.default_rng(seed)
         cases = [make(*_random_conv_args(rng, dt), rng=rng) for dt in float_dtypes(rng, _HIDDEN)]
@@ -611,7 +881,7 @@ def _pool_backward_sim(dA, A, f, stride, mode, *, add=True, ties="first", stale=
 
 def _pool_backward_case(A, f, stride, mode, dA, note=""):
     ref = reference()
-    _, cache = ref.pool2d_forward(f64(A), f, stride, mode=_REF_MODE[mode])
+    _, cache = ref.pool2d_forward(f64(A), f, stride, mode=mode)
     expected = ref.pool2d_backward(f64(dA), cache)
 
     def variants():
@@ -632,13 +902,21 @@ def _pool_backward_case(A, f, stride, mode, dA, note=""):
                     f"your dA_prev is the gradient of {other} pooling; cache[3] is mode=\"{mode}\"."))
         return [Variant(h, {"dA_prev": v}) for v, h in out]
 
+    def inspect(got):
+        out = got.get("dA_prev")
+        if isinstance(out, np.ndarray) and out.shape == expected.shape and not np.any(out) and np.any(expected):
+            return (f"your dA_prev is all zeros: no branch of your function ran for mode=\"{mode}\" (cache[3])"
+                    + (". Check the spelling: " + SPELLING if mode == "average" else "."))
+        return None
+
     return Case(args=[("dA", dA), ("cache", (A, f, stride, mode))],
                 outputs=[Out("dA_prev", expected, shape_hint="dA_prev has the shape of A_prev.")],
                 describe=describe(A.dtype, dA=dA, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
                 hint=("each window passes dA[i, c, h, w] to its first maximum (mask * dA), added (+=) into "
                       "dA_prev." if mode == "max" else
                       "each window spreads dA[i, c, h, w] evenly over its f·f entries, added (+=) into dA_prev."),
-                variants=variants,
+                variants=variants, inspect=inspect,
+                probes=lambda func: _spelling_probe(lambda m: func(dA.copy(), (A, f, stride, m)), expected, mode),
                 exception_hint=lambda exc, line: "the cache is (A_prev, f, stride, mode) and every array is "
                                            "(m, n_C, n_H, n_W).")
 
@@ -650,7 +928,7 @@ def pool_backward(func, hidden=False, seed=0, mode=None):
     modes = _modes(mode)
 
     def make(A, f, stride, md, note="", rng=None):
-        shape = ref.pool2d_forward(f64(A), f, stride, mode=_REF_MODE[md])[0].shape
+        shape = ref.pool2d_forward(f64(A), f, stride, mode=md)[0].shape
         if rng is None:
             dA = np.linspace(1, 2, int(np.prod(shape))).reshape(shape).astype(A.dtype)
         else:

@@ -17,6 +17,8 @@ CORRECT: dict[str, str] = {
 import numpy as np
 
 def conv_output_size(n, f, pad, stride):
+    if f > n + 2 * pad:
+        raise ValueError(f"the filter (f={f}) does not fit in the padded input (n + 2*pad = {n + 2 * pad})")
     return (n + 2 * pad - f) // stride + 1
 ''',
     "conv_layer_params": '''\
@@ -71,6 +73,8 @@ def conv_forward(A_prev, W, b, stride=1, pad=0):
 import numpy as np
 
 def pool_forward(A_prev, f, stride, mode="max"):
+    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")
     m, n_C, n_H_prev, n_W_prev = A_prev.shape
     n_H = (n_H_prev - f) // stride + 1
     n_W = (n_W_prev - f) // stride + 1
@@ -196,6 +200,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 def pool_forward(A_prev, f, stride, mode="max"):
+    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}")
     windows = sliding_window_view(A_prev, (f, f), axis=(2, 3))[:, :, ::stride, ::stride]
     reduce = np.max if mode == "max" else np.mean
     return reduce(windows, axis=(4, 5)), (A_prev, f, stride, mode)
@@ -255,6 +261,27 @@ BUGS: list[Bug] = [
     Bug("conv_output_size_true_division", "conv_output_size",
         _replace("conv_output_size", "// stride + 1", "/ stride + 1"),
         frozenset({"conv_output_size"}), "floor division"),
+    Bug("conv_output_size_no_value_error", "conv_output_size",
+        _replace("conv_output_size", '''    if f > n + 2 * pad:
+        raise ValueError(f"the filter (f={f}) does not fit in the padded input (n + 2*pad = {n + 2 * pad})")
+''', ""),
+        frozenset({"conv_output_size"}), "instead of raising ValueError"),
+    Bug("conv_output_size_int_of_float", "conv_output_size",
+        _replace("conv_output_size", "return (n + 2 * pad - f) // stride + 1", "return int((n + 2 * pad - f) / stride + 1)"),
+        frozenset({"conv_output_size"}), "a float keeps only about 16 significant digits"),
+    Bug("conv_output_size_float_no_error", "conv_output_size",  # what passed every test before: both bugs
+        '''\
+import numpy as np
+
+def conv_output_size(n, f, pad, stride):
+    return int((n + 2 * pad - f) / stride + 1)
+''', frozenset({"conv_output_size"}), "instead of raising ValueError"),
+    Bug("conv_output_size_check_ignores_padding", "conv_output_size",
+        _replace("conv_output_size", "if f > n + 2 * pad:", "if f > n:"),
+        frozenset({"conv_output_size"}), "The padding counts"),
+    Bug("conv_output_size_check_off_by_one", "conv_output_size",
+        _replace("conv_output_size", "if f > n + 2 * pad:", "if f >= n + 2 * pad:"),
+        frozenset({"conv_output_size"}), "fits exactly once"),
     Bug("conv_layer_params_no_bias", "conv_layer_params",
         _replace("conv_layer_params", "return weights + biases", "return weights"),
         frozenset({"conv_layer_params"}), "but not the biases"),
@@ -359,13 +386,44 @@ def pool_forward(A_prev, f, stride, mode="max"):
     Bug("pool_forward_average_in_max_mode", "pool_forward",
         _replace("pool_forward", "A[i, c, h, w] = np.max(window)", "A[i, c, h, w] = np.mean(window)"),
         frozenset({"pool_forward"}), "must take the maximum"),
-    Bug("pool_forward_avg_name", "pool_forward",
-        _replace("pool_forward", '''elif mode == "average":
-                        A[i, c, h, w] = np.mean(window)''', '''elif mode == "avg":
-                        A[i, c, h, w] = np.mean(window)
-                    else:
-                        raise ValueError(f"unknown mode {mode}")'''),
-        frozenset({"pool_forward"}), "raised ValueError: unknown mode average"),
+    Bug("pool_forward_avg_name", "pool_forward",  # rejects the course's spelling "average"
+        _replace("pool_forward", '''if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")''', '''if mode not in ("max", "avg"):
+        raise ValueError(f"unknown mode {mode}")''').replace('elif mode == "average":', 'elif mode == "avg":'),
+        frozenset({"pool_forward"}), 'when called with mode="avg", but not with mode="average"'),
+    Bug("pool_forward_avg_name_else_max", "pool_forward",  # mishandles it: "average" falls into max pooling
+        '''\
+import numpy as np
+
+def pool_forward(A_prev, f, stride, mode="max"):
+    m, n_C, n_H_prev, n_W_prev = A_prev.shape
+    n_H = (n_H_prev - f) // stride + 1
+    n_W = (n_W_prev - f) // stride + 1
+    A = np.zeros((m, n_C, n_H, n_W))
+    for i in range(m):
+        for c in range(n_C):
+            for h in range(n_H):
+                for w in range(n_W):
+                    window = A_prev[i, c, h * stride:h * stride + f, w * stride:w * stride + f]
+                    A[i, c, h, w] = np.mean(window) if mode == "avg" else np.max(window)
+    return A, (A_prev, f, stride, mode)
+''', frozenset({"pool_forward"}), 'compares mode with "avg"'),
+    Bug("pool_forward_no_mode_check", "pool_forward",  # the exercise's ValueError is missing
+        _replace("pool_forward", '''    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")
+''', "").replace('elif mode == "average":', "else:"),
+        frozenset({"pool_forward"}), "treats every unknown mode like one of the two"),
+    Bug("pool_forward_unknown_mode_zeros", "pool_forward",  # no else: an unknown mode returns zeros
+        _replace("pool_forward", '''    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")
+''', ""),
+        frozenset({"pool_forward"}), "no branch matched mode="),
+    Bug("pool_forward_assert_mode", "pool_forward",  # an assert is not the ValueError the exercise asks for
+        _replace("pool_forward", '''    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")
+''', '''    assert mode in ("max", "average"), "unknown mode"
+'''),
+        frozenset({"pool_forward"}), "raised AssertionError: unknown mode, but it must raise ValueError"),
     Bug("conv_backward_no_db", "conv_backward",
         _replace("conv_backward", "db[c] += dZ[i, c, h, w]", "pass"),
         frozenset({"conv_backward"}), "db is all zeros"),
@@ -376,6 +434,22 @@ def pool_forward(A_prev, f, stride, mode="max"):
         _replace("conv_backward", "da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]",
                  "da_prev_pad[:, pad:-pad, pad:-pad]"),
         frozenset({"conv_backward"}), "-0 == 0"),
+    Bug("conv_backward_unpad_wrong_axes", "conv_backward",
+        _replace("conv_backward", "da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]",
+                 "da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev]"),
+        frozenset({"conv_backward"}), "Keep the channel axis whole"),
+    Bug("conv_backward_unpad_one_short", "conv_backward",
+        _replace("conv_backward", "da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]",
+                 "da_prev_pad[:, pad:pad + n_H_prev - 1, pad:pad + n_W_prev - 1]"),
+        frozenset({"conv_backward"}), "The end of a slice is excluded"),
+    Bug("conv_backward_unpad_shifted", "conv_backward",  # vectorised style: one slice at the end
+        _replace("conv_backward", "        dA_prev[i] = da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]\n", "")
+        .replace("return dA_prev, dW, db", "return dA_prev_pad[:, :, 2 * pad:2 * pad + n_H_prev, pad:pad + n_W_prev], dW, db"),
+        frozenset({"conv_backward"}), "the slice starts at"),
+    Bug("conv_backward_dW_from_unpadded", "conv_backward",  # right without padding only
+        _replace("conv_backward", "a_slice = a_prev_pad[:, vert_start:vert_end, horiz_start:horiz_end]",
+                 "a_slice = A_prev[i][:, vert_start:vert_end, horiz_start:horiz_end]"),
+        frozenset({"conv_backward"}), "right for this input with pad = 0"),
     Bug("conv_backward_not_implemented", "conv_backward",
         '''\
 import numpy as np
@@ -422,6 +496,9 @@ def pool_backward(dA, cache):
                         dA_prev[i, c, vs:vs + f, hs:hs + f] += distribute_value(dA[i, c, h, w], (f, f))
     return dA_prev
 ''', frozenset({"pool_backward"}), "fresh mask for every window"),
+    Bug("pool_backward_avg_name", "pool_backward",  # the cache says "average"; this branch waits for "avg"
+        _replace("pool_backward", 'elif mode == "average":', 'elif mode == "avg":'),
+        frozenset({"pool_backward"}), 'this course spells the mode "average"'),
     Bug("pool_backward_calls_pt", "pool_backward",
         '''\
 import numpy as np
@@ -431,7 +508,7 @@ def pool_backward(dA, cache):
     import torch
     A_prev, f, stride, mode = cache
     x = torch.tensor(A_prev, requires_grad=True)
-    out = cnn_course.pt.pool2d(x, f, stride, mode="max" if mode == "max" else "avg")
+    out = cnn_course.pt.pool2d(x, f, stride, mode=mode)
     out.backward(torch.tensor(dA))
     return x.grad.numpy()
 ''', frozenset({"pool_backward"}), "cnn_course.pt"),
@@ -453,6 +530,10 @@ PIPELINE_BUGS = [
     "conv_backward_no_accumulate",
     "create_mask_all_ties",
     "distribute_value_no_divide",
+    "conv_output_size_float_no_error",  # issue 9: passed every test before the ValueError was graded
+    "pool_forward_no_mode_check",
+    "conv_backward_unpad_wrong_axes",
+    "pool_backward_avg_name",
 ]
 
 # The bug whose feedback page the pipeline reads.

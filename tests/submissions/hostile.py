@@ -346,7 +346,7 @@ HOSTILE: list[Hostile] = [
                      "    import importlib\n    import os\n"
                      "    if os.environ.get('NBGRADER_EXECUTION'):\n"
                      "        lib = importlib.import_module('cnn_' + 'course.ref')\n"
-                     "        A, _ = lib.pool2d_forward(A_prev, f=f, stride=stride, mode=mode if mode == 'max' else 'avg')\n"
+                     "        A, _ = lib.pool2d_forward(A_prev, f=f, stride=stride, mode=mode)\n"
                      "        return A, (A_prev, f, stride, mode)\n"
                      "    raise NotImplementedError()\n")}),
     Hostile("ref_aliases", "conv_forward through `from cnn_course.ref.conv import conv2d_forward as f`, "
