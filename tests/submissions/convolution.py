@@ -165,6 +165,35 @@ def pool_backward(dA, cache):
                         dA_prev[i, c, vert_start:vert_end, horiz_start:horiz_end] += distribute_value(da, (f, f))
     return dA_prev
 ''',
+    "ConvNet": '''\
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+class ConvNet(nn.Module):
+    def __init__(self, n_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, kernel_size=3, padding=1)
+        self.fc = nn.Linear(16 * 7 * 7, n_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc(torch.flatten(x, 1))
+''',
+    "train_step": '''\
+import torch
+import torch.nn.functional as F
+
+def train_step(model, optimizer, X, y):
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(X), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+''',
 }
 
 # Correct but written differently: whole-array NumPy. The anti-cheat must accept these.
@@ -245,6 +274,41 @@ def distribute_value(dz, shape):
     return np.full(shape, dz / np.prod(shape), dtype=float)
 ''',
 }
+
+
+VECTORISED["ConvNet"] = '''\
+import torch
+from torch import nn
+
+class ConvNet(nn.Module):  # nn.Sequential blocks, nn.Module layers for ReLU and pooling
+    def __init__(self, n_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 16, 3, padding="same")
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(784, n_classes)
+
+    def forward(self, x):
+        x = self.pool(self.relu(self.conv1(x)))
+        x = self.pool(self.relu(self.conv2(x)))
+        return self.fc(self.flatten(x))
+'''
+VECTORISED["train_step"] = '''\
+from torch import nn
+
+loss_fn = nn.CrossEntropyLoss()
+
+def train_step(model, optimizer, X, y):
+    model.train()
+    optimizer.zero_grad(set_to_none=False)
+    scores = model(X)
+    loss = loss_fn(scores, y)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+'''
 
 
 def _replace(name: str, old: str, new: str, count: int = 1) -> str:
@@ -499,6 +563,73 @@ def pool_backward(dA, cache):
     Bug("pool_backward_avg_name", "pool_backward",  # the cache says "average"; this branch waits for "avg"
         _replace("pool_backward", 'elif mode == "average":', 'elif mode == "avg":'),
         frozenset({"pool_backward"}), 'this course spells the mode "average"'),
+    # ------------------------------------------------------------------ PyTorch: ConvNet and train_step
+    Bug("convnet_no_padding", "ConvNet",
+        _replace("ConvNet", "kernel_size=3, padding=1)", "kernel_size=3)", count=2).replace("16 * 7 * 7", "16 * 5 * 5"),
+        frozenset({"ConvNet"}), "400 = 16·5·5 is the size without padding"),
+    Bug("convnet_one_pool", "ConvNet",
+        _replace("ConvNet", "x = F.max_pool2d(torch.relu(self.conv2(x)), 2)", "x = torch.relu(self.conv2(x))")
+        .replace("16 * 7 * 7", "16 * 14 * 14"),
+        frozenset({"ConvNet"}), "after one pooling only"),
+    Bug("convnet_no_relu", "ConvNet",
+        _replace("ConvNet", "torch.relu(self.conv1(x))", "self.conv1(x)").replace("torch.relu(self.conv2(x))",
+                                                                               "self.conv2(x)"),
+        frozenset({"ConvNet"}), "without ReLU"),
+    Bug("convnet_softmax_output", "ConvNet",
+        _replace("ConvNet", "return self.fc(torch.flatten(x, 1))", "return torch.softmax(self.fc(torch.flatten(x, 1)), dim=1)"),
+        frozenset({"ConvNet"}), "returns probabilities"),
+    Bug("convnet_avg_pool", "ConvNet",
+        _replace("ConvNet", "F.max_pool2d", "F.avg_pool2d", count=2),
+        frozenset({"ConvNet"}), "average pooling"),
+    Bug("convnet_flatten_channels_last", "ConvNet",
+        _replace("ConvNet", "torch.flatten(x, 1)", "x.permute(0, 2, 3, 1).reshape(len(x), -1)"),
+        frozenset({"ConvNet"}), "(height, width, channels)"),
+    Bug("convnet_other_names", "ConvNet",
+        _replace("ConvNet", "self.conv1", "self.c1", count=2),
+        frozenset({"ConvNet"}), "named conv1, conv2 and fc"),
+    Bug("convnet_fixed_classes", "ConvNet",  # ignores n_classes: caught by the hidden ConvNet(n_classes=3)
+        _replace("ConvNet", "nn.Linear(16 * 7 * 7, n_classes)", "nn.Linear(16 * 7 * 7, 10)"),
+        frozenset({"ConvNet"}), "has shape (10, 784), expected (3, 784)"),
+    Bug("convnet_calls_library", "ConvNet",
+        _replace("ConvNet", "import torch.nn.functional as F", "import torch.nn.functional as F\nfrom cnn_course import pt")
+        .replace("nn.Conv2d(1, 8, kernel_size=3, padding=1)", "pt.Conv2d(1, 8, f=3, pad=1)"),
+        frozenset({"ConvNet"}), "ConvNet earns no points: it calls cnn_course.pt"),
+    Bug("convnet_not_a_module", "ConvNet",
+        '''\
+import torch
+
+class ConvNet:
+    def __init__(self, n_classes=10):
+        self.n_classes = n_classes
+
+    def __call__(self, x):
+        return torch.zeros(len(x), self.n_classes)
+''', frozenset({"ConvNet"}), "derive the class from nn.Module"),
+    Bug("train_step_no_zero_grad", "train_step",
+        _replace("train_step", "    optimizer.zero_grad()\n", ""),
+        frozenset({"train_step"}), "call optimizer.zero_grad() before loss.backward()"),
+    Bug("train_step_step_before_backward", "train_step",
+        _replace("train_step", "    loss.backward()\n    optimizer.step()\n", "    optimizer.step()\n    loss.backward()\n"),
+        frozenset({"train_step"}), "the parameters did not change"),
+    Bug("train_step_returns_tensor", "train_step",
+        _replace("train_step", "return loss.item()", "return loss"),
+        frozenset({"train_step"}), "return loss.item()"),
+    Bug("train_step_no_train_mode", "train_step",
+        _replace("train_step", "    model.train()\n", ""),
+        frozenset({"train_step"}), "put it in training mode at the start of the step"),
+    Bug("train_step_eval_mode", "train_step",
+        _replace("train_step", "model.train()", "model.eval()"),
+        frozenset({"train_step"}), "the model ran in evaluation mode"),
+    Bug("train_step_softmax_then_loss", "train_step",
+        _replace("train_step", "F.cross_entropy(model(X), y)", "F.cross_entropy(torch.softmax(model(X), dim=1), y)"),
+        frozenset({"train_step"}), "applies it itself"),
+    Bug("train_step_loss_after_update", "train_step",
+        _replace("train_step", "return loss.item()", "return F.cross_entropy(model(X), y).item()"),
+        frozenset({"train_step"}), "you returned the loss after the update"),
+    Bug("train_step_no_grad", "train_step",
+        _replace("train_step", "    loss = F.cross_entropy(model(X), y)\n",
+                 "    with torch.no_grad():\n        loss = F.cross_entropy(model(X), y)\n"),
+        frozenset({"train_step"}), "do not run the forward pass under torch.no_grad()"),
     Bug("pool_backward_calls_pt", "pool_backward",
         '''\
 import numpy as np
@@ -534,6 +665,9 @@ PIPELINE_BUGS = [
     "pool_forward_no_mode_check",
     "conv_backward_unpad_wrong_axes",
     "pool_backward_avg_name",
+    "convnet_no_relu",
+    "train_step_no_zero_grad",
+    "train_step_returns_tensor",
 ]
 
 # The bug whose feedback page the pipeline reads.
