@@ -220,3 +220,33 @@ def test_pool_mode_names_agree_with_the_library():
     from cnn_course.ref import pool as ref_pool
 
     assert check.MODES == ref_pool.MODES == pt_pool._MODES == ("max", "average")
+
+
+TORCH_BUGS = [b for b in BUGS if b.function in ("ConvNet", "train_step")]
+
+
+@pytest.mark.parametrize("bug", [None, *TORCH_BUGS], ids=["correct", *(b.name for b in TORCH_BUGS)])
+def test_torch_checks_judged_as_in_the_notebook(bug):
+    """The PyTorch checks give the same verdict and message in the student's kernel and in
+    the autograder's judge (the class or function behind LoopbackLink and the message codec)."""
+    import contextlib
+
+    from cnn_course.grading.remote import LoopbackLink, TestResult, run_test_cell
+
+    overrides = {} if bug is None else {bug.function: bug.source}
+    functions = ("ConvNet", "train_step") if bug is None else (bug.function,)
+    for fn in functions:
+        cell = (f"from cnn_course.grading import convolution as check\n"
+                f"check.{checks_of(fn)[0]}({fn})\ncheck.{checks_of(fn)[0]}({fn}, hidden=True, seed=7)\n")
+        g, out = dict(namespace(CORRECT, overrides)), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                exec(compile(cell, "<test cell>", "exec"), g)
+            local = TestResult(True, out.getvalue())
+        except Exception as exc:
+            local = TestResult(False, out.getvalue(), type(exc).__name__, str(exc))
+        judged = run_test_cell(cell, LoopbackLink(namespace(CORRECT, overrides)), timeout=120)
+        assert judged == local, f"local:  {local}\njudged: {judged}"
+        assert judged.passed is (bug is None), judged
+        if bug is not None:
+            assert bug.hint in judged.evalue, judged.evalue
