@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from . import Bug
 
+# The checks that grade each exercise, where they are not the exercise's own name (the test
+# cells call check.<name>(<exercise>)): pool_forward has a second test cell for unknown modes.
+CHECKS = {"pool_forward": ("pool_forward", "pool_forward_unknown_mode"), "ConvNet": ("conv_net",)}
+
 CORRECT: dict[str, str] = {
     "conv_output_size": '''\
 import numpy as np
