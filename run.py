@@ -67,10 +67,20 @@ def _version_key(name: str) -> tuple:
     return tuple(int(part) if part.isdigit() else 0 for part in name.split("."))
 
 
+CHROMIUM_ENV = "CNN_COURSE_CHROMIUM"  # another Chromium/Chrome binary for the browser test
+
+
+def chromium_path() -> Path | None:
+    """Chromium for tests/test_browser.py: $CNN_COURSE_CHROMIUM, else Debian's ``chromium``."""
+    named = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or shutil.which("chromium-browser")
+    return Path(named) if named and os.access(named, os.X_OK) else None
+
+
 # System programs from Debian packages: (package, test that it is present, what needs it).
 SYSTEM_TOOLS = {
     "bubblewrap": (lambda: shutil.which("bwrap") is not None, "the autograder's sandbox (bwrap)"),
     "postgresql": (lambda: postgres_bin() is not None, "the PostgreSQL gradebook test (initdb, pg_ctl)"),
+    "chromium": (lambda: chromium_path() is not None, "the real-browser test of the student's JupyterLab"),
 }
 
 
@@ -195,7 +205,9 @@ def ensure_kernel_threads(python: Path) -> None:
     data = json.loads(spec.read_text())
     if data.get("env") != KERNEL_THREADS:
         data["env"] = KERNEL_THREADS
-        spec.write_text(json.dumps(data, indent=1) + "\n")
+        tmp = spec.with_name(f"kernel.json.{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, spec)  # atomic: a kernel starting meanwhile reads the old or the new spec
 
 
 def lab_env() -> dict[str, str]:
@@ -223,8 +235,9 @@ def lab(args: list[str]) -> int:
 def test(args: list[str]) -> int:
     python = ensure_venv()
     ensure_data()
-    # The sandbox tests need bwrap; the gradebook test starts its own PostgreSQL server.
-    ensure_system_tools(["bubblewrap", "postgresql"])
+    # The sandbox tests need bwrap; the gradebook test starts its own PostgreSQL server; the
+    # browser test drives Chromium.
+    ensure_system_tools(["bubblewrap", "postgresql", "chromium"])
     # Two pytest workers share the cores; one BLAS/torch thread each avoids oversubscription,
     # which makes small tensor work 5-25x slower.
     env = venv_env(MPLBACKEND="Agg", PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
