@@ -39,7 +39,12 @@ class LabServer:
         self.work, self.log_path = Path(work), Path(log)
         self.port, self.token = free_port(), secrets.token_hex(16)
         self.base = f"http://127.0.0.1:{self.port}"
-        self._env = dict(os.environ, CNN_COURSE_WORK=str(self.work), **(env or {}))
+        # JupyterLab keeps open tabs (workspaces) and settings under ~/.jupyter: use fresh
+        # ones, so the user's own never change what the server shows, nor the other way round.
+        state = self.log_path.parent / "jupyterlab-state"
+        self._env = dict(os.environ, CNN_COURSE_WORK=str(self.work),
+                         JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
+                         JUPYTERLAB_SETTINGS_DIR=str(state / "user-settings"), **(env or {}))
         self._timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
 

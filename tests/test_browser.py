@@ -88,13 +88,23 @@ def page(lab, chromium, tmp_path_factory):
             viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(TIMEOUT_MS)
         page = context.pages[0] if context.pages else context.new_page()
-        page.goto(lab.lab_url(NOTEBOOK))
-        page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
         try:
             yield page
         finally:
             context.close()
+
+
+def _open(page, lab, notebook: str) -> None:
+    """Make ``notebook`` the active tab, opening it (from the URL) when it is not open yet;
+    wait until its kernel is idle."""
+    name = notebook.rsplit("/", 1)[-1]
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name)
+    if tab.count():
+        tab.first.click()
+    else:
+        page.goto(lab.lab_url(notebook))
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']")
 
 
 def _code_cell_index(cell_id: str) -> int:
@@ -138,7 +148,18 @@ def _pixels(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("L"), dtype=np.float64)
 
 
+def test_lab_opens_the_front_page_first(page, lab, shots):
+    page.goto(f"{lab.base}/?token={lab.token}")  # what `run.py lab` opens in the student's browser
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    panel.get_by_role("heading", name="The thirteen topics").wait_for()
+    assert page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text="00_start_here.ipynb").count()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "0-front-page.png"))
+    assert panel.get_by_role("link", name="Convolution", exact=True).count()
+
+
 def test_student_lab_shows_assignment_list_and_validate_but_no_instructor_tools(page, lab, shots):
+    _open(page, lab, NOTEBOOK)
     config = json.loads(page.locator("#jupyter-config-data").text_content())
     assert set(INSTRUCTOR_PLUGINS) <= set(config["disabledExtensions"])
     toolbar = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")
@@ -165,11 +186,11 @@ def test_student_lab_shows_assignment_list_and_validate_but_no_instructor_tools(
     with pytest.raises(Exception, match="404"):
         lab.api("GET", "/formgrader")
     assignments.locator(".lm-TabBar-tabCloseIcon").click()
-    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="01_convolution").click()
     assert "No nbgrader_config.py file found" not in lab.log()
 
 
-def test_convolution_explorer_renders_and_updates(page, shots):
+def test_convolution_explorer_renders_and_updates(page, lab, shots):
+    _open(page, lab, NOTEBOOK)
     _run_cell(page, _code_cell_index("setup"))
     cell = _run_cell(page, _code_cell_index("explorer"))
     widget = cell.locator(".jp-OutputArea-output .widget-vbox").first
@@ -203,7 +224,8 @@ def test_convolution_explorer_renders_and_updates(page, shots):
     assert changed.mean() > 0.005, "the explorer's picture did not change with the stride"
 
 
-def test_validate_button_runs_the_checks(page, shots):
+def test_validate_button_runs_the_checks(page, lab, shots):
+    _open(page, lab, NOTEBOOK)
     toolbar = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-NotebookPanel-toolbar")
     toolbar.get_by_text("Validate", exact=True).click()
     dialog = page.locator(".jp-Dialog")
