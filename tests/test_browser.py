@@ -78,7 +78,7 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(lab, chromium, tmp_path_factory):
+def page(chromium, lab, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
