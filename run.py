@@ -178,12 +178,13 @@ def ensure_system_tools(packages: list[str]) -> list[str]:
 
 
 def copy_course_to_work(work: Path = WORK) -> None:
-    """Give the student their own copy of each notebook; never overwrite their work."""
+    """Give the student their own copy of each notebook; never overwrite their work. The
+    front page holds none, so it is always the course's current one."""
     for src in sorted((ROOT / "course").rglob("*")):
         if ".ipynb_checkpoints" in src.parts or not src.is_file():
             continue
         dst = work / src.relative_to(ROOT / "course")
-        if not dst.exists():
+        if not dst.exists() or (dst == work / FRONT_PAGE and dst.read_bytes() != src.read_bytes()):
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
 

@@ -47,9 +47,12 @@ def test_lab_keeps_the_students_notebooks(tmp_path):
     mine = tmp_path / "01_convolution" / "01_convolution.ipynb"
     mine.parent.mkdir()
     mine.write_text("my answers")
+    (tmp_path / "00_start_here.ipynb").write_text("last year's front page")
     run.copy_course_to_work(tmp_path)
     assert mine.read_text() == "my answers"
     assert (tmp_path / "02_optimizers" / "02_optimizers.ipynb").is_file()
+    # the front page holds no answers: it is always the course's current one
+    assert (tmp_path / "00_start_here.ipynb").read_text() == (REPO / "course" / "00_start_here.ipynb").read_text()
 
 
 def test_kernel_spec_gets_the_thread_variables_and_keeps_the_rest(tmp_path, monkeypatch):
