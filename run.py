@@ -204,8 +204,9 @@ def ensure_kernel_threads(python: Path) -> None:
         subprocess.run([str(python), "-m", "ipykernel", "install", "--sys-prefix"],
                        check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     data = json.loads(spec.read_text())
-    if data.get("env") != KERNEL_THREADS:
-        data["env"] = KERNEL_THREADS
+    env = data.get("env") or {}
+    if any(env.get(name) != value for name, value in KERNEL_THREADS.items()):
+        data["env"] = {**env, **KERNEL_THREADS}
         tmp = spec.with_name(f"kernel.json.{os.getpid()}")
         tmp.write_text(json.dumps(data, indent=1) + "\n")
         os.replace(tmp, spec)  # atomic: a kernel starting meanwhile reads the old or the new spec

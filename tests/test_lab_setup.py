@@ -68,6 +68,9 @@ def test_kernel_spec_gets_the_thread_variables_and_keeps_the_rest(tmp_path, monk
     before = spec.stat().st_mtime_ns
     run.ensure_kernel_threads(Path(sys.executable))  # already there: not rewritten
     assert spec.stat().st_mtime_ns == before and not list(spec.parent.glob("kernel.json.*"))
+    spec.write_text(json.dumps({**ipykernels, "env": {"MY_VAR": "x", "OMP_NUM_THREADS": "4"}}))
+    run.ensure_kernel_threads(Path(sys.executable))  # other variables of the spec are kept
+    assert json.loads(spec.read_text())["env"] == {"MY_VAR": "x", **THREADS}
 
 
 def test_lab_config_keeps_only_the_students_nbgrader_tools():
