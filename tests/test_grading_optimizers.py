@@ -233,7 +233,7 @@ def test_hidden_cases_differ_from_the_visible_ones(monkeypatch, correct_ns):
     def capture(name, func, cases, *, hidden, **kw):
         seen.setdefault(name, {})[hidden] = cases
 
-    monkeypatch.setattr(check, "run_check", capture)
+    _patch_run_check(monkeypatch, capture)
     for name in EXERCISES:
         getattr(check, name)(correct_ns[name])
         getattr(check, name)(correct_ns[name], hidden=True, seed=SEED)
@@ -242,6 +242,12 @@ def test_hidden_cases_differ_from_the_visible_ones(monkeypatch, correct_ns):
         hidden = [_fingerprint(c) for c in by_mode[True]]
         assert not visible & set(hidden), name
         assert len(set(hidden)) == len(hidden), name
+
+
+def _patch_run_check(monkeypatch, replacement):
+    """Replace run_check in every check module (the package re-exports the checks)."""
+    for module in check.SECTIONS:
+        monkeypatch.setattr(module, "run_check", replacement)
 
 
 def _fingerprint(case) -> str:
@@ -284,7 +290,7 @@ def test_hidden_cases_are_deterministic_per_seed():
 
 def _capture_cases(monkeypatch, name, seeds):
     got = []
-    monkeypatch.setattr(check, "run_check", lambda n, f, cases, **kw: got.extend(cases))
+    _patch_run_check(monkeypatch, lambda n, f, cases, **kw: got.extend(cases))
     for seed in seeds:
         getattr(check, name)(None, hidden=True, seed=seed)
     return got

@@ -1,0 +1,42 @@
+"""Checks for the topic-2 notebook (initialisation, losses, regularisation, optimisers).
+
+Each public function takes the student's function, runs a few fixed, explainable cases
+(``hidden=False``) or ~20 random ones drawn from ``np.random.default_rng(seed)``
+(``hidden=True``), and raises :class:`~cnn_course.grading.CheckFailed` with a teaching
+message on the first problem. Expected values come from :mod:`cnn_course.ref`; the known
+mistakes used for hints are computed next to them.
+
+Conventions (the course's, see the notebook): activations are batch-first rows (m, n),
+W{l} is (n[l], n[l-1]) and b{l} is (n[l],), labels are integer classes y (m,), and every
+function that needs randomness takes a ``numpy.random.Generator`` ``rng``: the check hands
+the student a freshly seeded generator and computes the expected result from an
+identically seeded one, so exactly the documented draws must be made.
+
+One module per part of the notebook:
+
+    init_losses         He initialisation, softmax, cross-entropy and its gradient
+    regularisation      L2 (cost and gradient), inverted dropout
+    gradcheck_batches   gradient checking, mini-batches
+    update_rules        momentum, RMSProp, Adam
+    schedules_search    learning-rate decay, log-scale sampling of hyperparameters
+
+Notebooks use them as ``from cnn_course.grading import optimizers as check``.
+"""
+
+from .gradcheck_batches import gradient_check, random_mini_batches
+from .init_losses import cross_entropy_cost, initialize_parameters_he, softmax, softmax_cross_entropy_backward
+from .regularisation import compute_cost_with_l2, dropout_backward, dropout_forward, l2_backward
+from .schedules_search import lr_inverse_time, lr_scheduled, sample_log_uniform
+from .update_rules import adam_update, momentum_update, rmsprop_update
+
+__all__ = [
+    "initialize_parameters_he", "softmax", "cross_entropy_cost", "softmax_cross_entropy_backward",
+    "compute_cost_with_l2", "l2_backward", "dropout_forward", "dropout_backward", "gradient_check",
+    "random_mini_batches", "momentum_update", "rmsprop_update", "adam_update", "lr_inverse_time",
+    "lr_scheduled", "sample_log_uniform",
+]
+
+#: The check modules, in the notebook's order (tests patch their ``run_check``).
+from . import gradcheck_batches, init_losses, regularisation, schedules_search, update_rules  # noqa: E402
+
+SECTIONS = (init_losses, regularisation, gradcheck_batches, update_rules, schedules_search)
