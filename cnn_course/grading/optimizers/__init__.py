@@ -14,25 +14,24 @@ identically seeded one, so exactly the documented draws must be made.
 
 One module per part of the notebook:
 
-    init_losses         He initialisation, softmax, cross-entropy and its gradient
-    regularisation      L2 (cost and gradient), inverted dropout
+    init_losses         He initialisation, softmax, the cross-entropy cost with its gradient
+    regularisation      L2 (cost and gradient together), inverted dropout
     gradcheck_batches   gradient checking, mini-batches
-    update_rules        momentum, RMSProp, Adam
+    update_rules        momentum, RMSProp, Adam (state {"v", "s", "t"}: momentum's v, RMSProp's s)
     schedules_search    learning-rate decay, log-scale sampling of hyperparameters
 
 Notebooks use them as ``from cnn_course.grading import optimizers as check``.
 """
 
 from .gradcheck_batches import gradient_check, random_mini_batches
-from .init_losses import cross_entropy_cost, initialize_parameters_he, softmax, softmax_cross_entropy_backward
-from .regularisation import compute_cost_with_l2, dropout_backward, dropout_forward, l2_backward
-from .schedules_search import lr_inverse_time, lr_scheduled, sample_log_uniform
+from .init_losses import initialize_parameters_he, softmax, softmax_cross_entropy
+from .regularisation import dropout_forward, l2_regularization
+from .schedules_search import lr_scheduled, sample_log_uniform
 from .update_rules import adam_update, momentum_update, rmsprop_update
 
 __all__ = [
-    "initialize_parameters_he", "softmax", "cross_entropy_cost", "softmax_cross_entropy_backward",
-    "compute_cost_with_l2", "l2_backward", "dropout_forward", "dropout_backward", "gradient_check",
-    "random_mini_batches", "momentum_update", "rmsprop_update", "adam_update", "lr_inverse_time",
+    "initialize_parameters_he", "softmax", "softmax_cross_entropy", "l2_regularization", "dropout_forward",
+    "gradient_check", "random_mini_batches", "momentum_update", "rmsprop_update", "adam_update",
     "lr_scheduled", "sample_log_uniform",
 ]
 

@@ -1,4 +1,4 @@
-"""Checks of section 3-4: He initialisation, softmax, cross-entropy and its gradient."""
+"""Checks of sections 3-4: He initialisation, softmax, and the cross-entropy cost with its gradient."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from ..core import Case, Out, Variant, describe, f64, float_dtypes, reference, run_check
-from ._common import (_HIDDEN, LOSS_FORBIDDEN, RNG_HINT, _log_softmax, _nonfinite_inspect, _pick, _quiet,
-                      _softmax_rows)
+from ._common import (_HIDDEN, LOSS_FORBIDDEN, RNG_HINT, _has_nonfinite, _log_softmax, _nonfinite_inspect, _pick,
+                      _quiet, _softmax_rows)
 
 
 # =========================================================================== initialisation
@@ -173,40 +173,72 @@ def softmax(func, hidden=False, seed=0):
 
 
 CE_HINT = ("cost = −(1/m)·Σ_i log softmax(Z)[i, y_i]; compute the log-probabilities directly with log-sum-exp: "
-           "log softmax(Z) = Z − max − log Σ_j exp(Z_j − max) (row by row).")
+           "log softmax(Z) = Z − max − log Σ_j exp(Z_j − max) (row by row), then pick entry y_i of row i "
+           "(logp[np.arange(m), y]).")
 LOG_UNDERFLOW_HINT = ("np.log(softmax(Z)) is log(0) = −inf where a probability underflows to 0 (a class far "
                       "below the best one, e.g. logits 1000 apart): compute the log-probabilities directly, "
                       "log softmax(Z) = (Z − max) − np.log(np.sum(np.exp(Z − max), axis=1, keepdims=True)).")
+DZ_HINT = ("dZ = (softmax(Z) − one_hot(y)) / m, where one_hot(y)[i, y_i] = 1: start from softmax(Z) (your "
+           "function), subtract 1 at [i, y_i] in every row, divide by m.")
+LABELS_HINT = "y holds integer class labels of shape (m,); Z is (m, K)."
 
 
-
-def _ce_case(Z, y, note=""):
-    expected = float(reference("losses").cross_entropy(Z.copy(), y.copy()))
+def _ce_variants(Z, y, expected):
+    """Known mistakes in the cost: (value, hint)."""
     m, K = Z.shape
+    logp = _log_softmax(Z)
+    return [(expected * m, "average over the m examples (np.mean or divide by m); you summed the losses."),
+            (-float(np.mean(_pick(np.exp(logp), y))),
+             "you forgot the log: the cost is −log p[i, y_i], not −p[i, y_i]."),
+            (_quiet(lambda: -float(np.mean(np.log(_pick(_softmax_rows(Z), y))))), LOG_UNDERFLOW_HINT),
+            (_quiet(lambda: -float(np.mean(np.log(_pick(f64(Z), y))))),
+             "Z holds logits (any real numbers), not probabilities: turn them into log-probabilities first. "
+             + CE_HINT),
+            (_quiet(lambda: -float(np.mean(_pick(_log_softmax(Z, shift=False), y)))),
+             "your log-sum-exp overflows: subtract the row maximum before np.exp. " + CE_HINT),
+            (expected / K, "average over the m examples only: averaging −one_hot·log p over all m·K entries "
+             "also divides by K."),
+            (-expected, "the cost is −log p (a positive number): you lost the minus sign."),
+            (-float(np.mean(logp[:, y])), "pick one entry per row, logp[np.arange(m), y]; logp[:, y] takes "
+             "every row for every label.")]
+
+
+def _dz_variants(Z, y):
+    """Known mistakes in the gradient: (value, hint)."""
+    m, K = Z.shape
+    A = _softmax_rows(Z)
+    Y = np.zeros((m, K))
+    Y[np.arange(m), y] = 1.0
+    return [(A - Y, "divide dZ by m: the cost is the mean over the m examples, so every example's gradient "
+             "carries a factor 1/m."),
+            ((Y - A) / m, "the sign of dZ is flipped: dZ = (softmax(Z) − one_hot(y)) / m."),
+            (A / m, "subtract the one-hot labels: dZ = (softmax(Z) − one_hot(y)) / m."),
+            ((A - Y) / (m * K), "divide dZ by m only (the number of examples), not by m·K."),
+            (_quiet(lambda: (_softmax_rows(Z, shift=None) - Y) / m), "your softmax overflows: " + OVERFLOW_HINT)]
+
+
+def _nonfinite_outputs(got):
+    for name, hint in (("cost", LOG_UNDERFLOW_HINT), ("dZ", OVERFLOW_HINT)):
+        value = got.get(name)
+        if value is not None and _has_nonfinite(value):
+            return f"your {name} contains nan or inf: {hint}"
+    return None
+
+
+def _sce_case(Z, y, note=""):
+    cost, dZ = reference("losses").softmax_cross_entropy(Z.copy(), y.copy())
+    cost = float(cost)
 
     def variants():
-        logp = _log_softmax(Z)
-        out = [(expected * m, "average over the m examples (np.mean or divide by m); you summed the losses."),
-               (-float(np.mean(_pick(np.exp(logp), y))),
-                "you forgot the log: the cost is −log p[i, y_i], not −p[i, y_i]."),
-               (_quiet(lambda: -float(np.mean(np.log(_pick(_softmax_rows(Z), y))))), LOG_UNDERFLOW_HINT),
-               (_quiet(lambda: -float(np.mean(np.log(_pick(f64(Z), y))))),
-                "Z holds logits (any real numbers), not probabilities: turn them into log-probabilities first. "
-                + CE_HINT),
-               (_quiet(lambda: -float(np.mean(_pick(_log_softmax(Z, shift=False), y)))),
-                "your log-sum-exp overflows: subtract the row maximum before np.exp. " + CE_HINT),
-               (expected / K, "average over the m examples only: averaging −one_hot·log p over all m·K entries "
-                "also divides by K."),
-               (-expected, "the cost is −log p (a positive number): you lost the minus sign."),
-               (-float(np.mean(logp[:, y])), "pick one entry per row, logp[np.arange(m), y]; logp[:, y] takes "
-                "every row for every label.")]
-        return [Variant(h, {"cost": v}) for v, h in out]
+        return ([Variant(h, {"cost": v}) for v, h in _ce_variants(Z, y, cost)]
+                + [Variant(h, {"dZ": v}) for v, h in _dz_variants(Z, y)])
 
-    return Case(args=[("Z", Z), ("y", y)], outputs=[Out("cost", expected, kind="scalar")],
-                describe=describe(Z.dtype, Z=Z, y=y), dtype=Z.dtype, note=note, hint=CE_HINT, variants=variants,
-                inspect=_nonfinite_inspect("cost", "your cost is nan or inf: " + LOG_UNDERFLOW_HINT),
-                exception_hint=lambda exc, line: (KEEPDIMS_HINT if "broadcast" in str(exc) else
-                                                  "y holds integer class labels of shape (m,); Z is (m, K)."))
+    return Case(args=[("Z", Z), ("y", y)],
+                outputs=[Out("cost", cost, kind="scalar"),
+                         Out("dZ", dZ, shape_hint="dZ has the shape of Z, (m, K).")],
+                describe=describe(Z.dtype, Z=Z, y=y), dtype=Z.dtype, note=note, hint=CE_HINT + " " + DZ_HINT,
+                variants=variants, inspect=_nonfinite_outputs,
+                exception_hint=lambda exc, line: KEEPDIMS_HINT if "broadcast" in str(exc) else LABELS_HINT)
 
 
 VISIBLE_Y = np.array([2, 0])
@@ -218,14 +250,16 @@ def _random_labels(rng, Z):
     return rng.integers(0, Z.shape[1], size=Z.shape[0]).astype(np.int64)
 
 
-def cross_entropy_cost(func, hidden=False, seed=0):
-    """Check ``cross_entropy_cost(Z, y) -> float``: mean cross-entropy from logits, stable."""
+def softmax_cross_entropy(func, hidden=False, seed=0):
+    """Check ``softmax_cross_entropy(Z, y) -> (cost, dZ)``: the mean cross-entropy of softmax(Z)
+    computed stably from the logits, and its gradient (softmax(Z) − one_hot(y)) / m."""
     __tracebackhide__ = True
     if not hidden:
-        cases = [_ce_case(VISIBLE_Z.copy(), VISIBLE_Y.copy(), "the softmax example, labels [2, 0]"),
-                 _ce_case(HUGE_CE_Z.copy(), HUGE_CE_Y.copy(),
-                          "huge logits: the first example's class is 1000 below the best, so its loss is 1000"),
-                 _ce_case(np.array([[0.5, -0.5]]), np.array([1]), "a single example, two classes")]
+        cases = [_sce_case(VISIBLE_Z.copy(), VISIBLE_Y.copy(), "the softmax example, labels [2, 0]"),
+                 _sce_case(HUGE_CE_Z.copy(), HUGE_CE_Y.copy(),
+                           "huge logits: the first example's class is 1000 below the best, so its loss is 1000"),
+                 _sce_case(SPREAD_Z.copy(), np.array([0, 2, 1]), "rows at very different heights"),
+                 _sce_case(np.array([[0.5, -0.5, 0.0, 1.0]]), np.array([3]), "a single example, four classes")]
     else:
         rng = np.random.default_rng(seed)
         cases = []
@@ -233,47 +267,5 @@ def cross_entropy_cost(func, hidden=False, seed=0):
             Z = _random_logits(rng, dt)
             if Z.shape[1] == 1:
                 Z = np.concatenate([Z, -Z], axis=1)
-            cases.append(_ce_case(Z, _random_labels(rng, Z)))
-    run_check("cross_entropy_cost", func, cases, hidden=hidden, forbidden=LOSS_FORBIDDEN)
-
-
-DZ_HINT = "dZ = (softmax(Z) − one_hot(y)) / m, where one_hot(y)[i, y_i] = 1."
-
-
-def _dz_case(Z, y, note=""):
-    expected = reference("losses").softmax_cross_entropy(Z.copy(), y.copy())[1]
-    m, K = Z.shape
-
-    def variants():
-        A = _softmax_rows(Z)
-        Y = np.zeros((m, K))
-        Y[np.arange(m), y] = 1.0
-        out = [(A - Y, "divide by m: the cost is the mean over the m examples, so every example's gradient "
-                "carries a factor 1/m."),
-               ((Y - A) / m, "the sign is flipped: dZ = (softmax(Z) − one_hot(y)) / m."),
-               (A / m, "subtract the one-hot labels: dZ = (softmax(Z) − one_hot(y)) / m."),
-               ((A - Y) / (m * K), "divide by m only (the number of examples), not by m·K."),
-               (_quiet(lambda: (_softmax_rows(Z, shift=None) - Y) / m), "your softmax overflows: " + OVERFLOW_HINT)]
-        return [Variant(h, {"dZ": v}) for v, h in out]
-
-    return Case(args=[("Z", Z), ("y", y)],
-                outputs=[Out("dZ", expected, shape_hint="dZ has the shape of Z, (m, K).")],
-                describe=describe(Z.dtype, Z=Z, y=y), dtype=Z.dtype, note=note, hint=DZ_HINT, variants=variants,
-                inspect=_nonfinite_inspect("dZ", "your dZ contains nan or inf: " + OVERFLOW_HINT),
-                exception_hint=lambda exc, line: "y holds integer class labels of shape (m,); Z is (m, K).")
-
-
-def softmax_cross_entropy_backward(func, hidden=False, seed=0):
-    """Check ``softmax_cross_entropy_backward(Z, y) -> dZ = (softmax(Z) − one_hot(y)) / m``."""
-    __tracebackhide__ = True
-    if not hidden:
-        cases = [_dz_case(VISIBLE_Z.copy(), VISIBLE_Y.copy(), "the softmax example, labels [2, 0]"),
-                 _dz_case(SPREAD_Z.copy(), np.array([0, 2, 1]), "huge logits, rows at very different heights"),
-                 _dz_case(np.array([[0.5, -0.5, 0.0, 1.0]]), np.array([3]), "a single example")]
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for dt in float_dtypes(rng, _HIDDEN):
-            Z = _random_logits(rng, dt)
-            cases.append(_dz_case(Z, _random_labels(rng, Z)))
-    run_check("softmax_cross_entropy_backward", func, cases, hidden=hidden, forbidden=LOSS_FORBIDDEN)
+            cases.append(_sce_case(Z, _random_labels(rng, Z)))
+    run_check("softmax_cross_entropy", func, cases, hidden=hidden, forbidden=LOSS_FORBIDDEN)

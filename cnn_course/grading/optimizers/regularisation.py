@@ -10,75 +10,30 @@ from ._common import _HIDDEN, RNG_HINT, _layers, _random_params, _shapes, _sumsq
 
 # =========================================================================== L2 regularisation
 
-L2_COST_HINT = ("cost = cross_entropy + λ/(2m) · Σ_l ‖W{l}‖², with ‖W‖² = np.sum(np.square(W)) over the weights "
+L2_COST_HINT = ("cost = cost + λ/(2m) · Σ_l ‖W{l}‖², with ‖W‖² = np.sum(np.square(W)) over the weights "
                 "W1, ..., WL only (no biases).")
+L2_GRAD_HINT = ("the new grads is a new dict with every entry of grads: dW{l} + (λ/m)·W{l} for the weights, "
+                "db{l} unchanged; build it without writing into the arrays you were given.")
 
 
-def _l2_cost_case(ce, params, lambd, m, note=""):
-    expected = float(ce + reference("losses").l2_cost({k: v.copy() for k, v in params.items()}, lambd, m))
-    dtype = params["W1"].dtype
-
-    def variants():
-        w2 = _sumsq(params)
-        layers = _layers(params)
-        out = [(ce + lambd / m * w2, "the L2 term is λ/(2m)·Σ‖W‖²; you used λ/m (that factor belongs to the "
-                "gradient, where the 2 of the square cancels the 1/2)."),
-               (ce + lambd / (2 * m) * (w2 + _sumsq(params, "b")),
-                "regularise the weights only: leave the biases b{l} out of the sum."),
-               (lambd / (2 * m) * w2, "add the L2 term to the cross-entropy cost you were given."),
-               (ce + lambd / (2 * m) * sum(np.linalg.norm(f64(params[f"W{l}"])) for l in layers),
-                "use the squared norm, np.sum(np.square(W)); np.linalg.norm(W) is its square root."),
-               (ce + lambd / (2 * m) * sum(float(np.sum(f64(params[f"W{l}"]))) for l in layers),
-                "square the weights before summing: np.sum(np.square(W))."),
-               (ce + lambd / 2 * w2, "divide by m too: λ/(2m)·Σ‖W‖²."),
-               (ce + lambd / (2 * m) * _sumsq(params, layers=layers[-1:]),
-                "sum over every layer l = 1, ..., L, not only the last one."),
-               (ce + lambd / (2 * m) * _sumsq(params, layers=layers[:1]),
-                "sum over every layer l = 1, ..., L, not only the first one.")]
-        return [Variant(h, {"cost": v}) for v, h in out]
-
-    return Case(args=[("cross_entropy", ce), ("params", params), ("lambd", lambd), ("m", m)],
-                outputs=[Out("cost", expected, kind="scalar")],
-                describe=f"cross_entropy={ce:.6g}, params={_shapes(params)}, lambd={lambd:.6g}, m={m}, "
-                         f"dtype={np.dtype(dtype).name}",
-                dtype=dtype, note=note, hint=L2_COST_HINT, variants=variants,
-                exception_hint=lambda exc, line: ("params holds W1, b1, ..., WL, bL; L = len(params) // 2."
-                                                  if isinstance(exc, KeyError) else L2_COST_HINT))
-
-
-VISIBLE_PARAMS = {"W1": np.array([[1.0, -2.0], [0.5, 0.0], [3.0, 1.0]]), "b1": np.array([1.0, 2.0, -1.0]),
-                  "W2": np.array([[2.0, -1.0, 1.0]]), "b2": np.array([0.5])}
-
-
-def _visible_params():
-    return {k: v.copy() for k, v in VISIBLE_PARAMS.items()}
-
-
-def compute_cost_with_l2(func, hidden=False, seed=0):
-    """Check ``compute_cost_with_l2(cross_entropy, params, lambd, m) -> float``."""
-    __tracebackhide__ = True
-    if not hidden:
-        cases = [_l2_cost_case(0.7, _visible_params(), 0.1, 5,
-                               "Σ‖W‖² = 15.25 + 6 = 21.25, so the L2 term is 0.1 / 10 · 21.25 = 0.2125"),
-                 _l2_cost_case(1.2, _visible_params(), 0.0, 5, "λ = 0 adds nothing"),
-                 _l2_cost_case(0.3, _random_params(np.random.default_rng(4), np.float64, [4, 3, 3, 2]), 0.7, 1,
-                               "three layers, a single example (m = 1)")]
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for dt in float_dtypes(rng, _HIDDEN):
-            params = _random_params(rng, dt)
-            cases.append(_l2_cost_case(float(rng.uniform(0, 3)), params, float(rng.choice([0.01, 0.1, 0.7, 2.0])),
-                                       int(rng.integers(1, 50))))
-    run_check("compute_cost_with_l2", func, cases, hidden=hidden)
-
-
-L2_GRAD_HINT = ("the result is a new dict with every entry of grads: dW{l} + (λ/m)·W{l} for the weights, "
-                "db{l} unchanged.")
-
-
-def _grads_for(params, rng, dt):
-    return {"d" + k: rng.standard_normal(v.shape).astype(dt) for k, v in params.items()}
+def _l2_cost_variants(ce, params, lambd, m):
+    """Known mistakes in the regularised cost: (value, hint)."""
+    w2 = _sumsq(params)
+    layers = _layers(params)
+    return [(ce + lambd / m * w2, "the L2 term of the cost is λ/(2m)·Σ‖W‖²; you used λ/m (that factor belongs to "
+             "the gradient, where the 2 of the square cancels the 1/2)."),
+            (ce + lambd / (2 * m) * (w2 + _sumsq(params, "b")),
+             "regularise the weights only: leave the biases b{l} out of the sum."),
+            (lambd / (2 * m) * w2, "add the L2 term to the cost you were given (the cross-entropy)."),
+            (ce + lambd / (2 * m) * sum(np.linalg.norm(f64(params[f"W{l}"])) for l in layers),
+             "use the squared norm, np.sum(np.square(W)); np.linalg.norm(W) is its square root."),
+            (ce + lambd / (2 * m) * sum(float(np.sum(f64(params[f"W{l}"]))) for l in layers),
+             "square the weights before summing: np.sum(np.square(W))."),
+            (ce + lambd / 2 * w2, "divide the L2 term by m too: λ/(2m)·Σ‖W‖²."),
+            (ce + lambd / (2 * m) * _sumsq(params, layers=layers[-1:]),
+             "sum over every layer l = 1, ..., L, not only the last one."),
+            (ce + lambd / (2 * m) * _sumsq(params, layers=layers[:1]),
+             "sum over every layer l = 1, ..., L, not only the first one.")]
 
 
 def _l2_grads_sim(grads, params, coef_w, coef_b=0.0, replace=False):
@@ -90,54 +45,89 @@ def _l2_grads_sim(grads, params, coef_w, coef_b=0.0, replace=False):
     return out
 
 
-def _l2_grads_case(grads, params, lambd, m, note=""):
-    expected = reference("losses").l2_grads({k: v.copy() for k, v in grads.items()},
-                                       {k: v.copy() for k, v in params.items()}, lambd, m)
+def _l2_grad_variants(grads, params, lambd, m):
+    """Known mistakes in the regularised gradients: (value, hint)."""
+    return [(_l2_grads_sim(grads, params, lambd / (2 * m)), "the derivative of λ/(2m)·‖W‖² is (λ/m)·W: the 2 of "
+             "the square cancels the 1/2."),
+            (_l2_grads_sim(grads, params, 2 * lambd / m), "add (λ/m)·W to dW, not (2λ/m)·W: the 2 of the square "
+             "cancels the 1/2 of λ/(2m)."),
+            (_l2_grads_sim(grads, params, lambd / m, lambd / m), "the biases are not regularised: db{l} stays as it is."),
+            (_l2_grads_sim(grads, params, lambd / m, replace=True), "add (λ/m)·W to the gradient you were given "
+             "(dW + λ/m·W); you replaced dW by (λ/m)·W."),
+            ({k: v for k, v in _l2_grads_sim(grads, params, lambd / m).items() if k.startswith("dW")},
+             "keep the bias gradients too: the new grads holds every entry of grads (db{l} unchanged)."),
+            (_l2_grads_sim(grads, params, lambd), "divide by m: add (λ/m)·W to dW.")]
+
+
+def _l2_case(ce, grads, params, lambd, m, note=""):
+    losses = reference("losses")
+    cost = float(ce + losses.l2_cost({k: v.copy() for k, v in params.items()}, lambd, m))
+    new_grads = losses.l2_grads({k: v.copy() for k, v in grads.items()}, {k: v.copy() for k, v in params.items()},
+                                lambd, m)
     g0 = {k: v.copy() for k, v in grads.items()}
     p0 = {k: v.copy() for k, v in params.items()}
     dtype = params["W1"].dtype
 
     def variants():
-        out = [(_l2_grads_sim(g0, p0, lambd / (2 * m)), "the derivative of λ/(2m)·‖W‖² is (λ/m)·W: the 2 of the "
-                "square cancels the 1/2."),
-               (_l2_grads_sim(g0, p0, 2 * lambd / m), "add (λ/m)·W, not (2λ/m)·W: the 2 of the square cancels "
-                "the 1/2 of λ/(2m)."),
-               (_l2_grads_sim(g0, p0, lambd / m, lambd / m), "the biases are not regularised: db{l} stays as it is."),
-               (_l2_grads_sim(g0, p0, lambd / m, replace=True), "add (λ/m)·W to the gradient you were given "
-                "(dW + λ/m·W); you replaced dW by (λ/m)·W."),
-               ({k: v for k, v in _l2_grads_sim(g0, p0, lambd / m).items() if k.startswith("dW")},
-                "keep the bias gradients too: the result holds every entry of grads (db{l} unchanged)."),
-               (_l2_grads_sim(g0, p0, lambd), "divide by m: (λ/m)·W.")]
-        return [Variant(h, {"grads": v}) for v, h in out]
+        return ([Variant(h, {"cost": v}) for v, h in _l2_cost_variants(ce, p0, lambd, m)]
+                + [Variant(h, {"grads": v}) for v, h in _l2_grad_variants(g0, p0, lambd, m)])
 
-    return Case(args=[("grads", grads), ("params", params), ("lambd", lambd), ("m", m)],
-                outputs=[Out("grads", expected, kind="dict", shape_hint="every gradient has its parameter's shape.")],
-                describe=f"grads={_shapes(grads)}, lambd={lambd:.6g}, m={m}, dtype={np.dtype(dtype).name}",
-                dtype=dtype, note=note, hint=L2_GRAD_HINT, variants=variants,
-                exception_hint=lambda exc, line: ("grads holds dW1, db1, ..., params holds W1, b1, ...: the "
-                                                  "weight of dW{l} is params['W' + str(l)]."
-                                                  if isinstance(exc, KeyError) else L2_GRAD_HINT))
+    def exception_hint(exc, line):
+        if isinstance(exc, KeyError):
+            return ("params holds W1, b1, ..., WL, bL and grads dW1, db1, ...: the weight of grads['dW1'] is "
+                    "params['W1'] (the key without its 'd').")
+        return L2_COST_HINT
+
+    return Case(args=[("cost", ce), ("grads", grads), ("params", params), ("lambd", lambd), ("m", m)],
+                outputs=[Out("cost", cost, kind="scalar"),
+                         Out("grads", new_grads, kind="dict", shape_hint="every gradient has its parameter's shape.")],
+                describe=f"cost={ce:.6g}, grads={_shapes(grads)}, lambd={lambd:.6g}, m={m}, "
+                         f"dtype={np.dtype(dtype).name}",
+                dtype=dtype, note=note, hint=L2_COST_HINT + " " + L2_GRAD_HINT, variants=variants,
+                exception_hint=exception_hint)
 
 
-def l2_backward(func, hidden=False, seed=0):
-    """Check ``l2_backward(grads, params, lambd, m) -> new grads`` (dW += λ/m·W; db unchanged)."""
+VISIBLE_PARAMS = {"W1": np.array([[1.0, -2.0], [0.5, 0.0], [3.0, 1.0]]), "b1": np.array([1.0, 2.0, -1.0]),
+                  "W2": np.array([[2.0, -1.0, 1.0]]), "b2": np.array([0.5])}
+
+
+def _visible_params():
+    return {k: v.copy() for k, v in VISIBLE_PARAMS.items()}
+
+
+def _grads_for(params, rng, dt):
+    return {"d" + k: rng.standard_normal(v.shape).astype(dt) for k, v in params.items()}
+
+
+def l2_regularization(func, hidden=False, seed=0):
+    """Check ``l2_regularization(cost, grads, params, lambd, m) -> (cost, grads)``: the cost plus
+    λ/(2m)·Σ‖W‖², and new gradients dW + (λ/m)·W (db unchanged, the given grads untouched)."""
     __tracebackhide__ = True
     if not hidden:
         rng = np.random.default_rng(5)
-        p = _visible_params()
-        cases = [_l2_grads_case({k: np.full(v.shape, 0.5) for k, v in (("d" + k, v) for k, v in p.items())},
-                                p, 0.2, 4, "every gradient 0.5, λ/m = 0.05: dW = 0.5 + 0.05·W, db stays 0.5"),
-                 _l2_grads_case(_grads_for(p, rng, np.float64), _visible_params(), 1.0, 1, "λ = 1, m = 1"),
-                 _l2_grads_case(_grads_for(_visible_params(), rng, np.float64), _visible_params(), 0.0, 3,
-                                "λ = 0: the gradients come back unchanged")]
+        halves = {"d" + k: np.full(v.shape, 0.5) for k, v in VISIBLE_PARAMS.items()}
+        cases = [_l2_case(0.7, halves, _visible_params(), 0.2, 4,
+                          "Σ‖W‖² = 15.25 + 6 = 21.25 and λ/m = 0.05: cost 0.7 + 0.025·21.25 = 1.23125, "
+                          "dW = 0.5 + 0.05·W, db stays 0.5"),
+                 _l2_case(1.2, _grads_for(VISIBLE_PARAMS, rng, np.float64), _visible_params(), 0.0, 5,
+                          "λ = 0 changes nothing"),
+                 _l2_case(0.3, _grads_for(VISIBLE_PARAMS, rng, np.float64), _visible_params(), 1.0, 1,
+                          "λ = 1, a single example (m = 1)"),
+                 _l2_case(0.3, *_params_and_grads(np.random.default_rng(4), np.float64, [4, 3, 3, 2]), 0.7, 3,
+                          "three layers")]
     else:
         rng = np.random.default_rng(seed)
         cases = []
         for dt in float_dtypes(rng, _HIDDEN):
-            params = _random_params(rng, dt)
-            cases.append(_l2_grads_case(_grads_for(params, rng, dt), params,
-                                        float(rng.choice([0.01, 0.1, 0.7, 2.0])), int(rng.integers(1, 50))))
-    run_check("l2_backward", func, cases, hidden=hidden)
+            grads, params = _params_and_grads(rng, dt)
+            cases.append(_l2_case(float(rng.uniform(0, 3)), grads, params, float(rng.choice([0.01, 0.1, 0.7, 2.0])),
+                                  int(rng.integers(1, 50))))
+    run_check("l2_regularization", func, cases, hidden=hidden)
+
+
+def _params_and_grads(rng, dt, dims=None):
+    params = _random_params(rng, dt, dims)
+    return _grads_for(params, rng, dt), params
 
 
 # =========================================================================== dropout
@@ -204,38 +194,3 @@ def dropout_forward(func, hidden=False, seed=0):
             cases.append(_dropout_forward_case(rng.standard_normal(shape).astype(dt), kp,
                                                int(rng.integers(0, 2**31))))
     run_check("dropout_forward", func, cases, hidden=hidden)
-
-
-def _dropout_backward_case(dout, mask, keep_prob, note=""):
-    expected = reference("dropout").dropout_backward(dout.copy(), mask.copy(), keep_prob)
-    d = f64(dout)
-
-    def variants():
-        out = [(d * mask, "divide by keep_prob, as the forward pass did: dA = dout * mask / keep_prob."),
-               (d * mask / (1 - keep_prob), "divide by keep_prob, not by 1 − keep_prob."),
-               (d / keep_prob, "multiply by the mask: the dropped units get no gradient."),
-               (d * mask * keep_prob, "divide by keep_prob (the forward pass divided), don't multiply.")]
-        return [Variant(h, {"dA": v}) for v, h in out]
-
-    return Case(args=[("dout", dout), ("mask", mask), ("keep_prob", keep_prob)],
-                outputs=[Out("dA", expected, shape_hint="dA has the shape of dout.")],
-                describe=describe(dout.dtype, dout=dout, keep_prob=keep_prob), dtype=dout.dtype, note=note,
-                hint="dA = dout * mask / keep_prob: the same mask and scaling as the forward pass.", variants=variants)
-
-
-def dropout_backward(func, hidden=False, seed=0):
-    """Check ``dropout_backward(dout, mask, keep_prob) -> dA = dout * mask / keep_prob``."""
-    __tracebackhide__ = True
-    if not hidden:
-        mask = np.array([[True, False, True, True], [False, True, True, False]])
-        cases = [_dropout_backward_case(np.ones((2, 4)), mask, 0.8, "dout all ones, keep_prob = 0.8: kept units "
-                                        "get 1.25"),
-                 _dropout_backward_case(np.linspace(-2, 2, 8).reshape(2, 4), mask, 0.3, "keep_prob = 0.3")]
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for dt in float_dtypes(rng, _HIDDEN):
-            shape = tuple(int(n) for n in rng.integers(1, 8, size=int(rng.integers(2, 4))))
-            kp = float(rng.choice([0.1, 0.25, 0.6, 0.8, 0.9, 0.99]))
-            cases.append(_dropout_backward_case(rng.standard_normal(shape).astype(dt), rng.random(shape) < kp, kp))
-    run_check("dropout_backward", func, cases, hidden=hidden)

@@ -1,4 +1,5 @@
-"""Checks of sections 11 and 13: learning-rate decay and log-scale hyperparameter sampling."""
+"""Checks of sections 11 and 13: learning-rate decay (a staircase of inverse-time decay) and log-scale
+hyperparameter sampling."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from ._common import _HIDDEN, RNG_HINT
 
 ARRAY_EPOCH_HINT = ("epoch may be an array of epochs (the plots pass np.arange(...)): use NumPy operations, e.g. "
                     "np.floor(epoch / time_interval) or epoch // time_interval, not math.floor, round() or an if.")
+
+
+DEFAULT_HINT = ("give time_interval the default value 1, def lr_scheduled(lr0, epoch, decay_rate, time_interval=1): "
+                "called without it, lr_scheduled is plain inverse-time decay (a drop every epoch).")
 
 
 def _lr_case(ref_fn, args, wrong, hint, note=""):
@@ -44,70 +49,60 @@ def _lr_case(ref_fn, args, wrong, hint, note=""):
                 outputs=[Out("lr", expected, kind="scalar" if np.ndim(epoch) == 0 else "array",
                              shape_hint="for an array of epochs, return an array of the same shape.")],
                 describe=", ".join(describe(k, v) for k, v in args), note=note, hint=hint, variants=variants,
-                exception_hint=lambda exc, line: ARRAY_EPOCH_HINT if np.ndim(epoch) else hint)
+                exception_hint=lambda exc, line: (DEFAULT_HINT if "required positional argument" in str(exc)
+                                                  else ARRAY_EPOCH_HINT if np.ndim(epoch) else hint))
 
 
-INV_TIME_HINT = "lr = lr0 / (1 + decay_rate · epoch)."
+SCHEDULED_HINT = ("lr = lr0 / (1 + decay_rate · ⌊epoch / time_interval⌋): the rate drops once every time_interval "
+                  "epochs (np.floor(epoch / time_interval) or epoch // time_interval) and stays flat in between; "
+                  "with the default time_interval = 1 that is lr0 / (1 + decay_rate · epoch).")
 
 
-def _inverse_time_case(lr0, epoch, rate, note=""):
-    wrong = [(lambda e: lr0 / (1 + rate) * e, "epoch belongs in the denominator, multiplied by decay_rate: "
-              "lr0 / (1 + decay_rate * epoch); lr0 / (1 + decay_rate) * epoch multiplies by epoch."),
-             (lambda e: lr0 / 1 + rate * e, "mind the parentheses: lr0 / (1 + decay_rate * epoch)."),
-             (lambda e: lr0 / (1 + rate) ** e, "inverse-time decay divides by (1 + decay_rate · epoch); raising to "
-              "the power epoch is an exponential decay."),
-             (lambda e: lr0 / (1 + e) * rate, "decay_rate multiplies epoch inside the denominator: "
-              "lr0 / (1 + decay_rate · epoch)."),
-             (lambda e: lr0 / (rate * e), "keep the 1 +: lr0 / (1 + decay_rate · epoch) (so that epoch 0 gives lr0)."),
-             (lambda e: 1 / (1 + rate * e), "multiply by lr0: lr = lr0 / (1 + decay_rate · epoch)."),
-             (lambda e: lr0 * (1 + rate * e), "divide lr0 by (1 + decay_rate · epoch): the learning rate must "
+def _scheduled_case(lr0, epoch, rate, interval=None, note=""):
+    """A case of ``lr_scheduled``; interval None calls it without time_interval (the default, 1)."""
+    T = 1 if interval is None else interval
+
+    def k(e):  # the number of drops so far
+        return np.floor(e / T)
+
+    wrong = [(lambda e: lr0 / (1 + rate) * k(e), "the number of drops belongs in the denominator, multiplied by "
+              "decay_rate: lr0 / (1 + decay_rate * drops); lr0 / (1 + decay_rate) * drops multiplies by it."),
+             (lambda e: lr0 / 1 + rate * k(e), "mind the parentheses: lr0 / (1 + decay_rate * drops)."),
+             (lambda e: lr0 / (1 + rate) ** k(e), "inverse-time decay divides by (1 + decay_rate · drops); raising "
+              "to a power is an exponential decay."),
+             (lambda e: lr0 / (1 + k(e)) * rate, "decay_rate multiplies the number of drops inside the denominator: "
+              "lr0 / (1 + decay_rate · drops)."),
+             (lambda e: lr0 / (rate * k(e)), "keep the 1 +: lr0 / (1 + decay_rate · drops), so that epoch 0 gives "
+              "lr0."),
+             (lambda e: 1 / (1 + rate * k(e)), "multiply by lr0: lr = lr0 / (1 + decay_rate · drops)."),
+             (lambda e: lr0 * (1 + rate * k(e)), "divide lr0 by (1 + decay_rate · drops): the learning rate must "
               "shrink."),
-             (lambda e: lr0 / (1 + rate * (e + 1)), "epochs count from 0 here: epoch 0 gives lr0."),
-             (lambda e: lr0 / (1 + rate / e), "multiply decay_rate by epoch, don't divide.")]
-    return _lr_case(reference("optim").lr_inverse_time, [("lr0", lr0), ("epoch", epoch), ("decay_rate", rate)], wrong,
-                    INV_TIME_HINT, note)
+             (lambda e: lr0 / (1 + rate * (k(e) + 1)), "epochs count from 0 here: epoch 0 gives lr0.")]
+    if T > 1:
+        wrong += [(lambda e: lr0 / (1 + rate * e / T), "the rate drops in steps: take the floor, "
+                   "⌊epoch / time_interval⌋ (np.floor(epoch / time_interval) or epoch // time_interval)."),
+                  (lambda e: lr0 / (1 + rate * np.round(e / T)), "take the floor of epoch / time_interval "
+                   "(np.floor or //), not round()."),
+                  (lambda e: lr0 / (1 + rate * np.ceil(e / T)), "take the floor of epoch / time_interval "
+                   "(np.floor or //), not the ceiling."),
+                  (lambda e: lr0 / (1 + rate * e), "divide epoch by time_interval (and take the floor): the rate "
+                   "changes once every time_interval epochs."),
+                  (lambda e: lr0 / (1 + rate * np.floor(e * T)), "divide epoch by time_interval, don't multiply."),
+                  (lambda e: lr0 / (1 + rate * np.floor(T / np.maximum(e, 1e-300))),
+                   "it is ⌊epoch / time_interval⌋, epoch on top.")]
+    if interval is None:
+        wrong.append((lambda e: lr0 / (1 + rate * np.floor(e / 1000)), "time_interval defaults to 1 (a drop every "
+                      "epoch: plain inverse-time decay), not 1000: def lr_scheduled(lr0, epoch, decay_rate, "
+                      "time_interval=1)."))
+    args = [("lr0", lr0), ("epoch", epoch), ("decay_rate", rate)]
+    if interval is not None:
+        args.append(("time_interval", interval))
+    return _lr_case(lambda *a: reference("optim").lr_scheduled(*a, T) if interval is None
+                    else reference("optim").lr_scheduled(*a), args, wrong, SCHEDULED_HINT, note)
 
 
 def _random_lr0(rng):
     return float(10 ** rng.uniform(-4, 0))
-
-
-def lr_inverse_time(func, hidden=False, seed=0):
-    """Check ``lr_inverse_time(lr0, epoch, decay_rate)``: lr0 / (1 + decay_rate·epoch), epoch an int or an array."""
-    __tracebackhide__ = True
-    if not hidden:
-        cases = [_inverse_time_case(0.5, 0, 1.0, "epoch 0 gives lr0"),
-                 _inverse_time_case(0.5, 1, 1.0, "0.5 / (1 + 1·1) = 0.25"),
-                 _inverse_time_case(0.1, 10, 0.3, "0.1 / (1 + 0.3·10) = 0.025"),
-                 _inverse_time_case(0.2, np.arange(5), 1.0, "an array of epochs 0, ..., 4 gives an array of rates")]
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for k in range(_HIDDEN):
-            epoch = int(rng.integers(0, 200)) if k % 4 else rng.integers(0, 200, size=int(rng.integers(1, 8)))
-            cases.append(_inverse_time_case(_random_lr0(rng), epoch, float(rng.choice(
-                [0.01, 0.1, 0.5, 1.0, 2.0, round(float(rng.uniform(0, 3)), 3)]))))
-    run_check("lr_inverse_time", func, cases, hidden=hidden)
-
-
-SCHEDULED_HINT = ("lr = lr0 / (1 + decay_rate · ⌊epoch / time_interval⌋): the rate drops once every time_interval "
-                  "epochs (np.floor(epoch / time_interval) or epoch // time_interval) and stays flat in between.")
-
-
-def _scheduled_case(lr0, epoch, rate, interval, note=""):
-    wrong = [(lambda e: lr0 / (1 + rate * e / interval), "the rate drops in steps: take the floor, "
-              "⌊epoch / time_interval⌋ (np.floor(epoch / time_interval) or epoch // time_interval)."),
-             (lambda e: lr0 / (1 + rate * np.round(e / interval)), "take the floor of epoch / time_interval "
-              "(np.floor or //), not round()."),
-             (lambda e: lr0 / (1 + rate * np.ceil(e / interval)), "take the floor of epoch / time_interval "
-              "(np.floor or //), not the ceiling."),
-             (lambda e: lr0 / (1 + rate * e), "divide epoch by time_interval (and take the floor): the rate changes "
-              "once every time_interval epochs."),
-             (lambda e: lr0 / (1 + rate * np.floor(e * interval)), "divide epoch by time_interval, don't multiply."),
-             (lambda e: lr0 / (1 + rate * np.floor(interval / e)), "it is ⌊epoch / time_interval⌋, epoch on top.")]
-    return _lr_case(reference("optim").lr_scheduled,
-                    [("lr0", lr0), ("epoch", epoch), ("decay_rate", rate), ("time_interval", interval)], wrong,
-                    SCHEDULED_HINT, note)
 
 
 def _off_the_steps(rng, interval, size=None):
@@ -119,21 +114,27 @@ def _off_the_steps(rng, interval, size=None):
 
 
 def lr_scheduled(func, hidden=False, seed=0):
-    """Check ``lr_scheduled(lr0, epoch, decay_rate, time_interval)``: lr0 / (1 + decay_rate·⌊epoch/interval⌋)."""
+    """Check ``lr_scheduled(lr0, epoch, decay_rate, time_interval=1)``: lr0 / (1 + decay_rate·⌊epoch/interval⌋),
+    epoch an int or an array; without time_interval, plain inverse-time decay."""
     __tracebackhide__ = True
     if not hidden:
-        cases = [_scheduled_case(0.5, 999, 1.0, 1000, "epoch 999 is still in the first interval: lr0"),
-                 _scheduled_case(0.5, 1000, 1.0, 1000, "the first drop, at epoch 1000: 0.5 / 2 = 0.25"),
+        cases = [_scheduled_case(0.5, 0, 1.0, note="epoch 0 gives lr0"),
+                 _scheduled_case(0.1, 10, 0.3, note="no time_interval (default 1): 0.1 / (1 + 0.3·10) = 0.025"),
+                 _scheduled_case(0.2, np.arange(5), 1.0, note="an array of epochs 0, ..., 4, default time_interval: "
+                                 "0.2, 0.1, 0.0667, 0.05, 0.04"),
+                 _scheduled_case(0.5, 999, 1.0, 1000, "epoch 999 is still in the first interval of 1000: lr0"),
                  _scheduled_case(0.1, 25, 0.5, 10, "⌊25 / 10⌋ = 2 drops: 0.1 / (1 + 0.5·2) = 0.05"),
                  _scheduled_case(0.2, np.arange(7), 1.0, 3, "an array of epochs 0, ..., 6 with a drop every 3")]
     else:
         rng = np.random.default_rng(seed)
         cases = []
         for k in range(_HIDDEN):
-            interval = int(rng.choice([1, 3, 10, 100, 1000]))
-            epoch = _off_the_steps(rng, interval, None if k % 4 else (int(rng.integers(1, 8)),))
+            interval = [None, 1, 3, 10, 100][k % 5]
+            epoch = _off_the_steps(rng, interval or 1, None if k % 4 else (int(rng.integers(1, 8)),))
+            if interval is None and np.ndim(epoch) == 0:
+                epoch = int(rng.integers(1, 200))
             cases.append(_scheduled_case(_random_lr0(rng), epoch, float(rng.choice(
-                [0.1, 0.5, 1.0, 2.0, round(float(rng.uniform(0.05, 3)), 3)])), interval))
+                [0.01, 0.1, 0.5, 1.0, 2.0, round(float(rng.uniform(0.05, 3)), 3)])), interval))
     run_check("lr_scheduled", func, cases, hidden=hidden)
 
 

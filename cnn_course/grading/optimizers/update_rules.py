@@ -32,13 +32,16 @@ def _steps(func, values):
     return result
 
 
-def _update_case(w, dw, state, hyper, ref_fn, sims, *, steps=1, note="", hint="", state_hints=None):
+def _update_case(w, dw, state, hyper, ref_fn, sims, *, steps=1, note="", hint="", state_hints=None, inspect=None,
+                 key_hint=""):
     """A case for an update rule: (w_next, state) from the reference, variants from ``sims``.
 
     hyper: [(name, value), ...] passed positionally after state (a prefix of the rule's
     parameters; the rest keep their defaults). sims: [(hint, fn(w, dw, state) -> (w_next,
     state))] one step each with pristine float64 copies. steps > 1 runs the student's
-    function that many times in a row on dw[0], dw[1], ...
+    function that many times in a row on dw[0], dw[1], ... inspect(expected_state) -> a
+    Case.inspect for mismatches no sim explains; key_hint is added when the function
+    reads a key the state does not have.
     """
     kw = dict(hyper)
     dws = list(dw) if steps > 1 else [dw]
@@ -78,9 +81,10 @@ def _update_case(w, dw, state, hyper, ref_fn, sims, *, steps=1, note="", hint=""
                          Out("state", s_ref, kind="dict", hints=state_hints or {})],
                 describe=f"{what}: w.shape={w.shape}, {describe_state()}, {hp}, dtype={np.dtype(w.dtype).name}",
                 dtype=w.dtype, note=note, hint=hint, variants=variants, inplace_ok=frozenset({"state"}),
-                call=_steps if steps > 1 else None,
+                call=_steps if steps > 1 else None, inspect=inspect(s_ref) if inspect else None,
                 exception_hint=lambda exc, line: (f"state is the dict of the previous step, with the keys "
                                                   f"{list(state)}; return (w_next, state)."
+                                                  + (" " + key_hint if key_hint and isinstance(exc, KeyError) else "")
                                                   if isinstance(exc, (KeyError, TypeError)) else hint))
 
 
@@ -233,72 +237,109 @@ def rmsprop_update(func, hidden=False, seed=0):
 
 # --------------------------------------------------------------------------- Adam
 
-ADAM_HINT = ("t = state[\"t\"] + 1; m = β1·m + (1 − β1)·dw; v = β2·v + (1 − β2)·dw²; m̂ = m / (1 − β1**t); "
-             "v̂ = v / (1 − β2**t); w_next = w − lr·m̂ / (√v̂ + ε); the new state holds m, v (not m̂, v̂) and t.")
+ADAM_HINT = ("t = state[\"t\"] + 1; v = β1·v + (1 − β1)·dw (momentum's v); s = β2·s + (1 − β2)·dw² (RMSProp's s); "
+             "v̂ = v / (1 − β1**t); ŝ = s / (1 − β2**t); w_next = w − lr·v̂ / (√ŝ + ε); the new state holds v, s "
+             "(not v̂, ŝ) and t.")
 T_HINT = "state[\"t\"] counts the steps taken: an int, state[\"t\"] + 1 after this step (not a float)."
+NAMES_HINT = ("this course names Adam's two averages after momentum and RMSProp: state[\"v\"] is the average of "
+              "the gradients (the first moment, with β1) and state[\"s\"] the average of their squares (the "
+              "second moment, with β2). Kingma & Ba's paper calls them m and v; here they are v and s.")
+SWAPPED_HINT = "you swapped v and s: " + NAMES_HINT
 
 
 def _adam_sims(lr, b1, b2, eps):
     def step(kind):
         def sim(w, dw, st):
-            m, v, t = st["m"], st["v"], st["t"]
-            bm, bv = (b2, b1) if kind == "swapped" else (b1, b2)
-            mn = b1 * m + dw if kind == "no_one_minus" else bm * m + (1 - bm) * dw
-            vn = bv * v + (1 - bv) * (dw if kind == "no_square" else dw * dw)
+            v, s, t = st["v"], st["s"], st["t"]
+            if kind == "keys_swapped":  # the first moment kept under "s", the second under "v"
+                v, s = s, v
+            bv, bs = (b2, b1) if kind == "betas_swapped" else (b1, b2)
+            vn = b1 * v + dw if kind == "no_one_minus" else bv * v + (1 - bv) * dw
+            sn = bs * s + (1 - bs) * (dw if kind == "no_square" else dw * dw)
             tn = t + 1
             tc = t if kind == "t_after" else tn
             if kind == "no_correction":
-                mh, vh = mn, vn
+                vh, sh = vn, sn
             else:
-                mh, vh = mn / (1 - b1 ** tc), vn / (1 - b2 ** tc)
-            den = {"eps_inside": np.sqrt(vh + eps), "no_sqrt": vh + eps}.get(kind, np.sqrt(vh) + eps)
-            w_next = w - lr * mh / den
+                vh, sh = vn / (1 - b1 ** tc), sn / (1 - b2 ** tc)
+            if kind == "ratio_swapped":
+                vh, sh = sh, vh
+            den = {"eps_inside": np.sqrt(sh + eps), "no_sqrt": sh + eps}.get(kind, np.sqrt(sh) + eps)
+            w_next = w - lr * vh / den
             if kind == "store_hat":
-                return w_next, {"m": mh, "v": vh, "t": tn}
+                return w_next, {"v": vh, "s": sh, "t": tn}
             if kind == "t_kept":
-                return w_next, {"m": mn, "v": vn, "t": t}
-            return w_next, {"m": mn, "v": vn, "t": tn}
+                return w_next, {"v": vn, "s": sn, "t": t}
+            if kind in ("keys_swapped", "stored_swapped"):
+                return w_next, {"v": sn, "s": vn, "t": tn}
+            return w_next, {"v": vn, "s": sn, "t": tn}
         return sim
 
-    return [("you skipped the bias correction: m̂ = m / (1 − β1**t) and v̂ = v / (1 − β2**t), with t already "
-             "incremented; step with m̂ / (√v̂ + ε).", step("no_correction")),
+    return [("you skipped the bias correction: v̂ = v / (1 − β1**t) and ŝ = s / (1 − β2**t), with t already "
+             "incremented; step with v̂ / (√ŝ + ε).", step("no_correction")),
             ("increment t before the bias correction: the first step uses t = 1 (with t = 0, 1 − β**0 = 0 and the "
              "correction divides by zero).", step("t_after")),
             ("store the new step count in the state: state[\"t\"] = t + 1.", step("t_kept")),
-            ("keep the raw averages m and v in the state; m̂ and v̂ are only for this step's update (the next step "
-             "averages m and v further).", step("store_hat")),
-            ("ε goes outside the square root: w_next = w − lr·m̂ / (√v̂ + ε), as in torch.optim.Adam.",
+            ("keep the raw averages v and s in the state; v̂ and ŝ are only for this step's update (the next step "
+             "averages v and s further).", step("store_hat")),
+            ("ε goes outside the square root: w_next = w − lr·v̂ / (√ŝ + ε), as in torch.optim.Adam.",
              step("eps_inside")),
-            ("divide by the root of v̂: w_next = w − lr·m̂ / (√v̂ + ε).", step("no_sqrt")),
-            ("β1 goes with m (the average of dw) and β2 with v (the average of dw²); you swapped them.",
-             step("swapped")),
-            ("m averages the gradients: m = β1·m + (1 − β1)·dw; you left out (1 − β1).", step("no_one_minus")),
-            ("v averages the squared gradients: v = β2·v + (1 − β2)·dw**2.", step("no_square"))]
+            ("divide by the root of ŝ: w_next = w − lr·v̂ / (√ŝ + ε).", step("no_sqrt")),
+            (SWAPPED_HINT, step("keys_swapped")),
+            (SWAPPED_HINT, step("stored_swapped")),
+            ("the step is v̂ / (√ŝ + ε): the average gradient v̂ on top, the root of the average square ŝ below.",
+             step("ratio_swapped")),
+            ("β1 goes with v (the average of dw) and β2 with s (the average of dw²); you swapped the betas.",
+             step("betas_swapped")),
+            ("v averages the gradients: v = β1·v + (1 − β1)·dw; you left out (1 − β1).", step("no_one_minus")),
+            ("s averages the squared gradients: s = β2·s + (1 − β2)·dw**2.", step("no_square"))]
+
+
+def _adam_inspect(expected):
+    """A state whose v holds the expected s (or whose s the expected v): the two were swapped;
+    a state keyed m/v (Kingma & Ba's names): to be renamed."""
+    def inspect(got):
+        state = got.get("state")
+        if not isinstance(state, dict):
+            return None
+        if "m" in state and "s" not in state:
+            return NAMES_HINT + " Rename m to v and v to s (in what you read and in what you return)."
+        for key, other in (("v", "s"), ("s", "v")):
+            value = state.get(key)
+            if (isinstance(value, np.ndarray) and value.shape == expected[other].shape
+                    and not np.allclose(expected[key], expected[other], rtol=1e-4, atol=1e-8)
+                    and np.allclose(value, expected[other], rtol=1e-4, atol=1e-8)):
+                return SWAPPED_HINT
+        return None
+
+    return inspect
 
 
 def _adam_case(w, dw, state, hyper, steps=1, note=""):
     kw = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, **dict(hyper)}
     return _update_case(w, dw, state, hyper, reference("optim").adam_update,
                         _adam_sims(kw["lr"], kw["beta1"], kw["beta2"], kw["eps"]), steps=steps, note=note,
-                        hint=ADAM_HINT, state_hints={"t": T_HINT})
+                        hint=ADAM_HINT, state_hints={"t": T_HINT}, inspect=_adam_inspect,
+                        key_hint="This course n" + NAMES_HINT[len("this course n"):])
 
 
 def adam_update(func, hidden=False, seed=0):
-    """Check ``adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8) -> (w_next, state)``."""
+    """Check ``adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8) -> (w_next, state)``,
+    state {"v": first moment, "s": second moment, "t": step count}."""
     __tracebackhide__ = True
 
     def visible():
         w = np.array([1.0, -2.0, 0.5])
         dw = np.array([0.5, 2.0, -1.0])
-        return [_adam_case(w, dw, {"m": np.zeros(3), "v": np.zeros(3), "t": 0}, [],
+        return [_adam_case(w, dw, {"v": np.zeros(3), "s": np.zeros(3), "t": 0}, [],
                            note="the first step from adam_init's state (t = 0), default hyperparameters: "
                                 "t becomes 1 before the correction"),
-                _adam_case(w.copy(), dw.copy(), {"m": np.array([0.1, -0.2, 0.05]), "v": np.array([0.01, 0.04, 0.002]),
+                _adam_case(w.copy(), dw.copy(), {"v": np.array([0.1, -0.2, 0.05]), "s": np.array([0.01, 0.04, 0.002]),
                                                  "t": 5}, [("lr", 0.01), ("beta1", 0.8), ("beta2", 0.99), ("eps", 0.1)],
                            note="step 6 of a run, with a large ε = 0.1"),
                 _adam_case(np.linspace(-1, 1, 6).reshape(2, 3), [np.full((2, 3), 1.0), np.full((2, 3), -0.5),
                                                                  np.linspace(0, 1, 6).reshape(2, 3)],
-                           {"m": np.zeros((2, 3)), "v": np.zeros((2, 3)), "t": 0}, [("lr", 0.1)], steps=3,
+                           {"v": np.zeros((2, 3)), "s": np.zeros((2, 3)), "t": 0}, [("lr", 0.1)], steps=3,
                            note="three steps from t = 0, each given the state returned by the one before")]
 
     def make(rng, shape, dt, steps):
@@ -309,10 +350,10 @@ def adam_update(func, hidden=False, seed=0):
                 hyper.append(("eps", float(rng.choice([1e-8, 1e-6, 1e-2, 0.1]))))
         t = int(rng.choice([0, 0, 1, 2, 5, 10, 100]))
         if t == 0:
-            state = {"m": np.zeros(shape, dt), "v": np.zeros(shape, dt), "t": 0}
+            state = {"v": np.zeros(shape, dt), "s": np.zeros(shape, dt), "t": 0}
         else:
-            state = {"m": (_grad(rng, shape, dt) * 0.2).astype(dt),
-                     "v": (np.abs(_grad(rng, shape, dt)) * 0.05).astype(dt), "t": t}
+            state = {"v": (_grad(rng, shape, dt) * 0.2).astype(dt),
+                     "s": (np.abs(_grad(rng, shape, dt)) * 0.05).astype(dt), "t": t}
         dw = [_grad(rng, shape, dt) for _ in range(steps)] if steps > 1 else _grad(rng, shape, dt)
         return _adam_case(_grad(rng, shape, dt), dw, state, hyper, steps)
 
