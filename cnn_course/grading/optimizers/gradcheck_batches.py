@@ -10,9 +10,11 @@ from ._common import _HIDDEN, RNG_HINT, _log_softmax, _pick, _random_params, _sh
 
 # =========================================================================== gradient checking
 
-GRADCHECK_HINT = ("for every entry θ_i of every parameter (in the dict's order): gradapprox_i = (J(θ + ε e_i) − "
-                  "J(θ − ε e_i)) / (2ε), on copies of params; then difference = ‖grad − gradapprox‖₂ / "
-                  "(‖grad‖₂ + ‖gradapprox‖₂).")
+GRADCHECK_HINT = ("for every parameter name (in the dict's order) and every entry idx of it (for idx in "
+                  "np.ndindex(W.shape) walks them in row-major order), set that entry of a float64 copy of the "
+                  "params to θ + ε, evaluate cost, set it to θ − ε, evaluate again, and put it back: gradapprox_i = "
+                  "(J(θ + ε e_i) − J(θ − ε e_i)) / (2ε). Flatten grads['d' + name] in the same order (np.ravel), "
+                  "then difference = ‖grad − gradapprox‖₂ / (‖grad‖₂ + ‖gradapprox‖₂).")
 
 
 class _Cost:
