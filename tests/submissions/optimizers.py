@@ -158,6 +158,25 @@ def sample_log_uniform(low, high, rng, size=None):
     r = rng.uniform(np.log10(low), np.log10(high), size)
     return 10 ** r
 ''',
+    "train_adam": '''\
+import torch
+import torch.nn.functional as F
+
+def train_adam(model, X, y, epochs, batch_size, lr0, decay_rate, betas=(0.9, 0.999), eps=1e-8):
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr0, betas=betas, eps=eps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1 / (1 + decay_rate * epoch))
+    losses = []
+    for epoch in range(epochs):
+        for start in range(0, X.shape[0], batch_size):
+            X_b, y_b = X[start:start + batch_size], y[start:start + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(X_b), y_b)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        scheduler.step()
+    return losses
+''',
 }
 
 # Other correct ways to write an exercise: the checks must accept every one.
@@ -302,6 +321,29 @@ def sample_log_uniform(low, high, rng, size=None):
     a, b = np.log10(low), np.log10(high)
     r = a + (b - a) * rng.random(size)
     return np.power(10.0, r)
+'''},
+    # A DataLoader without shuffling gives the same consecutive batches; MultiplicativeLR the same decay.
+    "train_adam_data_loader": {"train_adam": '''\
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+def train_adam(model, X, y, epochs, batch_size, lr0, decay_rate, betas=(0.9, 0.999), eps=1e-8):
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr0, betas=betas, eps=eps)
+    scheduler = torch.optim.lr_scheduler.MultiplicativeLR(
+        optimizer, lambda epoch: (1 + decay_rate * (epoch - 1)) / (1 + decay_rate * epoch))
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    for epoch in range(epochs):
+        for X_b, y_b in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(X_b), y_b)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        scheduler.step()
+    return losses
 '''},
 }
 
@@ -700,6 +742,37 @@ def sample_log_uniform(low, high, rng, size=None):
     Bug("sample_log_uniform_global_random", "sample_log_uniform",
         _replace("sample_log_uniform", "rng.uniform(", "np.random.uniform("),
         frozenset({"sample_log_uniform"}), "np.random.* functions"),
+    # ------------------------------------------------------------------ the PyTorch training loop
+    Bug("train_adam_scheduler_per_batch", "train_adam",
+        _replace("train_adam", "            losses.append(loss.item())\n        scheduler.step()",
+                 "            losses.append(loss.item())\n            scheduler.step()"),
+        frozenset({"train_adam"}), "not after every mini-batch"),
+    Bug("train_adam_no_scheduler", "train_adam",
+        _replace("train_adam", "        scheduler.step()\n", ""),
+        frozenset({"train_adam"}), "the learning rate never decayed"),
+    Bug("train_adam_scheduler_before_optimizer", "train_adam",
+        _replace("train_adam", "    for epoch in range(epochs):\n",
+                 "    for epoch in range(epochs):\n        scheduler.step()\n").replace(
+            "        scheduler.step()\n    return", "    return"),
+        frozenset({"train_adam"}), "one epoch ahead"),
+    Bug("train_adam_no_zero_grad", "train_adam",
+        _replace("train_adam", "            optimizer.zero_grad()\n", ""),
+        frozenset({"train_adam"}), "call optimizer.zero_grad() before every loss.backward()"),
+    Bug("train_adam_default_betas_eps", "train_adam",
+        _replace("train_adam", "lr=lr0, betas=betas, eps=eps", "lr=lr0"),
+        frozenset({"train_adam"}), "use the betas and eps you were given"),
+    Bug("train_adam_returns_tensors", "train_adam",
+        _replace("train_adam", "losses.append(loss.item())", "losses.append(loss)"),
+        frozenset({"train_adam"}), "append loss.item()"),
+    Bug("train_adam_loss_per_epoch", "train_adam",
+        _replace("train_adam", "            losses.append(loss.item())\n        scheduler.step()",
+                 "        scheduler.step()\n        losses.append(loss.item())"),
+        frozenset({"train_adam"}), "not one per epoch"),
+    Bug("train_adam_calls_course_adam", "train_adam",
+        _replace("train_adam", "import torch\n", "import torch\nfrom cnn_course.pt.optim import Adam\n").replace(
+            "torch.optim.Adam(model.parameters(), lr=lr0, betas=betas, eps=eps)",
+            "Adam(model.parameters(), lr=lr0, beta1=betas[0], beta2=betas[1], eps=eps)"),
+        frozenset({"train_adam"}), "cnn_course.pt"),
 ]
 
 # --------------------------------------------------------------------------- nbgrader pipeline
@@ -721,6 +794,7 @@ PIPELINE_BUGS = [
     "gradient_check_one_sided",
     "lr_scheduled_no_floor",
     "sample_log_uniform_linear",
+    "train_adam_scheduler_per_batch",
 ]
 
 # The bug whose feedback page the pipeline reads.

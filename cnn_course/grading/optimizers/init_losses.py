@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..core import Case, Out, Variant, describe, f64, float_dtypes, reference, run_check
+from ..core import Case, Out, Variant, describe, f64, float_dtypes, forbids, reference, run_check
 from ._common import (_HIDDEN, LOSS_FORBIDDEN, RNG_HINT, _has_nonfinite, _log_softmax, _nonfinite_inspect, _pick,
                       _quiet, _softmax_rows)
 
@@ -159,6 +159,7 @@ HUGE_Z = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, 0.0, 1000.0]])
 SPREAD_Z = np.array([[1000.0, 999.0, 998.0, 997.0], [1.0, 2.0, 3.0, 4.0], [-5.0, 0.0, 5.0, 1.0]])
 
 
+@forbids(*LOSS_FORBIDDEN)
 def softmax(func, hidden=False, seed=0):
     """Check ``softmax(Z) -> A`` for logits Z of shape (m, K), rows summing to 1."""
     __tracebackhide__ = True
@@ -250,6 +251,7 @@ def _random_labels(rng, Z):
     return rng.integers(0, Z.shape[1], size=Z.shape[0]).astype(np.int64)
 
 
+@forbids(*LOSS_FORBIDDEN)
 def softmax_cross_entropy(func, hidden=False, seed=0):
     """Check ``softmax_cross_entropy(Z, y) -> (cost, dZ)``: the mean cross-entropy of softmax(Z)
     computed stably from the logits, and its gradient (softmax(Z) − one_hot(y)) / m."""
