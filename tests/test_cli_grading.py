@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from _nbgrader_helpers import REPO, TOY_ROOT, fill_answers, hidden_lines, html_text, solution_sources, squash
-from cnn_course import cli, instructor
+from cnn_course.autograde import cli, instructor
 
 A = "00_toy"
 NB = "00_toy"
@@ -372,7 +372,7 @@ def test_resume_after_the_command_is_killed(setup):
     assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
     records = {s: setup.root / "autograded" / s / A / instructor.RECORD_NAME for s in SCORES}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cnn_course.cli", "autograde", A, "--workers", "1", *setup.args()],
+        [sys.executable, "-m", "cnn_course.autograde.cli", "autograde", A, "--workers", "1", *setup.args()],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
@@ -404,7 +404,7 @@ def test_ctrl_c_stops_the_workers_and_says_how_to_resume(setup):
         setup.write(student)
     assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cnn_course.cli", "autograde", A, "--workers", "1", *setup.args()],
+        [sys.executable, "-m", "cnn_course.autograde.cli", "autograde", A, "--workers", "1", *setup.args()],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     first = proc.stderr.readline()

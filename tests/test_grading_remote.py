@@ -1,4 +1,4 @@
-"""The judge outside the kernel (cnn_course.grading.remote and .agent).
+"""The judge outside the kernel (cnn_course.autograde.remote and .agent).
 
 The key test runs every catalogued submission (correct, alternative, buggy, cheating) of the
 three topics twice, locally (the function object, as in the notebook) and through the
@@ -27,12 +27,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn_course.grading import agent, core, remote
-from cnn_course.grading.remote import (
+from cnn_course.autograde import agent, remote
+from cnn_course.autograde.remote import (
     AgentError, CodecError, Decoder, Encoder, FileLink, KernelCrashedError, KernelDied, LoopbackLink,
     RemoteSession, RemoteTimeout, TestResult, Unsupported, decode, decode_message,
     encode, encode_message, read_message, run_test_cell, write_message,
 )
+from cnn_course.grading import core
 from submissions import namespace
 
 ROOT = Path(__file__).resolve().parents[1]

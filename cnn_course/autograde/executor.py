@@ -5,11 +5,11 @@ Three preprocessors fill gaps in stock nbgrader 0.9.6:
 ``SandboxedExecute`` (autograde)
     Replaces nbgrader's ``Execute`` for untrusted submissions. Each notebook runs in a
     throw-away work dir holding only the submission's non-notebook files, its kernel in
-    a :class:`~cnn_course.sandbox.Sandbox` (bubblewrap: own uid, no network, read-only
+    a :class:`~cnn_course.autograde.sandbox.Sandbox` (bubblewrap: own uid, no network, read-only
     system, resource limits; or resource limits alone). Test cells never run in that
-    kernel: the grader executes them itself (:mod:`cnn_course.grading.remote`), calling
+    kernel: the grader executes them itself (:mod:`cnn_course.autograde.remote`), calling
     the student's functions in the kernel through :class:`KernelLink`, after a static look
-    at the student's code (:mod:`cnn_course.grading.static`); the test cell's outputs are
+    at the student's code (:mod:`cnn_course.autograde.static`); the test cell's outputs are
     the verdict. Outputs are capped as they arrive; a hang, crash, memory or fork bomb
     kills the sandbox, a fresh one replays the cells before, and only that exercise is
     lost.
@@ -69,7 +69,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode, default
 from traitlets.config import Config, PyFileConfigLoader
 from zmq.utils.monitor import recv_monitor_message
 
-from cnn_course.sandbox import Limits, Sandbox, SandboxKernelManager
+from cnn_course.autograde.sandbox import Limits, Sandbox, SandboxKernelManager
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
@@ -260,7 +260,7 @@ _NOT_COPIED = (
     "timestamp.txt", ".kernel", ".grader",
 )
 _GRADER_DIR = ".grader"  # agent requests and answers, in the work dir
-_KERNEL_DIR = ".kernel"  # the kernel's connection file and sockets (cnn_course.sandbox)
+_KERNEL_DIR = ".kernel"  # the kernel's connection file and sockets (cnn_course.autograde.sandbox)
 
 
 def _default_uid() -> int:
@@ -506,7 +506,7 @@ class _OutputCollector:
 # Run silently in each fresh kernel: the agent, and the work dir on the import path (the
 # kernel starts with ``python -P``, see below, as Jupyter would have it for the notebook).
 _KERNEL_SETUP = (
-    "import cnn_course.grading.agent as __cnn_agent__\n"
+    "import cnn_course.autograde.agent as __cnn_agent__\n"
     "import os as __cnn_os, sys as __cnn_sys\n"
     "__cnn_sys.path.insert(0, __cnn_os.getcwd())\n"
     "del __cnn_os, __cnn_sys"
@@ -528,7 +528,7 @@ class _SafePathKernelManager(SandboxKernelManager):
 
 
 class SandboxKernel:
-    """One submission's kernel in its :class:`~cnn_course.sandbox.Sandbox`, driven
+    """One submission's kernel in its :class:`~cnn_course.autograde.sandbox.Sandbox`, driven
     synchronously: execute code with a wall-clock limit, interrupt, tell a crash from a
     hang, kill everything and start again."""
 
@@ -798,7 +798,7 @@ def _remove_entry(path: Path) -> None:
 
 
 class KernelLink:
-    """The judge's :class:`~cnn_course.grading.remote.Link` to the sandboxed kernel.
+    """The judge's :class:`~cnn_course.autograde.remote.Link` to the sandboxed kernel.
 
     A request is written (by the grader) to ``workdir/.grader/req-<random>.npz``, the
     kernel runs ``__cnn_agent__.serve(request, response)`` as a silent execute request
@@ -808,7 +808,7 @@ class KernelLink:
     student's function printed during a call (the agent's ``out``) is dropped too.
     """
 
-    SERVE = "import cnn_course.grading.agent as __cnn_agent__\n__cnn_agent__.serve({req!r}, {resp!r})"
+    SERVE = "import cnn_course.autograde.agent as __cnn_agent__\n__cnn_agent__.serve({req!r}, {resp!r})"
 
     def __init__(self, kernel: SandboxKernel):
         self.kernel = kernel
@@ -816,7 +816,7 @@ class KernelLink:
         self.requests = 0
 
     def request(self, op: str, payload: dict, arrays: dict, timeout: float):
-        from cnn_course.grading import remote
+        from cnn_course.autograde import remote
 
         if self.state == "died" or self.kernel.dead:
             self.state = "died"
@@ -876,15 +876,15 @@ class SandboxedExecute(Execute):
 
     Per notebook: a throw-away work dir (``workdir_root/<uid>-<random>/``) holding only
     the submission folder's non-notebook files (no notebook: it now holds the hidden
-    tests; no gradebook), a kernel in a :class:`~cnn_course.sandbox.Sandbox` started
+    tests; no gradebook), a kernel in a :class:`~cnn_course.autograde.sandbox.Sandbox` started
     there, and, at the end, nothing left (processes killed, work dir removed, also
     after errors).
 
     * Code cells that are not autograder tests run in the kernel, one ``timeout`` each
       (``Execute.timeout``), their outputs capped while they arrive.
     * Autograder test cells (nbgrader ``grade`` and not ``solution``) never reach the
-      kernel: the static report (:mod:`cnn_course.grading.static`) speaks first, then
-      :func:`cnn_course.grading.remote.run_test_cell` runs the cell in this process, the
+      kernel: the static report (:mod:`cnn_course.autograde.static`) speaks first, then
+      :func:`cnn_course.autograde.remote.run_test_cell` runs the cell in this process, the
       student's functions called in the kernel through :class:`KernelLink`. The cell's
       outputs are written from the verdict alone: the checks' "✓" lines when it passes,
       one ``error`` output (``ename: message``) when it fails, which is how nbgrader's
@@ -924,7 +924,7 @@ class SandboxedExecute(Execute):
     max_rich_bytes = Integer(4 * 2**20, help="Bytes of images and other rich outputs kept per cell.").tag(
         config=True)
     max_message_bytes = Integer(8 * 2**20, help="Largest single message accepted from the kernel.").tag(config=True)
-    static_analysis = Bool(True, help="Judge student code statically (cnn_course.grading.static) before each "
+    static_analysis = Bool(True, help="Judge student code statically (cnn_course.autograde.static) before each "
                                       "test cell.").tag(config=True)
 
     timeout_message = Unicode(
@@ -1062,7 +1062,7 @@ class SandboxedExecute(Execute):
         self._recover()
 
     def _judge(self, cell, index, report) -> None:
-        from cnn_course.grading import remote
+        from cnn_course.autograde import remote
 
         problem = None
         if report is not None:
@@ -1185,7 +1185,7 @@ class SandboxedExecute(Execute):
     def _static_report(self, nb, resources):
         if not self.static_analysis:
             return None
-        from cnn_course.grading import static
+        from cnn_course.autograde import static
 
         try:
             release = resources.get("cnn_course_release_nb") or self._release_notebook(resources) \

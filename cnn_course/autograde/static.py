@@ -27,8 +27,8 @@ Two questions, answered per test cell by :meth:`StaticReport.problem`:
   and tracer hooks the kernel-side watcher uses (``sys.setprofile``/``settrace``/
   ``getprofile``, ``threading.setprofile``), the grading package
   (``cnn_course.grading``: anything but importing a topic module and calling its
-  public checks, which a student may re-run in a scratch cell) and its kernel agent
-  (``__cnn_agent__``, also as a string),
+  public checks, which a student may re-run in a scratch cell), the autograder
+  (``cnn_course.autograde``) and its kernel agent (``__cnn_agent__``, also as a string),
   ``gc`` (finds and rewrites any live object), ``importlib``/``__import__`` outside the
   graded functions, ``exec``/``eval``/``compile``/``globals()``, the ``builtins`` module
   and ``__builtins__``, the module table and import hooks (``sys.modules``,
@@ -70,19 +70,21 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import core
+from cnn_course.grading import core
 
 __all__ = ["graded_names", "student_cells", "analyze", "StaticReport", "Finding"]
 
 # --------------------------------------------------------------------------- what is flagged
 
 GRADING_PACKAGE = "cnn_course.grading"
+AUTOGRADE_PACKAGE = "cnn_course.autograde"
 AGENT_NAME = "__cnn_agent__"
 
 # Dotted names (after alias resolution): a name is flagged when it equals an entry or
 # starts with entry + ".". Value: what it is, for the message.
 TAMPER_DOTTED: dict[str, str] = {
     GRADING_PACKAGE: "the grader's own code",
+    AUTOGRADE_PACKAGE: "the grader's own code",
     "gc": "the garbage collector, which finds and changes the grader's objects",
     "builtins": "Python's builtins",
     "__builtin__": "Python's builtins",
@@ -205,7 +207,7 @@ def _check_api() -> frozenset[str]:
     and their public functions, and the exception classes."""
     allowed = {GRADING_PACKAGE, f"{GRADING_PACKAGE}.CheckFailed", f"{GRADING_PACKAGE}.NotYourOwnWork"}
     for path in Path(core.__file__).resolve().parent.glob("*.py"):
-        if path.stem.startswith("_") or path.stem in ("core", "agent", "remote", "static"):
+        if path.stem.startswith("_") or path.stem == "core":
             continue
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -18,7 +18,7 @@ Each subcommand is a ``Command``: a name, a function that adds its arguments and
 function that runs it and returns the exit status. The work itself is in plain
 functions (``generate_release``, ``validate_notebook``, ``execute_notebook``,
 ``compare_trees`` here; ``collect``, ``autograde``, ``export_csv``, ``feedback`` in
-``cnn_course.instructor``) that the tests call directly.
+``cnn_course.autograde.instructor``) that the tests call directly.
 
 Exit status: 0 success, 1 a check failed (a test, a sync difference, a notebook that
 raised, a submission that could not be collected or graded), 2 bad usage (unknown
@@ -62,7 +62,7 @@ def find_root(start: str | os.PathLike | None = None) -> Path:
     ``solutions/``."""
     candidates = [Path(start or os.getcwd()).resolve()]
     if start is None:
-        candidates.append(Path(__file__).resolve().parent.parent)
+        candidates.append(Path(__file__).resolve().parents[2])
     for base in candidates:
         for folder in (base, *base.parents):
             if (folder / CONFIG_FILE).is_file() and (folder / "solutions").is_dir():
@@ -120,7 +120,7 @@ def generate_release(
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    from cnn_course.nbgrader_ext import canonical_notebook, load_config
+    from cnn_course.autograde.executor import canonical_notebook, load_config
 
     root, dest = Path(root), Path(dest)
     with tempfile.TemporaryDirectory(prefix="cnn-course-generate-") as tmp:
@@ -244,7 +244,7 @@ def validate_notebook(path: Path, root: Path | None = None, timeout: int | None 
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
     from nbgrader.validator import Validator
 
-    from cnn_course.nbgrader_ext import ResilientExecute, load_config
+    from cnn_course.autograde.executor import ResilientExecute, load_config
 
     path = Path(path).resolve()
     _read_notebook(path)
@@ -306,7 +306,7 @@ def _run_generate(args) -> int:
     assignments = _assignments(root, args.assignments)
     db_url = None
     if args.gradebook:
-        from cnn_course.instructor import _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
+        from cnn_course.autograde.instructor import _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
 
         db_url = gradebook_url(resolve_db_url(root, args.db_url))
         prepare_sqlite(db_url)
@@ -375,7 +375,7 @@ def _run_execute(args) -> int:
 
 
 def _run_collect(args) -> int:
-    from cnn_course import instructor
+    from cnn_course.autograde import instructor
 
     result = instructor.collect(args.root, args.assignment, args.source, db_url=args.db_url, roster=args.roster)
     for c in result.collected:
@@ -391,7 +391,7 @@ def _run_collect(args) -> int:
 
 
 def _run_autograde(args) -> int:
-    from cnn_course import instructor
+    from cnn_course.autograde import instructor
 
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -429,7 +429,7 @@ def _run_autograde(args) -> int:
 
 
 def _run_export(args) -> int:
-    from cnn_course import instructor
+    from cnn_course.autograde import instructor
 
     path = args.csv or Path(f"grades-{args.assignment}.csv")
     rows = instructor.export_csv(args.root, args.assignment, path, db_url=args.db_url)
@@ -442,7 +442,7 @@ def _run_export(args) -> int:
 
 
 def _run_feedback(args) -> int:
-    from cnn_course import instructor
+    from cnn_course.autograde import instructor
 
     result = instructor.feedback(args.root, args.assignment, db_url=args.db_url, students=args.student)
     for s in result.written:

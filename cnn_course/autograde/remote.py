@@ -48,7 +48,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from . import core
+from cnn_course.grading import core
 
 __all__ = [
     "encode", "decode", "Encoder", "Decoder", "CodecError", "Unsupported", "encode_message", "decode_message",
@@ -639,7 +639,7 @@ class FileLink:
     ``__cnn_agent__.serve(request, response)`` in the kernel and reads ``<prefix>-response.npz``.
     """
 
-    SETUP = "import cnn_course.grading.agent as __cnn_agent__"
+    SETUP = "import cnn_course.autograde.agent as __cnn_agent__"
 
     def __init__(self, run_code: Callable[[str, float], Any], local_dir, kernel_dir=None, prefix: str = "cnn-agent"):
         self.run_code = run_code

@@ -3,7 +3,7 @@
 Everything here drives nbgrader 0.9.6 (its gradebook, its ``Autograde`` and
 ``GenerateFeedback`` converters, its folder layout) through the course's
 ``nbgrader_config.py``; nothing re-implements grading. The functions are plain Python so
-the tests call them directly; ``cnn_course.cli`` only parses arguments and prints.
+the tests call them directly; ``cnn_course.autograde.cli`` only parses arguments and prints.
 
 Folders, under the course root (nbgrader's defaults)::
 
@@ -58,7 +58,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cnn_course.cli import DB_URL_ENV, CheckFailed, UsageError, generate_release, list_assignments
+from cnn_course.autograde.cli import DB_URL_ENV, CheckFailed, UsageError, generate_release, list_assignments
 
 STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 RECORD_NAME = ".cnn-course-graded.json"  # completion record, written last
@@ -86,7 +86,7 @@ def resolve_db_url(root: Path, db_url: str | None = None) -> str:
         return db_url
     if os.environ.get(DB_URL_ENV):
         return os.environ[DB_URL_ENV]
-    from cnn_course.nbgrader_ext import load_config
+    from cnn_course.autograde.executor import load_config
 
     url = load_config(root).CourseDirectory.get("db_url")
     if not url:
@@ -160,7 +160,7 @@ class CourseRoot:
         """The course config, rooted here and pointed at this gradebook. Our own files
         (``.cnn-course-*``) are added to ``CourseDirectory.ignore`` so nbgrader never
         copies them into feedback."""
-        from cnn_course.nbgrader_ext import load_config
+        from cnn_course.autograde.executor import load_config
 
         base = load_config(self.root)
         ignore = list(base.CourseDirectory.get("ignore", []))
@@ -177,7 +177,7 @@ class CourseRoot:
         """``CourseDirectory.course_id`` of the config: nbgrader's converters open the
         gradebook with it, so the CLI does too (PostgreSQL enforces its foreign key)."""
         if not hasattr(self, "_course_id"):
-            from cnn_course.nbgrader_ext import load_config
+            from cnn_course.autograde.executor import load_config
 
             self._course_id = str(load_config(self.root).CourseDirectory.get("course_id", "") or "")
         return self._course_id
@@ -1240,7 +1240,7 @@ def write_summary(course: CourseRoot, assignment: str, student: str, infos: list
                 total, max_total = total + score, max_total + maximum
                 out.append(f"{gid}: {_fmt(score)} / {_fmt(maximum)}")
                 if score < maximum and gid in cells:
-                    from cnn_course.nbgrader_ext import hidden_test_lines
+                    from cnn_course.autograde.executor import hidden_test_lines
 
                     try:
                         source = gb.find_source_cell(gid, info.name, assignment).source
