@@ -68,7 +68,7 @@ c.Execute.startup_timeout = 120
 # network, only /usr, /etc, Python and cnn_course visible; memory, CPU, process and
 # file-size limits) or, without bwrap/root, under resource limits alone. Test cells never
 # run in that kernel: the grader runs them itself and calls the student's functions in
-# the kernel (cnn_course/autograde/remote.py), after a static look at the student's code
+# the kernel (cnn_course/autograde/judge.py), after a static look at the student's code
 # (cnn_course/autograde/static.py). A cell that hangs or crashes the kernel costs only its
 # exercise: the sandbox is killed, a fresh one replays the cells before, grading goes on.
 c.SandboxedExecute.sandbox_mode = "auto"  # "bwrap" to refuse running without the sandbox

@@ -1,4 +1,4 @@
-"""The kernel's side of the judge (see :mod:`.remote`): a small agent that runs in the
+"""The kernel's side of the judge (see :mod:`.judge`): a small agent that runs in the
 student's kernel and does what the grader asks, one request at a time.
 
 The executor imports it in the kernel (``import cnn_course.autograde.agent as __cnn_agent__``)
@@ -15,9 +15,10 @@ Operations (:func:`handle`):
   every argument after the call (arrays changed in place, list and dict entries added,
   removed or replaced, generators advanced), references instead of copies for results that
   are arguments (or entries of them), the exception if any (type, message, the student's
-  frame) and, with ``watch``, what :class:`~.core.watch_forbidden_calls` saw. Output the
-  function prints is captured (capped) and sent along.
-* ``static(handle, forbidden)``: :func:`~.core.find_forbidden_static` on the real function.
+  frame) and, with ``watch``, what :class:`~cnn_course.grading.core.watch_forbidden_calls`
+  saw. Output the function prints is captured (capped) and sent along.
+* ``static(handle, forbidden)``: :func:`~cnn_course.grading.core.find_forbidden_static` on
+  the real function.
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ import types
 import numpy as np
 
 from cnn_course.grading import core
-from .remote import (
-    MAX_TEXT, CodecError, Decoder, Encoder, decode_message, encode_message, read_message, write_message,
-)
+
+from .codec import MAX_TEXT, CodecError, Decoder, Encoder, decode_message, encode_message, read_message, write_message
 
 __all__ = ["handle", "serve", "process", "dispatch"]
 

@@ -7,7 +7,7 @@ Three preprocessors fill gaps in stock nbgrader 0.9.6:
     throw-away work dir holding only the submission's non-notebook files, its kernel in
     a :class:`~cnn_course.autograde.sandbox.Sandbox` (bubblewrap: own uid, no network, read-only
     system, resource limits; or resource limits alone). Test cells never run in that
-    kernel: the grader executes them itself (:mod:`cnn_course.autograde.remote`), calling
+    kernel: the grader executes them itself (:mod:`cnn_course.autograde.judge`), calling
     the student's functions in the kernel through :class:`KernelLink`, after a static look
     at the student's code (:mod:`cnn_course.autograde.static`); the test cell's outputs are
     the verdict. Outputs are capped as they arrive; a hang, crash, memory or fork bomb
@@ -69,7 +69,10 @@ from traitlets import Bool, Enum, Float, Integer, Unicode, default
 from traitlets.config import Config, PyFileConfigLoader
 from zmq.utils.monitor import recv_monitor_message
 
-from cnn_course.autograde.sandbox import Limits, Sandbox, SandboxKernelManager
+from .codec import MAX_MESSAGE_BYTES, CodecError, decode_message, encode_message
+from .judge import run_test_cell
+from .links import AGENT_IMPORT, AGENT_NAME, AgentError, KernelDied, RemoteTimeout, open_envelope, request_envelope
+from .sandbox import Limits, Sandbox, SandboxKernelManager
 
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
@@ -506,7 +509,7 @@ class _OutputCollector:
 # Run silently in each fresh kernel: the agent, and the work dir on the import path (the
 # kernel starts with ``python -P``, see below, as Jupyter would have it for the notebook).
 _KERNEL_SETUP = (
-    "import cnn_course.autograde.agent as __cnn_agent__\n"
+    f"{AGENT_IMPORT}\n"
     "import os as __cnn_os, sys as __cnn_sys\n"
     "__cnn_sys.path.insert(0, __cnn_os.getcwd())\n"
     "del __cnn_os, __cnn_sys"
@@ -798,7 +801,7 @@ def _remove_entry(path: Path) -> None:
 
 
 class KernelLink:
-    """The judge's :class:`~cnn_course.autograde.remote.Link` to the sandboxed kernel.
+    """The judge's :class:`~cnn_course.autograde.links.Link` to the sandboxed kernel.
 
     A request is written (by the grader) to ``workdir/.grader/req-<random>.npz``, the
     kernel runs ``__cnn_agent__.serve(request, response)`` as a silent execute request
@@ -808,7 +811,7 @@ class KernelLink:
     student's function printed during a call (the agent's ``out``) is dropped too.
     """
 
-    SERVE = "import cnn_course.autograde.agent as __cnn_agent__\n__cnn_agent__.serve({req!r}, {resp!r})"
+    SERVE = f"{AGENT_IMPORT}\n{AGENT_NAME}.serve({{req!r}}, {{resp!r}})"
 
     def __init__(self, kernel: SandboxKernel):
         self.kernel = kernel
@@ -816,16 +819,14 @@ class KernelLink:
         self.requests = 0
 
     def request(self, op: str, payload: dict, arrays: dict, timeout: float):
-        from cnn_course.autograde import remote
-
         if self.state == "died" or self.kernel.dead:
             self.state = "died"
-            raise remote.KernelDied(f"the kernel is gone ({self.kernel.exit_description()})")
+            raise KernelDied(f"the kernel is gone ({self.kernel.exit_description()})")
         if self.state == "timeout" or self.kernel.pending is not None:
             self.state = "timeout"
-            raise remote.RemoteTimeout("the kernel is still busy with an earlier call")
+            raise RemoteTimeout("the kernel is still busy with an earlier call")
         self.requests += 1
-        data = remote.encode_message(remote.request_envelope(op, payload), arrays)
+        data = encode_message(request_envelope(op, payload), arrays)
         token = secrets.token_hex(8)
         req, resp = f"req-{token}.npz", f"resp-{token}.npz"
         gfd = self.kernel._grader_dir()
@@ -838,17 +839,17 @@ class KernelLink:
                                       timeout=timeout, silent=True)
             if run.status == "timeout":
                 self.state = "timeout"
-                raise remote.RemoteTimeout(f"no answer within {_seconds(timeout)} s")
+                raise RemoteTimeout(f"no answer within {_seconds(timeout)} s")
             if run.status == "died":
                 self.state = "died"
-                raise remote.KernelDied(f"the kernel died ({run.exit})")
+                raise KernelDied(f"the kernel died ({run.exit})")
             try:
-                answer = _read_answer(resp, gfd, remote.MAX_MESSAGE_BYTES)
-                tree, out_arrays = remote.decode_message(answer)
-            except (OSError, remote.CodecError) as exc:
+                answer = _read_answer(resp, gfd, MAX_MESSAGE_BYTES)
+                tree, out_arrays = decode_message(answer)
+            except (OSError, CodecError) as exc:
                 detail = f"{run.content.get('ename')}: {run.content.get('evalue')}" if run.status == "error" else exc
-                raise remote.AgentError(f"the kernel's answer could not be read ({detail})") from None
-            payload = remote.open_envelope(tree)
+                raise AgentError(f"the kernel's answer could not be read ({detail})") from None
+            payload = open_envelope(tree)
             # What the student's function printed stays in the sandbox: a test cell shows
             # the judge's verdict only.
             payload.pop("out", None)
@@ -884,7 +885,7 @@ class SandboxedExecute(Execute):
       (``Execute.timeout``), their outputs capped while they arrive.
     * Autograder test cells (nbgrader ``grade`` and not ``solution``) never reach the
       kernel: the static report (:mod:`cnn_course.autograde.static`) speaks first, then
-      :func:`cnn_course.autograde.remote.run_test_cell` runs the cell in this process, the
+      :func:`cnn_course.autograde.judge.run_test_cell` runs the cell in this process, the
       student's functions called in the kernel through :class:`KernelLink`. The cell's
       outputs are written from the verdict alone: the checks' "✓" lines when it passes,
       one ``error`` output (``ename: message``) when it fails, which is how nbgrader's
@@ -1062,8 +1063,6 @@ class SandboxedExecute(Execute):
         self._recover()
 
     def _judge(self, cell, index, report) -> None:
-        from cnn_course.autograde import remote
-
         problem = None
         if report is not None:
             try:
@@ -1077,7 +1076,7 @@ class SandboxedExecute(Execute):
         timeout = self._cell_timeout()
         link = KernelLink(self.kernel)
         gid = cell.metadata.get("nbgrader", {}).get("grade_id", index)
-        result = remote.run_test_cell(cell.source, link, timeout=timeout, filename=f"<test cell {gid}>",
+        result = run_test_cell(cell.source, link, timeout=timeout, filename=f"<test cell {gid}>",
                                       output_limit=self.max_output_chars)
         outputs = []
         if result.output:

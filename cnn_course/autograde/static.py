@@ -53,7 +53,7 @@ builtin name (``sum = 0``): the test code runs in the judge, where builtins are 
 real ones.
 
 The analysis is a second line of defence: verdicts are computed outside the kernel
-(``remote.py``), so nothing the kernel does can change how a result is compared; what
+(``judge.py``), so nothing the kernel does can change how a result is compared; what
 tampering could still hide is a forbidden call from the kernel-side watcher. It is
 exact on what it reads, conservative where code is conditional (any branch counts),
 and blind to what no static analysis can see (strings built at run time, data read
@@ -72,13 +72,14 @@ from pathlib import Path
 
 from cnn_course.grading import core
 
+from .links import AGENT_NAME
+
 __all__ = ["graded_names", "student_cells", "analyze", "StaticReport", "Finding"]
 
 # --------------------------------------------------------------------------- what is flagged
 
 GRADING_PACKAGE = "cnn_course.grading"
 AUTOGRADE_PACKAGE = "cnn_course.autograde"
-AGENT_NAME = "__cnn_agent__"
 
 # Dotted names (after alias resolution): a name is flagged when it equals an entry or
 # starts with entry + ".". Value: what it is, for the message.
