@@ -69,7 +69,7 @@ c.Execute.startup_timeout = 120
 # file-size limits) or, without bwrap/root, under resource limits alone. Test cells never
 # run in that kernel: the grader runs them itself and calls the student's functions in
 # the kernel (cnn_course/autograde/judge.py), after a static look at the student's code
-# (cnn_course/autograde/static.py). A cell that hangs or crashes the kernel costs only its
+# (cnn_course/autograde/static/). A cell that hangs or crashes the kernel costs only its
 # exercise: the sandbox is killed, a fresh one replays the cells before, grading goes on.
 c.SandboxedExecute.sandbox_mode = "auto"  # "bwrap" to refuse running without the sandbox
 c.SandboxedExecute.notebook_timeout = 1200  # wall-clock budget of one notebook (s)

@@ -1,4 +1,4 @@
-"""The judge's static look at student code (cnn_course/autograde/static.py): graded names,
+"""The judge's static look at student code (cnn_course/autograde/static/): graded names,
 student cells, graded functions that are not the student's own work, tampering with the
 grader, and no false positives on the real notebooks and the catalogs' correct solutions."""
 

@@ -69,6 +69,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode, default
 from traitlets.config import Config, PyFileConfigLoader
 from zmq.utils.monitor import recv_monitor_message
 
+from . import static
 from .codec import MAX_MESSAGE_BYTES, CodecError, decode_message, encode_message
 from .judge import run_test_cell
 from .links import AGENT_IMPORT, AGENT_NAME, AgentError, KernelDied, RemoteTimeout, open_envelope, request_envelope
@@ -1184,8 +1185,6 @@ class SandboxedExecute(Execute):
     def _static_report(self, nb, resources):
         if not self.static_analysis:
             return None
-        from cnn_course.autograde import static
-
         try:
             release = resources.get("cnn_course_release_nb") or self._release_notebook(resources) \
                 or _release_like(nb)
