@@ -21,7 +21,8 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from cnn_course.autograde.executor import HideHiddenTestTracebacks, RestoreCells, SafeDeduplicateIds, SandboxedExecute
+from cnn_course.autograde.executor import SandboxedExecute
+from cnn_course.autograde.preprocessors import HideHiddenTestTracebacks, RestoreCells, SafeDeduplicateIds
 
 c = get_config()  # noqa: F821 (injected by traitlets' config loader)
 

@@ -38,7 +38,7 @@ import sqlalchemy
 
 import _nbgrader_helpers  # noqa: F401  (caches nbgrader's `alembic heads` lookup in this process)
 from _nbgrader_helpers import TOY_ROOT, fill_answers
-from cnn_course.autograde.executor import load_config
+from cnn_course.autograde.course import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "00_toy"

@@ -120,7 +120,7 @@ def generate_release(
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    from cnn_course.autograde.executor import canonical_notebook, load_config
+    from cnn_course.autograde.course import canonical_notebook, load_config
 
     root, dest = Path(root), Path(dest)
     with tempfile.TemporaryDirectory(prefix="cnn-course-generate-") as tmp:
@@ -244,7 +244,8 @@ def validate_notebook(path: Path, root: Path | None = None, timeout: int | None 
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
     from nbgrader.validator import Validator
 
-    from cnn_course.autograde.executor import ResilientExecute, load_config
+    from cnn_course.autograde.course import load_config
+    from cnn_course.autograde.executor import ResilientExecute
 
     path = Path(path).resolve()
     _read_notebook(path)

@@ -86,7 +86,7 @@ def resolve_db_url(root: Path, db_url: str | None = None) -> str:
         return db_url
     if os.environ.get(DB_URL_ENV):
         return os.environ[DB_URL_ENV]
-    from cnn_course.autograde.executor import load_config
+    from cnn_course.autograde.course import load_config
 
     url = load_config(root).CourseDirectory.get("db_url")
     if not url:
@@ -160,7 +160,7 @@ class CourseRoot:
         """The course config, rooted here and pointed at this gradebook. Our own files
         (``.cnn-course-*``) are added to ``CourseDirectory.ignore`` so nbgrader never
         copies them into feedback."""
-        from cnn_course.autograde.executor import load_config
+        from cnn_course.autograde.course import load_config
 
         base = load_config(self.root)
         ignore = list(base.CourseDirectory.get("ignore", []))
@@ -177,7 +177,7 @@ class CourseRoot:
         """``CourseDirectory.course_id`` of the config: nbgrader's converters open the
         gradebook with it, so the CLI does too (PostgreSQL enforces its foreign key)."""
         if not hasattr(self, "_course_id"):
-            from cnn_course.autograde.executor import load_config
+            from cnn_course.autograde.course import load_config
 
             self._course_id = str(load_config(self.root).CourseDirectory.get("course_id", "") or "")
         return self._course_id
@@ -1240,7 +1240,7 @@ def write_summary(course: CourseRoot, assignment: str, student: str, infos: list
                 total, max_total = total + score, max_total + maximum
                 out.append(f"{gid}: {_fmt(score)} / {_fmt(maximum)}")
                 if score < maximum and gid in cells:
-                    from cnn_course.autograde.executor import hidden_test_lines
+                    from cnn_course.autograde.course import hidden_test_lines
 
                     try:
                         source = gb.find_source_cell(gid, info.name, assignment).source

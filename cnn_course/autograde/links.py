@@ -4,7 +4,7 @@ A link carries one request to the agent (an envelope, :func:`request_envelope`, 
 arrays, encoded by :mod:`.codec`) and returns the answer's payload (:func:`open_envelope`);
 it raises :class:`RemoteTimeout` when the kernel does not answer in time,
 :class:`KernelDied` when it dies, :class:`AgentError` when the agent reports an error.
-The executor's link goes through the sandboxed Jupyter kernel (:class:`.executor.KernelLink`);
+The executor's link goes through the sandboxed Jupyter kernel (:class:`.kernel.KernelLink`);
 :class:`FileLink` goes through a directory both sides see, :class:`LoopbackLink` runs the
 agent in this process (tests). A kernel loads the agent with :data:`AGENT_IMPORT`, under
 the name :data:`AGENT_NAME`.

@@ -6,6 +6,7 @@ import ast
 import functools
 import re
 
+from ..course import without_hidden_tests
 from .rules import CHECK_PACKAGE
 
 
@@ -22,19 +23,6 @@ def _nbgrader(cell) -> dict:
     md = cell.get("metadata", {}) or {}
     nbg = md.get("nbgrader", {}) if isinstance(md, dict) else {}
     return nbg if isinstance(nbg, dict) else {}
-
-
-def _without_hidden_tests(source: str) -> str:
-    """The cell as nbgrader releases it (ClearHiddenTests): hidden-test regions removed."""
-    out, inside = [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
 
 
 def _release_index(release_nb):
@@ -62,7 +50,7 @@ def _is_instructor_cell(cell, release_sources, release_tests) -> bool:
     # A test cell whose hidden tests nbgrader restored (OverwriteCells): its visible part
     # is the release cell's. Recognised by grade id, not by flags a student could edit;
     # a deleted one that nbgrader added back starts with nbgrader's note, as a comment.
-    return gid in release_tests and _norm(_without_hidden_tests(_RESTORED.sub("", src))) == release_tests[gid]
+    return gid in release_tests and _norm(without_hidden_tests(_RESTORED.sub("", src))) == release_tests[gid]
 
 
 def student_cells(submission_nb, release_nb) -> list[tuple[int, str]]:

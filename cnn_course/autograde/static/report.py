@@ -7,10 +7,8 @@ from dataclasses import dataclass
 
 from cnn_course.grading import core
 
-from .cells import (
-    _BUILTINS, _is_instructor_cell, _nbgrader, _norm, _parse, _release_index, _source, _without_hidden_tests,
-    graded_names,
-)
+from ..course import without_hidden_tests
+from .cells import _BUILTINS, _is_instructor_cell, _nbgrader, _norm, _parse, _release_index, _source, graded_names
 from .rules import MAX_PLACES, _matches
 from .scope import _Binding, _Module, _Ref, _Scanner
 
@@ -73,7 +71,7 @@ class StaticReport:
                 "mistake, ask your instructor to review your notebook by hand.")
 
     def _test_index(self, test_source: str) -> int:
-        for key in (_norm(test_source), _norm(_without_hidden_tests(test_source))):
+        for key in (_norm(test_source), _norm(without_hidden_tests(test_source))):
             if key in self._test_cells:
                 return self._test_cells[key]
         return self._n_cells
@@ -152,7 +150,7 @@ def analyze(submission_nb, release_nb, forbidden=core.FORBIDDEN) -> StaticReport
         gid = _nbgrader(cell).get("grade_id")
         if not mine and gid in release_tests:
             test_cells.setdefault(_norm(src), i)
-            test_cells.setdefault(_norm(_without_hidden_tests(src)), i)
+            test_cells.setdefault(_norm(without_hidden_tests(src)), i)
             test_at.setdefault(gid, i)
         if mine:
             student.append((i, src))
