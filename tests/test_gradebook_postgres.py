@@ -324,7 +324,7 @@ def _workflow(root: Path, db_url: str, inbox: Path) -> tuple[dict, str]:
 
 
 def test_instructor_workflow_gives_the_same_grades_on_postgres_as_on_sqlite(pg, tmp_path, capsys):
-    from cnn_course.autograde import instructor
+    from cnn_course.autograde import workers
 
     inbox = _submissions(tmp_path)
     sqlite_url = f"sqlite:///{tmp_path / 'sqlite' / 'gradebook.db'}"
@@ -342,7 +342,7 @@ def test_instructor_workflow_gives_the_same_grades_on_postgres_as_on_sqlite(pg, 
     assert post[1] == "\n".join(["id,test_relu,test_count_positive,total,max_total,status", *rows]) + "\n"
 
     # Resume on PostgreSQL: a second run finds every completion record current, grades nothing.
-    again = instructor.autograde(tmp_path / "postgres", ASSIGNMENT, db_url=pg_url, workers=2,
+    again = workers.autograde(tmp_path / "postgres", ASSIGNMENT, db_url=pg_url, workers=2,
                                  progress_stream=io.StringIO())
     assert sorted(again.skipped) == sorted(STUDENTS) and not again.outcomes
 

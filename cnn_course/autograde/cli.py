@@ -18,7 +18,8 @@ Each subcommand is a ``Command``: a name, a function that adds its arguments and
 function that runs it and returns the exit status. The work itself is in plain
 functions (``generate_release``, ``validate_notebook``, ``execute_notebook``,
 ``compare_trees`` here; ``collect``, ``autograde``, ``export_csv``, ``feedback`` in
-``cnn_course.autograde.instructor``) that the tests call directly.
+``cnn_course.autograde.collect``, ``.workers``, ``.export``, ``.feedback``) that the tests call
+directly.
 
 Exit status: 0 success, 1 a check failed (a test, a sync difference, a notebook that
 raised, a submission that could not be collected or graded), 2 bad usage (unknown
@@ -307,7 +308,7 @@ def _run_generate(args) -> int:
     assignments = _assignments(root, args.assignments)
     db_url = None
     if args.gradebook:
-        from cnn_course.autograde.instructor import _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
+        from cnn_course.autograde.gradebook import _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
 
         db_url = gradebook_url(resolve_db_url(root, args.db_url))
         prepare_sqlite(db_url)
@@ -376,9 +377,9 @@ def _run_execute(args) -> int:
 
 
 def _run_collect(args) -> int:
-    from cnn_course.autograde import instructor
+    from cnn_course.autograde import collect
 
-    result = instructor.collect(args.root, args.assignment, args.source, db_url=args.db_url, roster=args.roster)
+    result = collect.collect(args.root, args.assignment, args.source, db_url=args.db_url, roster=args.roster)
     for c in result.collected:
         note = f"; missing cell(s) {', '.join(c.missing_cells)}: nbgrader puts deleted test cells back" if c.missing_cells else ""
         print(f"collected {c.student} ({c.state}{note})")
@@ -392,16 +393,16 @@ def _run_collect(args) -> int:
 
 
 def _run_autograde(args) -> int:
-    from cnn_course.autograde import instructor
+    from cnn_course.autograde import workers
 
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
     try:
-        result = instructor.autograde(
+        result = workers.autograde(
             args.root, args.assignment, db_url=args.db_url, workers=args.workers, students=args.student,
             force=args.force, cell_timeout=args.timeout, hard_limit=args.hard_limit,
         )
-    except instructor.Interrupted as e:
+    except workers.Interrupted as e:
         r = e.result
         again = ["cnn-course", "autograde", args.assignment]
         if args.student:
@@ -430,10 +431,10 @@ def _run_autograde(args) -> int:
 
 
 def _run_export(args) -> int:
-    from cnn_course.autograde import instructor
+    from cnn_course.autograde import export
 
     path = args.csv or Path(f"grades-{args.assignment}.csv")
-    rows = instructor.export_csv(args.root, args.assignment, path, db_url=args.db_url)
+    rows = export.export_csv(args.root, args.assignment, path, db_url=args.db_url)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -443,9 +444,9 @@ def _run_export(args) -> int:
 
 
 def _run_feedback(args) -> int:
-    from cnn_course.autograde import instructor
+    from cnn_course.autograde import feedback
 
-    result = instructor.feedback(args.root, args.assignment, db_url=args.db_url, students=args.student)
+    result = feedback.feedback(args.root, args.assignment, db_url=args.db_url, students=args.student)
     for s in result.written:
         print(f"feedback {args.root / 'feedback' / s / args.assignment}")
     for s, reason in result.problems:
