@@ -291,7 +291,7 @@ def _course_root(tmp: Path) -> Path:
 
 
 def _submissions(folder: Path) -> Path:
-    from cnn_course.autograde.cli import generate_release
+    from cnn_course.autograde.course import generate_release
 
     generate_release(TOY_ROOT, [ASSIGNMENT], folder / "release", config_dir=REPO)
     release = nbformat.read(folder / "release" / ASSIGNMENT / f"{NB_NAME}.ipynb", as_version=4)

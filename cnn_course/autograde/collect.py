@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .cli import UsageError
+from .course import UsageError
 from .gradebook import (
     STUDENT_ID_RE, CourseRoot, NotebookInfo, assignment_info, check_assignment, open_course,
 )

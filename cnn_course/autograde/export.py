@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import UsageError
+from .course import UsageError
 from .gradebook import (
     MANUAL_NAME, STATUS_GRADED, STATUS_MANUAL, STATUS_NOT_GRADED, STATUS_NOT_SUBMITTED, CourseRoot, _fmt,
     assignment_info, open_course, record_is_current,

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .cli import UsageError
-from .course import hidden_test_lines
+from .course import UsageError, hidden_test_lines
 from .gradebook import (
     MANUAL_NAME, CourseRoot, NotebookInfo, _fmt, _gradebook_submissions, _nbgrader_reason, _shown_url,
     assignment_info, open_course, record_is_current, submitted_students,

@@ -30,8 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import DB_URL_ENV, UsageError, generate_release, list_assignments
-from .course import load_config
+from .course import DB_URL_ENV, UsageError, generate_release, list_assignments, load_config
 
 STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 RECORD_NAME = ".cnn-course-graded.json"  # completion record, written last

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .cli import CheckFailed, UsageError
+from .course import CheckFailed, UsageError
 from .gradebook import (
     MANUAL_NAME, RECORD_NAME, STATUS_MANUAL, CourseRoot, _fmt, _gradebook_submissions, _nbgrader_reason,
     assignment_info, open_course, read_record, record_is_current, submission_hashes, submitted_students,
