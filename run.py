@@ -263,7 +263,7 @@ def grade_setup(args: list[str]) -> int:
     ensure_data()
     missing = ensure_system_tools(["bubblewrap"])
     probe = subprocess.run(
-        [str(python), "-c", "from cnn_course.sandbox import probe_bwrap; print(probe_bwrap() or '')"],
+        [str(python), "-c", "from cnn_course.autograde.sandbox import probe_bwrap; print(probe_bwrap() or '')"],
         cwd=ROOT, env=venv_env(), capture_output=True, text=True,
     )
     if probe.returncode != 0:

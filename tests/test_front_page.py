@@ -15,8 +15,8 @@ import pytest
 
 from _nbgrader_helpers import REPO
 from cnn_course import ref
-from cnn_course.cli import list_assignments
-from cnn_course.front_page import FRONT_PAGE, front_page_problems, release_front_page
+from cnn_course.autograde.course import list_assignments
+from cnn_course.autograde.front_page import FRONT_PAGE, front_page_problems, release_front_page
 
 # Each notebook's first markdown cell states "**Time:** about N minutes" and
 # "**Prerequisites:** ..." (issue 9). Until the notebooks that state them are merged, a

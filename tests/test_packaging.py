@@ -161,7 +161,7 @@ def test_readme_run_py_commands_exist():
 
 def test_readme_cnn_course_command_lines_parse():
     """Every ``cnn-course ...`` line the README shows is accepted by the real parser."""
-    from cnn_course.cli import build_parser
+    from cnn_course.autograde.cli import build_parser
 
     lines = _readme_command_lines("cnn-course")
     used = {shlex.split(line)[1] for line in lines if len(shlex.split(line)) > 1}

@@ -19,7 +19,7 @@ def front_page_text(root: Path) -> str | None:
     """The released front page of the course at ``root`` as text (None: it has none)."""
     import nbformat
 
-    from cnn_course.nbgrader_ext import canonical_notebook
+    from .course import canonical_notebook
 
     source = Path(root) / "solutions" / FRONT_PAGE
     if not source.is_file():
