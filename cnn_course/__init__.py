@@ -8,6 +8,12 @@ convolution, ``cnn_course.ref.pool`` and ``cnn_course.pt.pool`` the pooling.
 
 import os
 
+from . import numerics as _numerics
+
+# Pin torch's CPU code paths before anything computes, so training runs give the same numbers
+# on every x86-64 machine (see cnn_course.numerics); variables already set are left alone.
+_numerics.apply_portable_env()
+
 __version__ = "0.1.0"
 
 #: nbgrader sets this variable while it validates or autogrades a notebook.
