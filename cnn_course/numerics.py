@@ -120,9 +120,10 @@ def warn_if_not_portable() -> None:
     _warned = True
     if found:
         settings = " ".join(f"{k}={v}" for k, v in PORTABLE_ENV.items())
+        # stacklevel 4: the training helper that entered portable_cpu(), not contextlib
         warnings.warn("CPU numerics are not pinned, so training numbers will differ from the course's "
                       "recorded outputs: " + "; ".join(found) + ". Import cnn_course before computing "
-                      f"anything with torch, or start Python with {settings}.", RuntimeWarning, stacklevel=3)
+                      f"anything with torch, or start Python with {settings}.", RuntimeWarning, stacklevel=4)
 
 
 @contextlib.contextmanager
