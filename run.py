@@ -17,6 +17,7 @@ Extra arguments after ``test`` go to pytest (``python3 run.py test -k conv``).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -218,6 +219,16 @@ def lab_env() -> dict[str, str]:
     return venv_env(**KERNEL_THREADS, JUPYTER_CONFIG_PATH=config_path)
 
 
+def portable_numerics_env() -> dict[str, str]:
+    """The variables that pin torch's CPU code paths, so that training numbers are the same on
+    every x86-64 CPU (PORTABLE_ENV of cnn_course/numerics.py, read without importing the
+    package, which needs the venv; empty on other processors)."""
+    spec = importlib.util.spec_from_file_location("_cnn_course_numerics", ROOT / "cnn_course" / "numerics.py")
+    numerics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numerics)
+    return numerics.apply_portable_env({})
+
+
 def lab(args: list[str]) -> int:
     """Open the course in JupyterLab. Extra arguments go to ``jupyter lab`` (``--port 8890``,
     ``--no-browser``); CNN_COURSE_WORK names another folder for the student's notebooks."""
@@ -241,8 +252,10 @@ def test(args: list[str]) -> int:
     # browser test drives Chromium.
     ensure_system_tools(["bubblewrap", "postgresql", "chromium"])
     # Two pytest workers share the cores; one BLAS/torch thread each avoids oversubscription,
-    # which makes small tensor work 5-25x slower.
-    env = venv_env(MPLBACKEND="Agg", PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # which makes small tensor work 5-25x slower. The pinned CPU code paths make nbval's kernels
+    # compute the recorded training numbers on any x86-64 CPU (cnn_course/numerics.py).
+    env = venv_env(MPLBACKEND="Agg", PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   **portable_numerics_env())
     cmd = [
         str(python), "-m", "pytest",
         "tests", "solutions",
