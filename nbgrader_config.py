@@ -21,7 +21,8 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from cnn_course.nbgrader_ext import HideHiddenTestTracebacks, RestoreCells, SafeDeduplicateIds, SandboxedExecute
+from cnn_course.autograde.executor import SandboxedExecute
+from cnn_course.autograde.preprocessors import HideHiddenTestTracebacks, RestoreCells, SafeDeduplicateIds
 
 c = get_config()  # noqa: F821 (injected by traitlets' config loader)
 
@@ -62,14 +63,14 @@ c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 # Kernel start-up on a loaded grading machine can be slow.
 c.Execute.startup_timeout = 120
-# Autograding runs untrusted code: SandboxedExecute (cnn_course/nbgrader_ext.py) replaces
+# Autograding runs untrusted code: SandboxedExecute (cnn_course/autograde/executor.py) replaces
 # nbgrader's Execute. Each notebook runs in a throw-away work dir with only the
 # submission's non-notebook files, its kernel in a bubblewrap sandbox (own uid, no
 # network, only /usr, /etc, Python and cnn_course visible; memory, CPU, process and
 # file-size limits) or, without bwrap/root, under resource limits alone. Test cells never
 # run in that kernel: the grader runs them itself and calls the student's functions in
-# the kernel (cnn_course/grading/remote.py), after a static look at the student's code
-# (cnn_course/grading/static.py). A cell that hangs or crashes the kernel costs only its
+# the kernel (cnn_course/autograde/judge.py), after a static look at the student's code
+# (cnn_course/autograde/static/). A cell that hangs or crashes the kernel costs only its
 # exercise: the sandbox is killed, a fresh one replays the cells before, grading goes on.
 c.SandboxedExecute.sandbox_mode = "auto"  # "bwrap" to refuse running without the sandbox
 c.SandboxedExecute.notebook_timeout = 1200  # wall-clock budget of one notebook (s)

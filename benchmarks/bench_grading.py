@@ -122,7 +122,7 @@ def main(argv=None) -> int:
             (plain / sid).mkdir()
             nbformat.write(with_instructor_tests(nb, source), plain / sid / f"{ASSIGNMENT}.ipynb")
 
-        cli = [sys.executable, "-m", "cnn_course.cli"]
+        cli = [sys.executable, "-m", "cnn_course.autograde.cli"]
         common = ["--root", str(root), "--db-url", db]
         run(cli + ["collect", ASSIGNMENT, str(inbox)] + common, env)
         start = time.perf_counter()

@@ -24,8 +24,7 @@ from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
-from cnn_course.cli import list_assignments
-from cnn_course.nbgrader_ext import grade_cell_ids, load_config
+from cnn_course.autograde.course import grade_cell_ids, list_assignments, load_config
 
 # Every new gradebook asks nbgrader for the alembic head by running `alembic heads` in a
 # subprocess (about 5 s on a busy machine). The answer is fixed for the installed

@@ -45,7 +45,7 @@ from _nbgrader_helpers import (
     solution_sources,
     squash,
 )
-from cnn_course.cli import validate_notebook
+from cnn_course.autograde.cli import validate_notebook
 
 TOY = "00_toy"
 TOY_TIMEOUT = 5  # seconds per cell for the toy: its cells take milliseconds

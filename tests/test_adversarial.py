@@ -207,7 +207,7 @@ def _run(args, root: Path, url: str, timeout: float) -> subprocess.CompletedProc
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Graded:
-    from cnn_course.sandbox import probe_bwrap
+    from cnn_course.autograde.sandbox import probe_bwrap
 
     reason = probe_bwrap()
     assert reason is None, (f"the adversarial suite needs the bubblewrap sandbox (root and bwrap; run.py installs "

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from _nbgrader_helpers import REPO, TOY_ROOT
-from cnn_course import cli
+from cnn_course.autograde import cli
 
 SUBCOMMANDS = [c.name for c in cli.COMMANDS]
 

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from _nbgrader_helpers import REPO, TOY_ROOT, fill_answers, hidden_lines, html_text, solution_sources, squash
-from cnn_course import cli, instructor
+from cnn_course.autograde import cli, gradebook, workers
 
 A = "00_toy"
 NB = "00_toy"
@@ -54,13 +54,13 @@ UID_BASE = 61120  # this file's sandbox uids, apart from other suites' that may 
 
 @pytest.fixture(scope="module", autouse=True)
 def _own_sandbox_uids():
-    old = os.environ.get(instructor.SANDBOX_UID_ENV)
-    os.environ[instructor.SANDBOX_UID_ENV] = str(UID_BASE)
+    old = os.environ.get(workers.SANDBOX_UID_ENV)
+    os.environ[workers.SANDBOX_UID_ENV] = str(UID_BASE)
     yield
     if old is None:
-        os.environ.pop(instructor.SANDBOX_UID_ENV, None)
+        os.environ.pop(workers.SANDBOX_UID_ENV, None)
     else:
-        os.environ[instructor.SANDBOX_UID_ENV] = old
+        os.environ[workers.SANDBOX_UID_ENV] = old
 
 
 
@@ -74,7 +74,7 @@ def base(tmp_path_factory):
     shutil.copy(REPO / "nbgrader_config.py", root)
     db = tmp / "gradebook.db"
     cli.generate_release(root, [A], root / "course")
-    instructor.assignment_info(instructor.open_course(root, f"sqlite:///{db}"), A, create=True)
+    gradebook.assignment_info(gradebook.open_course(root, f"sqlite:///{db}"), A, create=True)
     release = nbformat.read(root / "course" / A / f"{NB}.ipynb", as_version=4)
     sol = solution_sources(nbformat.read(root / "solutions" / A / f"{NB}.ipynb", as_version=4))
     return tmp, release, _answers(sol)
@@ -123,7 +123,7 @@ class Setup:
         return out
 
     def record(self, student: str) -> dict:
-        return json.loads((self.root / "autograded" / student / A / instructor.RECORD_NAME).read_text())
+        return json.loads((self.root / "autograded" / student / A / gradebook.RECORD_NAME).read_text())
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def graded(tmp_path_factory, base):
     roster.write_text("id,first_name,last_name\nabsent,Ab,Sent\ncorrect,Co,Rrect\nempty,,\npartial,,\nwrong,,\n")
     assert cli.main(["collect", A, str(s.inbox), "--roster", str(roster), *s.args()]) == 0
     start = time.monotonic()
-    s.result = instructor.autograde(s.root, A, db_url=s.db, workers=2)
+    s.result = workers.autograde(s.root, A, db_url=s.db, workers=2)
     s.seconds = time.monotonic() - start
     return s
 
@@ -291,7 +291,7 @@ def test_autograde_in_two_workers(graded):
         record = graded.record(student)
         assert (record["score"], record["max_score"]) == (score, max_score)
         sub = graded.root / "submitted" / student / A / f"{NB}.ipynb"
-        assert record["submission_sha256"] == {f"{NB}.ipynb": instructor.sha256_file(sub)}
+        assert record["submission_sha256"] == {f"{NB}.ipynb": gradebook.sha256_file(sub)}
     # each worker its own sandbox user
     assert {graded.record(s)["sandbox_uid"] for s in SCORES} == {UID_BASE, UID_BASE + 1}
     # SQLite in WAL mode, used with a busy timeout
@@ -351,7 +351,7 @@ def test_feedback_summary(graded, capsys):
 
 
 def test_force_regrades_without_duplicates(graded, capsys):
-    record = graded.root / "autograded" / "partial" / A / instructor.RECORD_NAME
+    record = graded.root / "autograded" / "partial" / A / gradebook.RECORD_NAME
     before = record.stat().st_mtime_ns
     assert cli.main(["autograde", A, "--force", "--student", "partial", "--workers", "1", *graded.args()]) == 0
     captured = capsys.readouterr()
@@ -370,9 +370,9 @@ def test_resume_after_the_command_is_killed(setup):
     for student in SCORES:
         setup.write(student)
     assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
-    records = {s: setup.root / "autograded" / s / A / instructor.RECORD_NAME for s in SCORES}
+    records = {s: setup.root / "autograded" / s / A / gradebook.RECORD_NAME for s in SCORES}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cnn_course.cli", "autograde", A, "--workers", "1", *setup.args()],
+        [sys.executable, "-m", "cnn_course.autograde.cli", "autograde", A, "--workers", "1", *setup.args()],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
@@ -404,7 +404,7 @@ def test_ctrl_c_stops_the_workers_and_says_how_to_resume(setup):
         setup.write(student)
     assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cnn_course.cli", "autograde", A, "--workers", "1", *setup.args()],
+        [sys.executable, "-m", "cnn_course.autograde.cli", "autograde", A, "--workers", "1", *setup.args()],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     first = proc.stderr.readline()
@@ -427,7 +427,7 @@ def crash_for_crasher(course, config, assignment, student):
     """grade_fn for the test below: the worker grading 'crasher' dies."""
     if student == "crasher":
         os._exit(3)
-    return instructor.grade_one(course, config, assignment, student)
+    return workers.grade_one(course, config, assignment, student)
 
 
 def test_dead_or_stuck_worker_is_replaced(setup, capsys, tmp_path, monkeypatch):
@@ -436,7 +436,7 @@ def test_dead_or_stuck_worker_is_replaced(setup, capsys, tmp_path, monkeypatch):
     setup.write("sleepy", {"relu": SLEEPY_RELU})
     setup.write("partial")
     assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
-    result = instructor.autograde(
+    result = workers.autograde(
         setup.root, A, db_url=setup.db, workers=2, cell_timeout=60, hard_limit=12, grade_fn=crash_for_crasher
     )
     outcome = {o.student: o for o in result.outcomes}
@@ -471,23 +471,23 @@ def test_a_sandbox_uid_held_by_another_run_is_skipped(monkeypatch):
     base = 61500 + os.getpid() % 200 * 4
     held = []
     try:
-        assert instructor.claim_sandbox_uid(0, 2, base) == base
-        held.append(instructor._uid_claim)
-        assert instructor.claim_sandbox_uid(1, 2, base) == base + 1
-        held.append(instructor._uid_claim)
+        assert workers.claim_sandbox_uid(0, 2, base) == base
+        held.append(workers._uid_claim)
+        assert workers.claim_sandbox_uid(1, 2, base) == base + 1
+        held.append(workers._uid_claim)
         # a second run on the same machine: its worker 0 gets the next free uid of its slot
-        assert instructor.claim_sandbox_uid(0, 2, base) == base + 2
-        held.append(instructor._uid_claim)
+        assert workers.claim_sandbox_uid(0, 2, base) == base + 2
+        held.append(workers._uid_claim)
     finally:
         for sock in held:
             sock.close()
-        instructor._uid_claim = None
-    assert instructor.claim_sandbox_uid(0, 2, base) == base  # released with the socket
-    instructor._uid_claim.close()
-    instructor._uid_claim = None
-    monkeypatch.setenv(instructor.SANDBOX_UID_ENV, "lots")
+        workers._uid_claim = None
+    assert workers.claim_sandbox_uid(0, 2, base) == base  # released with the socket
+    workers._uid_claim.close()
+    workers._uid_claim = None
+    monkeypatch.setenv(workers.SANDBOX_UID_ENV, "lots")
     with pytest.raises(cli.UsageError, match="CNN_COURSE_SANDBOX_UID_BASE must be a number"):
-        instructor.sandbox_uid_base()
+        workers.sandbox_uid_base()
 
 
 # --------------------------------------------------------------------------- gradebook
@@ -496,11 +496,11 @@ def test_a_sandbox_uid_held_by_another_run_is_skipped(monkeypatch):
 def test_sqlite_url_gets_a_busy_timeout_nbgrader_accepts(tmp_path):
     from nbgrader.api import Gradebook
 
-    url = instructor.gradebook_url(f"sqlite:///{tmp_path / 'gb.db'}")
+    url = gradebook.gradebook_url(f"sqlite:///{tmp_path / 'gb.db'}")
     assert url == f"sqlite:///{tmp_path / 'gb.db'}?timeout=60"
-    assert instructor.gradebook_url(f"sqlite:///{tmp_path / 'gb.db'}?timeout=5").endswith("?timeout=5")
-    assert instructor.gradebook_url("postgresql://grader:secret@db.example/course") == "postgresql://grader:secret@db.example/course"
-    instructor.prepare_sqlite(url)
+    assert gradebook.gradebook_url(f"sqlite:///{tmp_path / 'gb.db'}?timeout=5").endswith("?timeout=5")
+    assert gradebook.gradebook_url("postgresql://grader:secret@db.example/course") == "postgresql://grader:secret@db.example/course"
+    gradebook.prepare_sqlite(url)
     with Gradebook(url) as gb:
         gb.add_student("alice")
         assert gb.db.connection().exec_driver_sql("PRAGMA busy_timeout").scalar() == 60000

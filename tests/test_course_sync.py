@@ -6,7 +6,8 @@ import shutil
 
 
 from _nbgrader_helpers import REPO, TOY_ROOT
-from cnn_course.cli import check_sync, compare_trees, generate_release, list_assignments
+from cnn_course.autograde.cli import check_sync, compare_trees
+from cnn_course.autograde.course import generate_release, list_assignments
 
 FIX = "run `cnn-course generate` (then commit course/)"
 

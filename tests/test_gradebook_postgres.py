@@ -38,7 +38,7 @@ import sqlalchemy
 
 import _nbgrader_helpers  # noqa: F401  (caches nbgrader's `alembic heads` lookup in this process)
 from _nbgrader_helpers import TOY_ROOT, fill_answers
-from cnn_course.nbgrader_ext import load_config
+from cnn_course.autograde.course import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "00_toy"
@@ -291,7 +291,7 @@ def _course_root(tmp: Path) -> Path:
 
 
 def _submissions(folder: Path) -> Path:
-    from cnn_course.cli import generate_release
+    from cnn_course.autograde.course import generate_release
 
     generate_release(TOY_ROOT, [ASSIGNMENT], folder / "release", config_dir=REPO)
     release = nbformat.read(folder / "release" / ASSIGNMENT / f"{NB_NAME}.ipynb", as_version=4)
@@ -306,7 +306,7 @@ def _workflow(root: Path, db_url: str, inbox: Path) -> tuple[dict, str]:
     ({student: {grade_id: score}} from the gradebook, the CSV text)."""
     from nbgrader.api import Gradebook
 
-    from cnn_course.cli import main
+    from cnn_course.autograde.cli import main
 
     common = ["--root", str(root), "--db-url", db_url]
     assert main(["collect", ASSIGNMENT, str(inbox), *common]) == 0
@@ -324,7 +324,7 @@ def _workflow(root: Path, db_url: str, inbox: Path) -> tuple[dict, str]:
 
 
 def test_instructor_workflow_gives_the_same_grades_on_postgres_as_on_sqlite(pg, tmp_path, capsys):
-    from cnn_course import instructor
+    from cnn_course.autograde import workers
 
     inbox = _submissions(tmp_path)
     sqlite_url = f"sqlite:///{tmp_path / 'sqlite' / 'gradebook.db'}"
@@ -342,7 +342,7 @@ def test_instructor_workflow_gives_the_same_grades_on_postgres_as_on_sqlite(pg, 
     assert post[1] == "\n".join(["id,test_relu,test_count_positive,total,max_total,status", *rows]) + "\n"
 
     # Resume on PostgreSQL: a second run finds every completion record current, grades nothing.
-    again = instructor.autograde(tmp_path / "postgres", ASSIGNMENT, db_url=pg_url, workers=2,
+    again = workers.autograde(tmp_path / "postgres", ASSIGNMENT, db_url=pg_url, workers=2,
                                  progress_stream=io.StringIO())
     assert sorted(again.skipped) == sorted(STUDENTS) and not again.outcomes
 

@@ -1,4 +1,4 @@
-"""The judge outside the kernel (cnn_course.grading.remote and .agent).
+"""The judge outside the kernel (cnn_course.autograde.judge, .codec, .links and .agent).
 
 The key test runs every catalogued submission (correct, alternative, buggy, cheating) of the
 three topics twice, locally (the function object, as in the notebook) and through the
@@ -27,12 +27,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn_course.grading import agent, core, remote
-from cnn_course.grading.remote import (
-    AgentError, CodecError, Decoder, Encoder, FileLink, KernelCrashedError, KernelDied, LoopbackLink,
-    RemoteSession, RemoteTimeout, TestResult, Unsupported, decode, decode_message,
-    encode, encode_message, read_message, run_test_cell, write_message,
+from cnn_course.autograde import agent, codec, links
+from cnn_course.autograde.codec import (
+    CodecError, Decoder, Encoder, Unsupported, decode, decode_message, encode, encode_message, read_message,
+    write_message,
 )
+from cnn_course.autograde.judge import KernelCrashedError, RemoteSession, TestResult, run_test_cell
+from cnn_course.autograde.links import AgentError, FileLink, KernelDied, LoopbackLink, RemoteTimeout
+from cnn_course.grading import core
 from submissions import namespace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -631,11 +633,11 @@ def test_unsupported_values():
         encode(np.array([1, None], dtype=object))
     with pytest.raises(CodecError):
         encode(print)
-    back = roundtrip([Foo(), np.array([1, None], dtype=object)], fallback=remote.unsupported_fallback)
+    back = roundtrip([Foo(), np.array([1, None], dtype=object)], fallback=codec.unsupported_fallback)
     assert isinstance(back[0], Unsupported) and type(back[0]).__name__ == "Foo" and repr(back[0]) == "Foo(1)"
     assert type(back[1]).__name__ == "ndarray" and not isinstance(back[1], np.ndarray)
-    assert type(roundtrip(Foo(), fallback=remote.unsupported_fallback)) is type(back[0])  # one class per name
-    huge = roundtrip(10**2000, fallback=remote.unsupported_fallback)
+    assert type(roundtrip(Foo(), fallback=codec.unsupported_fallback)) is type(back[0])  # one class per name
+    huge = roundtrip(10**2000, fallback=codec.unsupported_fallback)
     assert isinstance(huge, Unsupported) and type(huge).__name__ == "int"
 
 
@@ -718,7 +720,7 @@ def test_message_files(tmp_path, monkeypatch):
     os.mkfifo(fifo)
     with pytest.raises(CodecError, match="not a regular file"):
         read_message(fifo)  # and does not block
-    monkeypatch.setattr(remote, "MAX_MESSAGE_BYTES", 100)
+    monkeypatch.setattr(codec, "MAX_MESSAGE_BYTES", 100)
     with pytest.raises(CodecError, match="larger than"):
         read_message(path)
 
@@ -729,7 +731,7 @@ def test_message_files(tmp_path, monkeypatch):
 def test_serve_answers_and_never_raises(tmp_path):
     ns = namespace({"f": "def f(x):\n    return x * 2\n"})
     req, resp = tmp_path / "req.npz", tmp_path / "resp.npz"
-    write_message(req, remote.request_envelope("lookup", {"name": "f"}), {})
+    write_message(req, links.request_envelope("lookup", {"name": "f"}), {})
     agent.serve(str(req), str(resp), ns)
     tree, _ = read_message(resp)
     assert tree["ok"] and tree["payload"]["kind"] == "function"
@@ -737,7 +739,7 @@ def test_serve_answers_and_never_raises(tmp_path):
     agent.serve(str(req), str(resp), ns)
     tree, _ = read_message(resp)
     assert tree["ok"] is False and "not a message" in tree["error"]
-    write_message(req, remote.request_envelope("call", {"handle": 10**9, "args": None}), {})
+    write_message(req, links.request_envelope("call", {"handle": 10**9, "args": None}), {})
     agent.serve(str(req), str(resp), ns)
     assert "unknown handle" in read_message(resp)[0]["error"]
     agent.serve(str(req), str(tmp_path / "missing-dir" / "resp.npz"), ns)  # cannot write: still no exception

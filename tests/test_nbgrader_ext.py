@@ -1,5 +1,6 @@
-"""Tests of cnn_course.nbgrader_ext: the feedback clean-up and notebook helpers (no
-kernel), and SandboxedExecute on the toy assignment, one failure mode at a time."""
+"""Tests of the autograder's executor (cnn_course.autograde.executor, .outputs,
+.preprocessors, .course): the feedback clean-up and notebook helpers (no kernel), and
+SandboxedExecute on the toy assignment, one failure mode at a time."""
 
 from __future__ import annotations
 
@@ -15,14 +16,11 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from _nbgrader_helpers import TEST_SANDBOX_UID, TOY_ROOT, solution_sources
-from cnn_course.nbgrader_ext import (
-    HideHiddenTestTracebacks,
-    SandboxedExecute,
-    _OutputCollector,
-    canonical_notebook,
-    hidden_test_lines,
-)
-from cnn_course.sandbox import processes_of_uid, sandbox_mode
+from cnn_course.autograde.course import canonical_notebook, hidden_test_lines
+from cnn_course.autograde.executor import SandboxedExecute
+from cnn_course.autograde.outputs import _OutputCollector
+from cnn_course.autograde.preprocessors import HideHiddenTestTracebacks
+from cnn_course.autograde.sandbox import processes_of_uid, sandbox_mode
 
 RED, RESET = "\x1b[0;31m", "\x1b[0m"
 TEST_SOURCE = (

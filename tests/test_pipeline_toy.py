@@ -10,7 +10,7 @@ import pytest
 
 from _pipeline import *  # noqa: F401,F403  (the tests every assignment shares)
 from _pipeline import TOPIC_TESTS, TOPICS, _catalog
-from cnn_course.nbgrader_ext import hidden_test_lines
+from cnn_course.autograde.course import hidden_test_lines
 
 ASSIGNMENT = "00_toy"
 

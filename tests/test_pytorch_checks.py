@@ -19,10 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_course.grading import core, probes, static
+from cnn_course.autograde import static
+from cnn_course.autograde.judge import TestResult, run_test_cell
+from cnn_course.autograde.links import FileLink, LoopbackLink
+from cnn_course.grading import core, probes
 from cnn_course.grading.core import TORCH_FORBIDDEN, Case, Out, Variant, forbids, run_check
 from cnn_course.grading.pytorch import build, check_parameters, forward_with, own_work, random_weights
-from cnn_course.grading.remote import LoopbackLink, TestResult, run_test_cell
 from submissions import namespace
 
 # =========================================================================== a toy topic module
@@ -291,8 +293,6 @@ def _notebook(cells):
 
 def test_a_real_kernel_process_runs_the_probes(tmp_path):
     from test_grading_remote import FakeKernel
-
-    from cnn_course.grading.remote import FileLink
 
     kernel = FakeKernel(tmp_path)
     try:

@@ -1,4 +1,4 @@
-"""cnn_course.sandbox: what a submission's code can and cannot do, and its kernel.
+"""cnn_course.autograde.sandbox: what a submission's code can and cannot do, and its kernel.
 
 Each test runs Python inside a bwrap sandbox (CI runs as root with bubblewrap
 installed) next to a fake course: a gradebook, a solutions/ folder and another
@@ -27,8 +27,8 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 import cnn_course
-from cnn_course import sandbox as sbmod
-from cnn_course.sandbox import (
+from cnn_course.autograde import sandbox as sbmod
+from cnn_course.autograde.sandbox import (
     AsyncSandboxKernelManager,
     Limits,
     Sandbox,

@@ -1,4 +1,4 @@
-"""The judge's static look at student code (cnn_course/grading/static.py): graded names,
+"""The judge's static look at student code (cnn_course/autograde/static/): graded names,
 student cells, graded functions that are not the student's own work, tampering with the
 grader, and no false positives on the real notebooks and the catalogs' correct solutions."""
 
@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from _nbgrader_helpers import REPO, fill_answers
 from cnn_course.grading import core
-from cnn_course.grading.static import analyze, graded_names, student_cells
+from cnn_course.autograde.static import analyze, graded_names, student_cells
 
 TOPICS = [("01_convolution", "convolution"), ("02_optimizers", "optimizers"), ("03_batch_norm", "batch_norm")]
 LIBRARIES = ("cnn_course.ref", "cnn_course.pt", "torch", "scipy.ndimage", "scipy.signal")
@@ -227,6 +227,8 @@ def test_own_work_is_not_flagged(source):
     ("from cnn_course.grading import convolution as check\ncheck.zero_pad = lambda *a, **k: None",
      "cnn_course.grading.convolution.zero_pad"),
     ("import cnn_course\ncnn_course.grading.core.compare = None", "cnn_course.grading.core.compare"),
+    ("import cnn_course.autograde.agent as agent\nagent.serve = None", "cnn_course.autograde.agent"),
+    ("from cnn_course import autograde", "cnn_course.autograde"),
     ("np.allclose = lambda *a, **k: True", "numpy.allclose"),
     ("np.testing.assert_allclose = lambda *a, **k: None", "numpy.testing.assert_allclose"),
     ("setattr(np, 'isclose', None)", "setattr(numpy, 'isclose')"),

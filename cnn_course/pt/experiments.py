@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _validate, grading_run
+from ..numerics import portable_cpu
 from .device import default_device
-from .train import GRADING_ENV_VAR, GRADING_SUBSET, History, _as_tensors, _make_optimizer, evaluate
+from .train import GRADING_ENV_VAR, GRADING_SUBSET, History, _aligned, _as_tensors, _make_optimizer, evaluate
 
 __all__ = ["RunHistory", "train_run", "compare_runs", "activation_modules", "batch_stat_accuracy",
            "ACTIVATIONS"]
@@ -123,31 +124,32 @@ def _train(model, train, test, *, epochs, lr, batch_size, seed, optimizer, devic
     handle = watch.register_forward_pre_hook(_watcher(history, watch_unit, watch_every, step)) if watch else None
     n = len(x_train)
     start_time = time.perf_counter()
-    try:
-        for _ in range(epochs):
-            model.train()
-            order = torch.randperm(n, generator=shuffler).to(device)
-            total_loss, correct = 0.0, 0
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                logits = model(x_train[idx])
-                loss = F.cross_entropy(logits, y_train[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                history.step_loss.append(loss.item())
-                total_loss += history.step_loss[-1] * len(idx)
-                correct += (logits.argmax(1) == y_train[idx]).sum().item()
-                step[0] += 1
-            history.train_loss.append(total_loss / n)
-            history.train_acc.append(correct / n)
-            if test is not None:
-                loss_t, acc_t = evaluate(model, x_test, y_test, batch_size=max(batch_size, 512), device=device)
-                history.test_loss.append(loss_t)
-                history.test_acc.append(acc_t)
-    finally:
-        if handle is not None:
-            handle.remove()
+    with portable_cpu(device):  # convolutions off oneDNN/NNPACK on the CPU: same bits on every CPU
+        try:
+            for _ in range(epochs):
+                model.train()
+                order = torch.randperm(n, generator=shuffler).to(device)
+                total_loss, correct = 0.0, 0
+                for start in range(0, n, batch_size):
+                    idx = order[start:start + batch_size]
+                    logits = model(x_train[idx])
+                    loss = F.cross_entropy(logits, y_train[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    history.step_loss.append(loss.item())
+                    total_loss += history.step_loss[-1] * len(idx)
+                    correct += (logits.argmax(1) == y_train[idx]).sum().item()
+                    step[0] += 1
+                history.train_loss.append(total_loss / n)
+                history.train_acc.append(correct / n)
+                if test is not None:
+                    loss_t, acc_t = evaluate(model, x_test, y_test, batch_size=max(batch_size, 512), device=device)
+                    history.test_loss.append(loss_t)
+                    history.test_acc.append(acc_t)
+        finally:
+            if handle is not None:
+                handle.remove()
     history.seconds = time.perf_counter() - start_time
     return history
 
@@ -255,7 +257,8 @@ def batch_stat_accuracy(model: nn.Module, x, y, batch_size: int, order=None, dev
         starts.pop()
     bounds = starts[1:] + [len(x)]
     correct = 0
-    for start, stop in zip(starts, bounds):
-        logits = probe(x[start:stop].to(device))
-        correct += (logits.argmax(1).cpu() == y[start:stop]).sum().item()
+    with portable_cpu(device):
+        for start, stop in zip(starts, bounds):
+            logits = probe(_aligned(x[start:stop]).to(device))
+            correct += (logits.argmax(1).cpu() == y[start:stop]).sum().item()
     return correct / len(x)

@@ -18,7 +18,7 @@ Why each grade (exercise -> function): test_zero_pad -> zero_pad, test_conv_outp
 conv_forward (which calls zero_pad and conv_single_step), test_pool_forward_max ->
 pool_forward. A function that is wrong, missing or crashes costs its own test and the
 tests of the functions calling it; tampering with the grader costs every test after the
-tampering cell (cnn_course/grading/static.py).
+tampering cell (cnn_course/autograde/static/).
 '''
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The kernel's side of the judge (see :mod:`.remote`): a small agent that runs in the
+"""The kernel's side of the judge (see :mod:`.judge`): a small agent that runs in the
 student's kernel and does what the grader asks, one request at a time.
 
-The executor imports it in the kernel (``import cnn_course.grading.agent as __cnn_agent__``)
+The executor imports it in the kernel (``import cnn_course.autograde.agent as __cnn_agent__``)
 and runs ``__cnn_agent__.serve(request_path, response_path)`` for each request; nothing the
 agent does raises into the kernel's output: its own errors become an error answer.
 
@@ -15,9 +15,10 @@ Operations (:func:`handle`):
   every argument after the call (arrays changed in place, list and dict entries added,
   removed or replaced, generators advanced), references instead of copies for results that
   are arguments (or entries of them), the exception if any (type, message, the student's
-  frame) and, with ``watch``, what :class:`~.core.watch_forbidden_calls` saw. Output the
-  function prints is captured (capped) and sent along.
-* ``static(handle, forbidden)``: :func:`~.core.find_forbidden_static` on the real function.
+  frame) and, with ``watch``, what :class:`~cnn_course.grading.core.watch_forbidden_calls`
+  saw. Output the function prints is captured (capped) and sent along.
+* ``static(handle, forbidden)``: :func:`~cnn_course.grading.core.find_forbidden_static` on
+  the real function.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ import types
 
 import numpy as np
 
-from . import core
-from .remote import (
-    MAX_TEXT, CodecError, Decoder, Encoder, decode_message, encode_message, read_message, write_message,
-)
+from cnn_course.grading import core
+
+from .codec import MAX_TEXT, CodecError, Decoder, Encoder, decode_message, encode_message, read_message, write_message
 
 __all__ = ["handle", "serve", "process", "dispatch"]
 
@@ -153,9 +153,9 @@ def _info(f) -> dict:
 
 
 def _probe(payload):
-    """A handle to one of the probes (:mod:`.probes`), the only library functions the judge
-    may call here by name."""
-    from . import probes
+    """A handle to one of the probes (:mod:`cnn_course.grading.probes`), the only library
+    functions the judge may call here by name."""
+    from cnn_course.grading import probes
 
     name = payload.get("name")
     fn = probes.PROBES.get(name) if isinstance(name, str) else None
@@ -250,6 +250,16 @@ def _builtin_bases(t: type) -> list[str]:
     return [c.__name__ for c in cands if not any(d is not c and issubclass(d, c) for d in cands)]
 
 
+def _student_frame(exc: BaseException):
+    """The student's frame of ``exc`` (:func:`cnn_course.grading.core._student_frame`),
+    not counting the agent's own frame, the call into the student's function: core only
+    leaves out the frames of the grading package and of libraries."""
+    tb = exc.__traceback__
+    if hasattr(exc, "__cnn_frame__") or tb is None or tb.tb_frame.f_code.co_filename != __file__:
+        return core._student_frame(exc)
+    return core._student_frame(types.SimpleNamespace(__traceback__=tb.tb_next))
+
+
 def _exc_info(exc: BaseException) -> dict:
     t = type(exc)
     try:
@@ -260,7 +270,7 @@ def _exc_info(exc: BaseException) -> dict:
             "builtin": getattr(builtins, t.__name__, None) is t, "bases": _builtin_bases(t),
             "message": message if len(message) <= MAX_TEXT else message[:MAX_TEXT] + "...", "frame": None}
     with contextlib.suppress(Exception):
-        fr = core._student_frame(exc)
+        fr = _student_frame(exc)
         if fr is not None and fr.filename != __file__:
             info["frame"] = [str(fr.filename), fr.lineno, str(fr.name), str(fr.line or "")]
     return info

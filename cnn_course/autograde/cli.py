@@ -16,9 +16,11 @@ default ``$CNN_COURSE_DB_URL``, else nbgrader_config.py's ``CourseDirectory.db_u
 
 Each subcommand is a ``Command``: a name, a function that adds its arguments and a
 function that runs it and returns the exit status. The work itself is in plain
-functions (``generate_release``, ``validate_notebook``, ``execute_notebook``,
-``compare_trees`` here; ``collect``, ``autograde``, ``export_csv``, ``feedback`` in
-``cnn_course.instructor``) that the tests call directly.
+functions that the tests call directly: ``validate_notebook``, ``execute_notebook``,
+``check_sync`` here; ``generate_release`` in :mod:`.course`; ``collect``, ``autograde``,
+``export_csv``, ``feedback`` in :mod:`.collect`, :mod:`.workers`, :mod:`.export`,
+:mod:`.feedback`. Nothing imports this module: the commands report bad input and failed
+checks by raising :class:`~.course.UsageError` / :class:`~.course.CheckFailed`.
 
 Exit status: 0 success, 1 a check failed (a test, a sync difference, a notebook that
 raised, a submission that could not be collected or graded), 2 bad usage (unknown
@@ -30,7 +32,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -39,48 +40,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from . import collect, export, feedback, workers
+from .course import (
+    ASSIGNMENT_RE, CONFIG_FILE, DB_URL_ENV, CheckFailed, UsageError, find_root, generate_release, list_assignments,
+    load_config,
+)
+from .front_page import front_page_problems, release_front_page
+from .gradebook import _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-CONFIG_FILE = "nbgrader_config.py"
-DB_URL_ENV = "CNN_COURSE_DB_URL"
-ASSIGNMENT_RE = re.compile(r"^\d\d_[a-z0-9_]+$")  # topic folders: 01_convolution
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported without a traceback, exit status 2."""
-
-
-class CheckFailed(Exception):
-    """A check did not pass: reported without a traceback, exit status 1."""
 
 
 # --------------------------------------------------------------------------- the work
-
-
-def find_root(start: str | os.PathLike | None = None) -> Path:
-    """The course root: the nearest folder at or above ``start`` (default: the current
-    directory, then this package's checkout) holding both ``nbgrader_config.py`` and
-    ``solutions/``."""
-    candidates = [Path(start or os.getcwd()).resolve()]
-    if start is None:
-        candidates.append(Path(__file__).resolve().parent.parent)
-    for base in candidates:
-        for folder in (base, *base.parents):
-            if (folder / CONFIG_FILE).is_file() and (folder / "solutions").is_dir():
-                return folder
-    raise FileNotFoundError(
-        f"no course root found: expected a folder containing {CONFIG_FILE} and solutions/ "
-        f"at or above {candidates[0]} (pass --root)"
-    )
-
-
-def list_assignments(solutions: str | os.PathLike) -> list[str]:
-    """Assignment folders ``NN_topic`` under ``solutions`` that hold a notebook."""
-    solutions = Path(solutions)
-    if not solutions.is_dir():
-        return []
-    return sorted(
-        p.name for p in solutions.iterdir() if p.is_dir() and ASSIGNMENT_RE.match(p.name) and any(p.glob("*.ipynb"))
-    )
 
 
 def _assignments(root: Path, requested: Sequence[str] | None) -> list[str]:
@@ -96,71 +67,6 @@ def _assignments(root: Path, requested: Sequence[str] | None) -> list[str]:
             f"{', '.join(known) or '(none)'} (folders under {root / 'solutions'})"
         )
     return list(dict.fromkeys(requested))
-
-
-def generate_release(
-    root: Path,
-    assignments: Sequence[str],
-    dest: Path,
-    *,
-    config_dir: Path | None = None,
-    quiet: bool = True,
-    db_url: str | None = None,
-) -> None:
-    """Generate the student version of ``assignments`` from ``root/solutions`` into
-    ``dest/<assignment>/`` (replacing what is there) with nbgrader's GenerateAssignment,
-    configured by ``config_dir/nbgrader_config.py`` (default: ``root``'s).
-
-    nbgrader runs on a throw-away copy, so the repository is not touched; every notebook
-    is then rewritten in canonical form so that two runs give byte-identical files. The
-    gradebook is a throw-away one too, unless ``db_url`` names the instructor's: then the
-    assignment, its cells and hidden tests are recorded there, ready for autograding.
-    """
-    import nbformat
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-
-    from cnn_course.nbgrader_ext import canonical_notebook, load_config
-
-    root, dest = Path(root), Path(dest)
-    with tempfile.TemporaryDirectory(prefix="cnn-course-generate-") as tmp:
-        tmp = Path(tmp)
-        for a in assignments:
-            shutil.copytree(
-                root / "solutions" / a,
-                tmp / "solutions" / a,
-                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc", ".pytest_cache"),
-            )
-        config = load_config(
-            config_dir or root,
-            **{
-                "CourseDirectory.root": str(tmp),
-                "CourseDirectory.source_directory": "solutions",
-                "CourseDirectory.release_directory": "release",
-                "CourseDirectory.db_url": db_url or f"sqlite:///{tmp / 'gradebook.db'}",
-            },
-        )
-        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-        for a in assignments:
-            result = api.generate_assignment(a, force=True, create=True)
-            if not result["success"]:
-                raise CheckFailed(
-                    f"nbgrader could not generate {a}:\n{result.get('log', '')}\n{result.get('error', '')}"
-                )
-            out = tmp / "release" / a
-            for path in sorted(out.rglob("*.ipynb")):
-                nb = nbformat.read(path, as_version=4)
-                path.write_text(canonical_notebook(nb), encoding="utf-8")
-            target = dest / a
-            if target.exists():
-                shutil.rmtree(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(out, target)
-            for path in target.rglob("*"):
-                if path.is_file():
-                    path.chmod(0o644)
-            if not quiet:
-                print(f"generated {target}")
 
 
 def compare_trees(expected: Path, actual: Path, max_diff_lines: int = 40) -> list[str]:
@@ -194,8 +100,8 @@ def compare_trees(expected: Path, actual: Path, max_diff_lines: int = 40) -> lis
 def check_sync(root: Path) -> list[str]:
     """Differences between ``root/course`` and a fresh generation of every assignment.
 
-    Only assignment folders (``NN_topic``) are compared; other files in course/ (a
-    README, say) are left alone.
+    Only assignment folders (``NN_topic``) and the front page are compared; other files
+    in course/ (a README, say) are left alone.
     """
     root = Path(root)
     assignments = _assignments(root, None)
@@ -206,6 +112,7 @@ def check_sync(root: Path) -> list[str]:
         problems = []
         for a in assignments:
             problems += compare_trees(fresh / a, committed / a)
+    problems += front_page_problems(root)  # course/00_start_here.ipynb, not an assignment
     if committed.is_dir():
         for extra in sorted(committed.iterdir()):
             if extra.is_dir() and ASSIGNMENT_RE.match(extra.name) and extra.name not in assignments:
@@ -244,7 +151,7 @@ def validate_notebook(path: Path, root: Path | None = None, timeout: int | None 
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
     from nbgrader.validator import Validator
 
-    from cnn_course.nbgrader_ext import ResilientExecute, load_config
+    from .executor import ResilientExecute
 
     path = Path(path).resolve()
     _read_notebook(path)
@@ -306,11 +213,12 @@ def _run_generate(args) -> int:
     assignments = _assignments(root, args.assignments)
     db_url = None
     if args.gradebook:
-        from cnn_course.instructor import _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
-
         db_url = gradebook_url(resolve_db_url(root, args.db_url))
         prepare_sqlite(db_url)
     generate_release(root, assignments, root / "course", quiet=False, db_url=db_url)
+    front = release_front_page(root, root / "course")  # the front page: not an nbgrader assignment
+    if front:
+        print(f"generated {front}")
     if db_url:
         print(f"recorded {', '.join(assignments)} in the gradebook {_shown_url(db_url)}")
     if not args.assignments:  # a full regeneration also drops topics gone from solutions/
@@ -375,9 +283,7 @@ def _run_execute(args) -> int:
 
 
 def _run_collect(args) -> int:
-    from cnn_course import instructor
-
-    result = instructor.collect(args.root, args.assignment, args.source, db_url=args.db_url, roster=args.roster)
+    result = collect.collect(args.root, args.assignment, args.source, db_url=args.db_url, roster=args.roster)
     for c in result.collected:
         note = f"; missing cell(s) {', '.join(c.missing_cells)}: nbgrader puts deleted test cells back" if c.missing_cells else ""
         print(f"collected {c.student} ({c.state}{note})")
@@ -391,16 +297,14 @@ def _run_collect(args) -> int:
 
 
 def _run_autograde(args) -> int:
-    from cnn_course import instructor
-
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
     try:
-        result = instructor.autograde(
+        result = workers.autograde(
             args.root, args.assignment, db_url=args.db_url, workers=args.workers, students=args.student,
             force=args.force, cell_timeout=args.timeout, hard_limit=args.hard_limit,
         )
-    except instructor.Interrupted as e:
+    except workers.Interrupted as e:
         r = e.result
         again = ["cnn-course", "autograde", args.assignment]
         if args.student:
@@ -429,10 +333,8 @@ def _run_autograde(args) -> int:
 
 
 def _run_export(args) -> int:
-    from cnn_course import instructor
-
     path = args.csv or Path(f"grades-{args.assignment}.csv")
-    rows = instructor.export_csv(args.root, args.assignment, path, db_url=args.db_url)
+    rows = export.export_csv(args.root, args.assignment, path, db_url=args.db_url)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -442,9 +344,7 @@ def _run_export(args) -> int:
 
 
 def _run_feedback(args) -> int:
-    from cnn_course import instructor
-
-    result = instructor.feedback(args.root, args.assignment, db_url=args.db_url, students=args.student)
+    result = feedback.feedback(args.root, args.assignment, db_url=args.db_url, students=args.student)
     for s in result.written:
         print(f"feedback {args.root / 'feedback' / s / args.assignment}")
     for s, reason in result.problems:

@@ -74,7 +74,7 @@ MODES = ("auto", "bwrap", "rlimits")
 #: Environment variables of the grader passed on to the kernel (course configuration,
 #: never secrets). A folder they name is also bound read-only into the sandbox.
 PASSTHROUGH_ENV = ("CNN_COURSE_FASHION_MNIST", "CNN_COURSE_OPENCV_DIGITS")
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # cnn_course/
 
 
 _SPAWNER: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
