@@ -229,7 +229,8 @@ def test_torch_checks_judged_as_in_the_notebook(bug):
     the autograder's judge (the class or function behind LoopbackLink and the message codec)."""
     import contextlib
 
-    from cnn_course.grading.remote import LoopbackLink, TestResult, run_test_cell
+    from cnn_course.autograde.judge import TestResult, run_test_cell
+    from cnn_course.autograde.links import LoopbackLink
 
     overrides = {} if bug is None else {bug.function: bug.source}
     functions = ("ConvNet", "train_step") if bug is None else (bug.function,)
