@@ -259,9 +259,9 @@ def test_hidden_cases_cover_the_edge_cases():
     rng = np.random.default_rng(SEED)
     train = [check._random_2d(rng, k, dt, True) for k, dt in enumerate(float_dtypes(rng, 40))]
     evals = [check._random_2d(rng, k, dt, False) for k, dt in enumerate(float_dtypes(rng, 40))]
-    shapes = [c.protected[0][1].shape for c in train]
+    shapes = [c.args[0][1].shape for c in train]
     assert min(n for n, _ in shapes) == 2 and any(d == 1 for _, d in shapes) and any(n != d for n, d in shapes)
-    assert min(c.protected[0][1].shape[0] for c in evals) == 1
+    assert min(c.args[0][1].shape[0] for c in evals) == 1
     assert {c.dtype for c in train} == {np.dtype(np.float32), np.dtype(np.float64)}
     assert {"eps=0.5", "eps=1e-05", "momentum=0.9"} <= {p for c in train for p in c.describe.split(", ")}
     rng = np.random.default_rng(SEED)
@@ -315,7 +315,7 @@ def test_hidden_cases_include_a_constant_feature():
     for seed in (SEED, 0, 301):
         rng = np.random.default_rng(seed)
         cases = [check._random_2d(rng, k, dt, True) for k, dt in enumerate(float_dtypes(rng, 20))]
-        assert any(np.ptp(c.protected[0][1][:, -1]) == 0 for c in cases), seed
+        assert any(np.ptp(c.args[0][1][:, -1]) == 0 for c in cases), seed
 
 
 def test_spatial_axis_mistakes_get_their_own_hints():

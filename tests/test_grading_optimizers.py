@@ -171,7 +171,7 @@ def test_multi_step_case_feeds_the_state_back():
         return w - lr * v, {"v": v}
 
     msg = str(failure("momentum_update", broken_second_step))
-    assert "must return a tuple (w_next, state), got NoneType" in msg, msg
+    assert "must return a tuple (w_next, state), got None" in msg, msg
 
 
 def test_dict_inputs_modified_in_place_are_reported():
@@ -184,7 +184,7 @@ def test_dict_inputs_modified_in_place_are_reported():
 
 
 @pytest.mark.parametrize("name, func, text", [
-    ("softmax", lambda Z: None, "A must be a NumPy array, got NoneType"),
+    ("softmax", lambda Z: None, "A must be a NumPy array, got None"),
     ("cross_entropy_cost", lambda Z, y: [1.0], "cost must be a float, got list"),
     ("dropout_forward", lambda A, kp, rng: A, "must return a tuple (out, mask), got an array"),
     ("random_mini_batches", lambda X, y, b, rng: (X, y), "mini_batches has 2 entries, expected 3"),

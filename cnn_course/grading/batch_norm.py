@@ -10,13 +10,14 @@ The graded functions and their checks:
 * ``spatial_batchnorm_forward`` / ``spatial_batchnorm_backward``: the same for x of shape
   (N, C, H, W), one mean and variance per channel.
 
-Batch norm updates ``running_mean`` and ``running_var`` in place, which the generic runner
-of :mod:`.core` would report as a modified input. So this module has its own small runner:
-each call gets fresh copies of the running arrays, whose values after the call become two
-more outputs to compare, while ``x``, ``gamma``, ``beta`` (and ``dout``) must stay untouched.
-It reuses :class:`~.core.Out`, :class:`~.core.Variant`, :func:`~.core.compare` and the
-anti-cheat pieces of :mod:`.core`. Expected values come from :mod:`cnn_course.ref`; the known
-mistakes used for hints are computed next to them, in float64.
+Every check runs through :func:`.core.run_check`. Batch norm updates ``running_mean`` and
+``running_var`` in place: each case owns its copies of them (``Case.inplace_ok``), whose
+values after the call are two more outputs (``Case.observe``) next to the returned ``out``
+(the ``cache`` is not compared: ``Case.returns``), while ``x``, ``gamma``, ``beta`` (and
+``dout``) must stay untouched. A backward case first runs the student's own forward pass for
+its cache (``Case.prepare``); a broken forward pass fails the case with "fix it first".
+Expected values come from :mod:`cnn_course.ref`; the known mistakes used for hints are
+computed next to them, in float64.
 """
 
 from __future__ import annotations
@@ -24,23 +25,23 @@ from __future__ import annotations
 import contextlib
 import dis
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 import numpy as np
 
 from .core import (
+    Case,
     CheckFailed,
-    NotYourOwnWork,
     Out,
     Variant,
-    _student_frame,
+    _exception_lines,
+    _type_name,
     compare,
     describe,
     f64,
     find_forbidden_static,
     float_dtypes,
     reference,
+    run_check,
     watch_forbidden_calls,
 )
 
@@ -123,141 +124,9 @@ SP_BW_BACK = ("your dx is the (N·H·W, C) result reshaped straight to (N, C, H,
 
 
 
-# --------------------------------------------------------------------------- runner
+# --------------------------------------------------------------------------- running
 
-
-class _ForwardBroken(Exception):
-    """The student's forward pass, needed by a backward check, does not work."""
-
-
-@dataclass
-class _Case:
-    """One call of the student's function.
-
-    ``call(func, state)`` calls it and returns ``(result, extra)``: the raw result, whose
-    entries are named by ``returns``, and outputs observed outside it (the running arrays
-    after the call). ``prepare()`` (backward checks) runs the student's forward pass first and
-    returns ``state``, or raises :class:`_ForwardBroken`. ``protected``: (label, array) pairs
-    that must not change. ``variants(func)``: the known mistakes, used after a mismatch.
-    """
-
-    describe: str
-    call: Callable[[Callable, Any], tuple]
-    returns: tuple[str, ...]
-    outputs: list[Out]
-    protected: list[tuple[str, np.ndarray]]
-    dtype: Any = np.float64
-    note: str = ""
-    hint: str = ""
-    variants: Callable[[Callable], list[Variant]] | None = None
-    exception_hint: Callable[[BaseException, str], str | None] | None = None
-    prepare: Callable[[bool], Any] | None = None
-    extra: dict = field(default_factory=dict)
-
-
-def _exception_lines(fname: str, exc: BaseException, hint_fn) -> list[str]:
-    lines = [f"{fname} raised {type(exc).__name__}: {exc}"]
-    fr = _student_frame(exc)
-    line = fr.line.strip() if fr is not None and fr.line else ""
-    if fr is not None:
-        lines.append(f"at line {fr.lineno}, in {fr.name}" + (f":  {line}" if line else ""))
-    if isinstance(exc, NotImplementedError):
-        lines.append("Hint: replace the `raise NotImplementedError()` line with your implementation.")
-    elif hint_fn is not None:
-        hint = hint_fn(exc, line)
-        if hint:
-            lines.append(f"Hint: {hint}")
-    return lines
-
-
-def _type_name(x) -> str:
-    if x is None:
-        return "None (did you forget the return statement?)"
-    if isinstance(x, np.ndarray):
-        return f"an array of shape {x.shape}"
-    if isinstance(x, (tuple, list)):
-        return f"a {type(x).__name__} of length {len(x)}"
-    return type(x).__name__
-
-
-def _unpack(fname: str, result, returns: tuple[str, ...]) -> dict:
-    """The named entries of the student's result; raises CheckFailed when it has the wrong form."""
-    if not isinstance(result, (tuple, list)) or len(result) != len(returns):
-        raise CheckFailed(f"{fname} must return a tuple ({', '.join(returns)}), got {_type_name(result)}.")
-    return dict(zip(returns, result))
-
-
-def _same(got, value, dtype) -> bool:
-    return compare(Out("v", value), got, dtype) is None
-
-
-def _diagnose(case: _Case, func, got: dict, failing: Out) -> str | None:
-    if case.variants is None:
-        return None
-    for v in case.variants(func):
-        if failing.name not in v.values or _same(v.values[failing.name], failing.expected, case.dtype):
-            continue  # about another output, or no different from the right answer here
-        if all(k in got and _same(got[k], val, case.dtype) for k, val in v.values.items()):
-            return v.hint
-    return None
-
-
-def _inplace_lines(fname: str, snaps) -> list[str] | None:
-    for label, now, before in snaps:
-        if now.shape != before.shape or not np.array_equal(now, before, equal_nan=True):
-            changed = (int(np.sum(~np.isclose(now, before, equal_nan=True)))
-                       if now.shape == before.shape else "all")
-            return [f"{fname} modified its input {label} in place ({changed} of {before.size} entries changed).",
-                    f"Hint: {INPUT_KEPT if label != 'dout' else DOUT_KEPT}"]
-    return None
-
-
-def _cheat(fname: str, found: str, how: str) -> NotYourOwnWork:
-    return NotYourOwnWork(
-        f"{fname} earns no points: it calls {found} ({how}).\n"
-        "  This exercise asks for your own NumPy implementation. Calling the course library "
-        "(cnn_course.ref, cnn_course.pt) or PyTorch (torch.nn.functional.batch_norm, autograd, ...) does the work "
-        "for you. NumPy itself and your own earlier functions are fine.")
-
-
-def _run_case(fname: str, func, case: _Case, watch: bool) -> CheckFailed | None:
-    __tracebackhide__ = True
-    state = None
-    if case.prepare is not None:
-        try:
-            state = case.prepare(watch)
-        except _ForwardBroken as exc:
-            return CheckFailed(str(exc))
-    snaps = [(label, arr, arr.copy()) for label, arr in case.protected]
-    watcher = watch_forbidden_calls() if watch else None
-    error = None
-    try:
-        with watcher if watcher is not None else contextlib.nullcontext():
-            result, extra = case.call(func, state)
-    except Exception as exc:  # the student's code failed: report it as feedback
-        error = exc
-    if watcher is not None and watcher.found:
-        return _cheat(fname, watcher.found, "seen while running your function")
-    if error is not None:
-        return CheckFailed("\n  ".join(_exception_lines(fname, error, case.exception_hint)))
-    lines = _inplace_lines(fname, snaps)
-    if lines:
-        return CheckFailed("\n  ".join(lines))
-    try:
-        got = {**_unpack(fname, result, case.returns), **extra}
-    except CheckFailed as exc:
-        return exc
-    for out in case.outputs:
-        lines = compare(out, got[out.name], case.dtype)
-        if lines:
-            hint = _diagnose(case, func, got, out)
-            if hint is None and "Hint:" not in lines[-1]:
-                shape_wrong = lines[0].startswith(f"{out.name} has the wrong shape")
-                hint = out.shape_hint if (shape_wrong and out.shape_hint) else case.hint
-            if hint:
-                lines.append(f"Hint: {hint}")
-            return CheckFailed("\n  ".join(lines))
-    return None
+_NO_HINTS = Case(args=[], outputs=[], describe="")  # describes an exception without probing further
 
 
 def _require(fname: str, func, role: str = "") -> None:
@@ -267,25 +136,6 @@ def _require(fname: str, func, role: str = "") -> None:
         got = "None" if func is None else _type_name(func)
         raise CheckFailed(f"{role or fname}: expected your function {fname}, got {got}. "
                           "Run the cell that defines it first.")
-
-
-def _run(label: str, fname: str, func, cases: list[_Case], *, hidden: bool) -> None:
-    """Run ``func`` on every case; raise CheckFailed on the first problem, print ✓ otherwise."""
-    __tracebackhide__ = True
-    _require(fname, func)
-    found = find_forbidden_static(func)
-    if found:
-        raise _cheat(fname, found, "found in your code")
-    kind = "hidden" if hidden else "visible"
-    for i, case in enumerate(cases, 1):
-        problem = _run_case(fname, func, case, i == 1)
-        if problem is not None:
-            if isinstance(problem, NotYourOwnWork):
-                raise problem
-            note = f" ({case.note})" if case.note else ""
-            raise type(problem)(f"{label} failed {kind} case {i} of {len(cases)}{note}: {case.describe}"
-                                f"\n  {problem.args[0]}")
-    print(f"✓ {label}: {len(cases)} {kind} case{'s' if len(cases) != 1 else ''} passed")
 
 
 # --------------------------------------------------------------------------- NumPy helpers (float64)
@@ -464,11 +314,12 @@ def _eval_variants(x, gamma, beta, rm, rv, momentum, eps):
     return out
 
 
-def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note=""):
+def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note="", func=None):
     """A call ``func(x, gamma, beta, running_mean, running_var, train, momentum, eps)``.
 
-    x: (N, D) or (N, C, H, W); gamma, beta, rm, rv: (D,) or (C,); all of x's dtype. The
-    running arrays are copied for every call and compared after it.
+    x: (N, D) or (N, C, H, W); gamma, beta, rm, rv: (D,) or (C,); all of x's dtype. The case
+    passes its own copies of the running arrays and compares them after the call. ``func``
+    (the student's function) lets the hints tell a rebound name from a missing update.
     """
     x64, g64, b64, rm64, rv64 = (f64(a) for a in (x, gamma, beta, rm, rv))
     rm_new, rv_new = rm64.copy(), rv64.copy()
@@ -476,12 +327,7 @@ def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note=""):
     layout = "(N, D)" if x.ndim == 2 else "(N, C, H, W)"
     vec = "(D,)" if x.ndim == 2 else "(C,)"
 
-    def call(func, _state):
-        rm_c, rv_c = rm.copy(), rv.copy()
-        result = func(x, gamma, beta, rm_c, rv_c, train, momentum, eps)
-        return result, {"running_mean": rm_c, "running_var": rv_c}
-
-    def variants(func):
+    def variants():
         with np.errstate(all="ignore"):
             if train:
                 found = _train_variants(x64, g64, b64, rm64, rv64, momentum, eps, rm_new, rv_new)
@@ -500,13 +346,16 @@ def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note=""):
     else:
         hint = ("in eval mode: out = γ·(x − running_mean)/√(running_var + ε) + β, and the running statistics stay "
                 "unchanged.")
-    return _Case(
+    return Case(
+        args=[("x", x), ("gamma", gamma), ("beta", beta), ("running_mean", rm.copy()),
+              ("running_var", rv.copy()), ("train", train), ("momentum", momentum), ("eps", eps)],
         describe=describe(x.dtype, x=x, train=train, momentum=momentum, eps=eps),
-        call=call, returns=("out", "cache"),
+        returns=("out", "cache"),
         outputs=[Out("out", out, shape_hint=f"out has the shape of x {layout}."),
                  Out("running_mean", rm_new, shape_hint=f"running_mean keeps its shape {vec}."),
                  Out("running_var", rv_new, shape_hint=f"running_var keeps its shape {vec}.")],
-        protected=[("x", x), ("gamma", gamma), ("beta", beta)],
+        observe=lambda values: {"running_mean": values[3], "running_var": values[4]},
+        inplace_ok=frozenset({"running_mean", "running_var"}), inplace_hint=INPUT_KEPT,
         dtype=x.dtype, note=note, hint=hint, variants=variants,
         exception_hint=lambda exc, line: EXC_2D if x.ndim == 2 else EXC_4D)
 
@@ -515,7 +364,7 @@ def _example(dtype=np.float64):
     return EXAMPLE_X.astype(dtype), EXAMPLE_GAMMA.astype(dtype), EXAMPLE_BETA.astype(dtype)
 
 
-def _visible_2d(train: bool) -> list[_Case]:
+def _visible_2d(train: bool, func=None) -> list[Case]:
     x, g, b = _example()
     rm, rv = np.zeros(3), np.ones(3)
     rng = np.random.default_rng(3031)
@@ -524,18 +373,18 @@ def _visible_2d(train: bool) -> list[_Case]:
     rm2, rv2 = np.array([1.0, -2.0]), np.array([4.0, 0.5])
     x3 = np.array([[0.5, 1.0, -2.0, 3.0], [0.5, -1.0, 0.0, 1.0], [0.5, 2.0, 2.0, -1.0]])
     cases = [_forward_case(x, g, b, rm, rv, train, 0.1, 1e-5,
-                           "the notebook's 4×3 example batch, running statistics starting at 0 and 1"),
-             _forward_case(x2, g2, b2, rm2, rv2, train, 0.2, 1e-5, "5 examples, 2 features, momentum = 0.2")]
+                           "the notebook's 4×3 example batch, running statistics starting at 0 and 1", func),
+             _forward_case(x2, g2, b2, rm2, rv2, train, 0.2, 1e-5, "5 examples, 2 features, momentum = 0.2", func)]
     if train:
         cases.append(_forward_case(x3, np.ones(4), np.zeros(4), np.zeros(4), np.ones(4), train, 0.1, 0.5,
-                                   "a constant first feature and a large ε = 0.5, so where ε goes shows"))
+                                   "a constant first feature and a large ε = 0.5, so where ε goes shows", func))
     else:
         cases.append(_forward_case(x2[:1], g2, b2, rm2, rv2, train, 0.1, 0.5,
-                                   "a single example and a large ε = 0.5: eval mode needs no batch"))
+                                   "a single example and a large ε = 0.5: eval mode needs no batch", func))
     return cases
 
 
-def _random_2d(rng, k, dt, train):
+def _random_2d(rng, k, dt, train, func=None):
     n = int(rng.integers(2 if train else 1, 9))
     d = int(rng.integers(1, 7))
     if k % 7 == 0:
@@ -543,7 +392,7 @@ def _random_2d(rng, k, dt, train):
     x = rng.normal(rng.normal(0, 2), rng.uniform(0.5, 3.0), size=(n, d))
     if k % 5 == 3:
         x[:, -1] = x[0, -1]  # a constant feature: σ² = 0, only ε keeps the division finite
-    return _random_rest(rng, k, x, d, dt, train)
+    return _random_rest(rng, k, x, d, dt, train, func)
 
 
 def _safe_dtype(dtype, x):
@@ -556,22 +405,22 @@ def _safe_dtype(dtype, x):
     return dtype
 
 
-def _random_rest(rng, k, x, d, dt, train):
+def _random_rest(rng, k, x, d, dt, train, func=None):
     gamma, beta = rng.normal(1.0, 0.5, size=d), rng.normal(0.0, 1.0, size=d)
     rm, rv = rng.normal(0.0, 1.0, size=d), rng.uniform(0.5, 2.0, size=d)
     dt = _safe_dtype(dt, x) if train else dt
     arrays = [a.astype(dt) for a in (x, gamma, beta, rm, rv)]
-    return _forward_case(*arrays, train, _MOMENTA[k % len(_MOMENTA)], _EPSILONS[k % len(_EPSILONS)])
+    return _forward_case(*arrays, train, _MOMENTA[k % len(_MOMENTA)], _EPSILONS[k % len(_EPSILONS)], func=func)
 
 
 def _forward_check(label, func, train, hidden, seed):
     __tracebackhide__ = True
     if not hidden:
-        cases = _visible_2d(train)
+        cases = _visible_2d(train, func)
     else:
         rng = np.random.default_rng(seed)
-        cases = [_random_2d(rng, k, dt, train) for k, dt in enumerate(float_dtypes(rng, _HIDDEN))]
-    _run(label, "batchnorm_forward", func, cases, hidden=hidden)
+        cases = [_random_2d(rng, k, dt, train, func) for k, dt in enumerate(float_dtypes(rng, _HIDDEN))]
+    run_check("batchnorm_forward", func, cases, hidden=hidden, label=label)
 
 
 def batchnorm_forward_train(func, hidden=False, seed=0):
@@ -591,18 +440,18 @@ def batchnorm_forward_eval(func, hidden=False, seed=0):
     _forward_check("batchnorm_forward (eval mode)", func, False, hidden, seed)
 
 
-def _visible_4d() -> list[_Case]:
+def _visible_4d(func=None) -> list[Case]:
     x1 = np.arange(24.0).reshape(2, 3, 2, 2) % 7 - 2.0
     rng = np.random.default_rng(3032)
     x2 = np.round(rng.normal(1.0, 2.0, size=(1, 2, 3, 4)), 1)
     x3 = np.round(rng.normal(0.0, 1.0, size=(2, 2, 2, 3)), 1)
     g3, b3 = np.array([2.0, 0.5]), np.array([-1.0, 1.0])
     return [_forward_case(x1, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), True, 0.1, 1e-5,
-                          "two 2×2 images with 3 channels, train mode"),
+                          "two 2×2 images with 3 channels, train mode", func),
             _forward_case(x2, g3, b3, np.array([0.5, -0.5]), np.array([2.0, 1.0]), True, 0.1, 1e-5,
-                          "a single 3×4 image with 2 channels: statistics over its 12 positions"),
+                          "a single 3×4 image with 2 channels: statistics over its 12 positions", func),
             _forward_case(x3, g3, b3, np.array([0.5, -0.5]), np.array([2.0, 1.0]), False, 0.1, 1e-5,
-                          "eval mode: the running statistics normalise each channel")]
+                          "eval mode: the running statistics normalise each channel", func)]
 
 
 def _random_4d_x(rng, train):
@@ -621,15 +470,15 @@ def spatial_batchnorm_forward(func, hidden=False, seed=0):
     """
     __tracebackhide__ = True
     if not hidden:
-        cases = _visible_4d()
+        cases = _visible_4d(func)
     else:
         rng = np.random.default_rng(seed)
         cases = []
         for k, dt in enumerate(float_dtypes(rng, _HIDDEN)):
             train = k % 3 != 2
             x = _random_4d_x(rng, train)
-            cases.append(_random_rest(rng, k, x, x.shape[1], dt, train))
-    _run("spatial_batchnorm_forward", "spatial_batchnorm_forward", func, cases, hidden=hidden)
+            cases.append(_random_rest(rng, k, x, x.shape[1], dt, train, func))
+    run_check("spatial_batchnorm_forward", func, cases, hidden=hidden)
 
 
 # --------------------------------------------------------------------------- backward
@@ -703,9 +552,9 @@ def _backward_variants(x, gamma, eps, dout):
     return out
 
 
-def _fix_forward_first(fwd_name: str, lines: list[str]) -> _ForwardBroken:
+def _fix_forward_first(fwd_name: str, lines: list[str]) -> CheckFailed:
     test = "test_batchnorm_forward_train" if fwd_name == "batchnorm_forward" else "test_spatial_batchnorm_forward"
-    return _ForwardBroken("\n  ".join(
+    return CheckFailed("\n  ".join(
         [f"the cache comes from your {fwd_name} (train mode), which does not work yet:"]
         + [f"  {line}" for line in lines]
         + [f"Hint: fix {fwd_name} first (its own check, {test}, explains what is wrong); "
@@ -729,34 +578,31 @@ def _backward_case(forward, x, gamma, beta, rm, rv, momentum, eps, dout, note=""
             with watcher if watcher is not None else contextlib.nullcontext():
                 result = forward(x_in, gamma, beta, rm.copy(), rv.copy(), True, momentum, eps)
         except Exception as exc:
-            raise _fix_forward_first(fwd_name, _exception_lines(fwd_name, exc, None)) from None
+            raise _fix_forward_first(fwd_name, _exception_lines(fwd_name, exc, _NO_HINTS, forward)) from None
         if watcher is not None and watcher.found:
             raise _fix_forward_first(fwd_name, [f"{fwd_name} calls {watcher.found}, which is not your own work."])
-        try:
-            got = _unpack(fwd_name, result, ("out", "cache"))
-        except CheckFailed as exc:
-            raise _fix_forward_first(fwd_name, [str(exc)]) from None
-        lines = compare(Out("out", out64), got["out"], x.dtype)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            got = (f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list))
+                   else _type_name(result))
+            raise _fix_forward_first(fwd_name, [f"{fwd_name} must return a tuple (out, cache), got {got}."])
+        lines = compare(Out("out", out64), result[0], x.dtype)
         if lines is None and not np.array_equal(x_in, x):
             lines = [f"{fwd_name} modified its input x in place."]
         if lines:
             raise _fix_forward_first(fwd_name, [f"{fwd_name}'s {line}" if k == 0 else line
                                                 for k, line in enumerate(lines)])
-        return got["cache"]
+        return {"cache": result[1]}
 
-    def call(func, cache):
-        return func(dout, cache), {}
-
-    return _Case(
+    return Case(
+        args=[("dout", dout), ("cache", None)],  # the cache comes from prepare
         describe=describe(x.dtype, x=x, dout=dout, eps=eps),
-        call=call, returns=("dx", "dgamma", "dbeta"),
         outputs=[Out("dx", dx, shape_hint="dx has the shape of x (and of dout)."),
                  Out("dgamma", dgamma, shape_hint=f"dgamma has the shape of gamma {vec}."),
                  Out("dbeta", dbeta, shape_hint=f"dbeta has the shape of beta {vec}.")],
-        protected=[("dout", dout)], dtype=x.dtype, note=note,
+        inplace_ok=frozenset({"cache"}), inplace_hint=DOUT_KEPT, dtype=x.dtype, note=note,
         hint=("dbeta = Σ dout, dgamma = Σ dout·x̂ (sums over the batch" + (")" if x.ndim == 2 else
               " and all positions)") + ", dx = γ/√(σ² + ε)·(dout − mean(dout) − x̂·mean(dout·x̂))."),
-        variants=lambda func: [Variant(h, v) for h, v in _backward_variants(x64, g64, eps, f64(dout))],
+        variants=lambda: [Variant(h, v) for h, v in _backward_variants(x64, g64, eps, f64(dout))],
         exception_hint=lambda exc, line: (f"cache is exactly the second value your {fwd_name} returned: unpack "
                                           f"it the way you packed it. dout has the shape of x {x.shape}."),
         prepare=prepare, extra={"out": out64, "forward": forward, "args": (x, gamma, beta, rm, rv, momentum, eps)})
@@ -772,12 +618,12 @@ def _fmt_err(e: float) -> str:
     return f"{e:.1e}"
 
 
-def _gradient_report(fname: str, fwd_name: str, func, case: _Case) -> None:
+def _gradient_report(fname: str, fwd_name: str, func, case: Case) -> None:
     """Visible mode: compare the student's gradients on ``case`` with centred differences of
     the student's own forward pass, and print the relative errors (nothing when either fails)."""
     forward = case.extra["forward"]
     x, gamma, beta, rm, rv, momentum, eps = case.extra["args"]
-    dout = next(v for label, v in case.protected if label == "dout")
+    dout = dict(case.args)["dout"]
     ref = reference()
     try:
         with np.errstate(all="ignore"):
@@ -814,7 +660,7 @@ def _backward_check(label, fname, fwd_name, func, forward, cases, hidden):
                           f"which is not your own work.\n  Hint: fix {fwd_name} first.")
     if not hidden and find_forbidden_static(func) is None:
         _gradient_report(fname, fwd_name, func, cases[0])
-    _run(label, fname, func, cases, hidden=hidden)
+    run_check(fname, func, cases, hidden=hidden, label=label)
 
 
 def _dout(rng, shape, dtype):
