@@ -323,3 +323,18 @@ def test_spatial_axis_mistakes_get_their_own_hints():
     assert "statistics over axes (0, 1) mix the channels" in msg, msg
     msg = str(failure("spatial_batchnorm_forward", bug_ns("spatial_forward_axis0"), "spatial_batchnorm_forward"))
     assert "per (C, H, W) position (over axis 0 only)" in msg, msg
+
+
+def test_an_unrecognised_mistake_gets_the_step_by_step_recipe():
+    """The exercise text gives the maths, not the code: the visible checks' fallback hints walk through the steps."""
+    src = CORRECT["batchnorm_forward"].replace("out = gamma * x_hat + beta", "out = gamma * x_hat + beta + 0.1", 1)
+    msg = str(failure("batchnorm_forward_train", namespace(CORRECT, {"batchnorm_forward": src}), "batchnorm_forward"))
+    assert "step by step, in train mode" in msg and "x_hat = (x - mu) / np.sqrt(var + eps)" in msg, msg
+    assert "running_mean[:] = (1 - momentum) * running_mean + momentum * mu" in msg
+    src = CORRECT["batchnorm_forward"].replace("out = gamma * x_hat + beta", "out = gamma * x_hat + beta + 0.1", 2)
+    msg = str(failure("batchnorm_forward_eval", namespace(CORRECT, {"batchnorm_forward": src}), "batchnorm_forward"))
+    assert "step by step, in eval mode" in msg, msg
+    src = CORRECT["spatial_batchnorm_forward"].replace("return out, cache", "return out + 0.1, cache")
+    msg = str(failure("spatial_batchnorm_forward", namespace(CORRECT, {"spatial_batchnorm_forward": src}),
+                      "spatial_batchnorm_forward"))
+    assert "x.transpose(0, 2, 3, 1).reshape(-1, C)" in msg and ".reshape(N, H, W, C).transpose(0, 3, 1, 2)" in msg, msg

@@ -124,6 +124,20 @@ SP_BW_BACK = ("your dx is the (N·H·W, C) result reshaped straight to (N, C, H,
 
 
 
+# The step-by-step recipes: shown when a case fails in a way no known mistake explains.
+_TRAIN_STEPS = ("step by step, in train mode: mu = the mean of each column of x (axis=0, shape (D,)); var = the "
+                "mean of (x - mu)**2 over axis 0 (the biased variance: divide by N); x_hat = (x - mu) / "
+                "np.sqrt(var + eps); out = gamma * x_hat + beta. Then write into the caller's arrays: running_mean[:] = "
+                "(1 - momentum) * running_mean + momentum * mu and running_var[:] = (1 - momentum) * running_var + "
+                "momentum * var * N / (N - 1).")
+_EVAL_STEPS = ("step by step, in eval mode: x_hat = (x - running_mean) / np.sqrt(running_var + eps); "
+               "out = gamma * x_hat + beta; running_mean and running_var stay exactly as they were.")
+_SPATIAL_STEPS = ("step by step: move the channels last and merge the other axes, x.transpose(0, 2, 3, 1).reshape(-1, "
+                  "C), an (N·H·W, C) matrix whose column c holds channel c; normalise it with your batchnorm_forward "
+                  "(which, in train mode, updates running_mean and running_var from M = N·H·W values per channel); "
+                  "then undo both steps on the result: .reshape(N, H, W, C).transpose(0, 3, 1, 2).")
+
+
 # --------------------------------------------------------------------------- running
 
 _NO_HINTS = Case(args=[], outputs=[], describe="")  # describes an exception without probing further
@@ -337,15 +351,7 @@ def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note="", func=No
                 found = _eval_variants(x64, g64, b64, rm64, rv64, momentum, eps)
         return [Variant(h, v) for h, v in found if _finite(*v.values())]
 
-    if train:
-        over, unb = (("over the batch", "σ²·N/(N − 1)") if x.ndim == 2 else
-                     ("per channel over axes (0, 2, 3)", "σ²·M/(M − 1), M = N·H·W"))
-        hint = (f"in train mode: μ, σ² = mean and biased variance {over}, x̂ = (x − μ)/√(σ² + ε), out = γ·x̂ + β; "
-                "then, in place, running_mean ← (1 − momentum)·running_mean + momentum·μ and "
-                f"running_var ← (1 − momentum)·running_var + momentum·{unb}.")
-    else:
-        hint = ("in eval mode: out = γ·(x − running_mean)/√(running_var + ε) + β, and the running statistics stay "
-                "unchanged.")
+    hint = _SPATIAL_STEPS if x.ndim == 4 else _TRAIN_STEPS if train else _EVAL_STEPS
     return Case(
         args=[("x", x), ("gamma", gamma), ("beta", beta), ("running_mean", rm.copy()),
               ("running_var", rv.copy()), ("train", train), ("momentum", momentum), ("eps", eps)],
