@@ -152,6 +152,18 @@ def _info(f) -> dict:
     return info
 
 
+def _probe(payload):
+    """A handle to one of the probes (:mod:`.probes`), the only library functions the judge
+    may call here by name."""
+    from . import probes
+
+    name = payload.get("name")
+    fn = probes.PROBES.get(name) if isinstance(name, str) else None
+    if fn is None:
+        raise CodecError(f"unknown probe {name!r}")
+    return {"handle": _handle_for(fn), "info": _info(fn)}, {}
+
+
 def _static(payload):
     func = _object(payload.get("handle"))
     forbidden = tuple(str(f) for f in payload.get("forbidden") or core.FORBIDDEN)
@@ -312,6 +324,8 @@ def handle(op: str, payload: dict, arrays: dict, namespace: dict) -> tuple[dict,
         return _call(payload, arrays, namespace)
     if op == "static":
         return _static(payload)
+    if op == "probe":
+        return _probe(payload)
     if op == "ping":
         return {"pong": True}, {}
     raise CodecError(f"unknown operation {op!r}")

@@ -35,11 +35,24 @@ import numpy as np
 __all__ = [
     "CheckFailed", "NotYourOwnWork", "Out", "Variant", "Case", "run_check",
     "FORBIDDEN", "find_forbidden_static", "watch_forbidden_calls", "tolerances", "expect",
-    "reference", "f64", "float_dtypes", "show_value", "describe",
+    "reference", "f64", "float_dtypes", "show_value", "describe", "TORCH_FORBIDDEN", "forbids",
 ]
 
 # Modules whose use inside a graded function means the student did not write the code.
 FORBIDDEN = ("cnn_course.ref", "cnn_course.pt", "torch", "scipy.signal", "scipy.ndimage")
+# The PyTorch exercises: torch.nn and torch.optim are the point, the course's ready-made
+# layers and models are not.
+TORCH_FORBIDDEN = ("cnn_course.ref", "cnn_course.pt")
+
+
+def forbids(*modules: str):
+    """Decorator for a check: the modules the graded function must not use (default
+    :data:`FORBIDDEN`). The check passes them to :func:`run_check`; the autograder's static
+    pass reads them from the check's ``forbidden`` attribute."""
+    def mark(check):
+        check.forbidden = tuple(modules)
+        return check
+    return mark
 
 MAX_LISTED = 5  # differing positions shown in a value mismatch
 
@@ -105,7 +118,8 @@ class Out:
     """One expected output of the student's function.
 
     kind: "array" (float ndarray), "mask" (bool ndarray, exact), "int" (a Python or NumPy
-    integer), "scalar" (a real number, float expected), "cache" (a tuple compared entry
+    integer), "scalar" (a real number, float expected), "exact" (any value compared with
+    ``==``, such as a type name or a flag), "cache" (a tuple compared entry
     by entry, exactly), "dict" (a dict compared key by key: same keys, each value by the
     kind its expected value calls for; messages name the key, e.g. ``state["v"]``) or
     "list" (a list or tuple of entries, e.g. ``(X_b, y_b)`` pairs, compared entry by entry
@@ -266,6 +280,9 @@ def compare(out: Out, got, dtype) -> list[str] | None:
             return [f"{name} is wrong: expected {_fmt(exp)}, got {_fmt(got)} "
                     f"(difference {_fmt(abs(float(got) - float(exp)))})."]
         return None
+    if out.kind == "exact":
+        same = type(got) is type(exp) and not isinstance(got, np.ndarray) and got == exp
+        return None if same else [f"{name} must be {exp!r}, got {_brief(got)}."]
     if out.kind == "cache":
         return _compare_cache(name, got, exp)
     if out.kind == "dict":
@@ -493,6 +510,8 @@ def find_forbidden_static(func, forbidden=FORBIDDEN) -> str | None:
         seen.add(id(f))
         if _flagged_name(_object_module(f), forbidden):
             return _label(f) + via
+        if isinstance(f, type):
+            return visit_class(f, via)
         code = getattr(f, "__code__", None)
         if code is None:
             return None
@@ -540,11 +559,25 @@ def find_forbidden_static(func, forbidden=FORBIDDEN) -> str | None:
                 or callable(obj) or hasattr(obj, "__module__"):
             if _flagged_name(_object_module(obj), forbidden):
                 return _label(obj)
-        if isinstance(obj, types.FunctionType) and (
+        own_class = isinstance(obj, type) and obj.__module__ == getattr(owner, "__module__", None)
+        if own_class or isinstance(obj, types.FunctionType) and (
                 obj.__globals__ is getattr(owner, "__globals__", None) or obj.__module__ == "__main__"):
             inner = visit(obj, "")
             if inner:
-                return f"{inner} (through your function {obj.__name__})"
+                return f"{inner} (through your {'class' if own_class else 'function'} {obj.__name__})"
+        return None
+
+    def visit_class(cls: type, via: str) -> str | None:
+        # a class is the student's code through its bases and the methods its body defines
+        for base in cls.__mro__[1:]:
+            if _flagged_name(_object_module(base), forbidden):
+                return f"{_label(base)} (the base class of {cls.__name__}){via}"
+        for attr in vars(cls).values():
+            attr = getattr(attr, "__func__", None) or getattr(attr, "fget", None) or attr  # methods, properties
+            if isinstance(attr, types.FunctionType) and attr.__qualname__.startswith(cls.__qualname__ + "."):
+                found = visit(attr, via)
+                if found:
+                    return found
         return None
 
     return visit(func, "")
@@ -627,6 +660,10 @@ def active_watcher() -> watch_forbidden_calls | None:
 
 
 def _cheat_message(name: str, found: str, how: str, forbidden=FORBIDDEN) -> str:
+    if "torch" not in forbidden:
+        return (f"{name} earns no points: it calls {found} ({how}).\n"
+                "  This exercise asks you to build it yourself from torch.nn and torch.optim. The course "
+                "library (cnn_course.pt, cnn_course.ref) has it ready-made, which does the work for you.")
     extra = [f for f in forbidden if f not in FORBIDDEN]
     libs = "scipy.signal / scipy.ndimage" + "".join(f" / {f}" for f in extra)
     return (f"{name} earns no points: it calls {found} ({how}).\n"

@@ -795,6 +795,7 @@ class RemoteSession:
         self.deadline = time.monotonic() + self.timeout
         self.failure: CellAborted | None = None
         self.requests = 0
+        self._probes: dict[str, RemoteFunction] = {}
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -853,6 +854,15 @@ class RemoteSession:
             # an object of the course package (a gradient check's cost function, say): by value
             return {"$": "obj", "m": cls.__module__, "q": cls.__qualname__, "d": None, "state": vars(obj)}
         raise CodecError(f"a {cls.__name__} cannot be sent to the kernel")
+
+    def probe(self, name: str) -> "RemoteFunction":
+        """The probe ``name`` (:mod:`.probes`) in the kernel, as a proxy (one per session)."""
+        if name not in self._probes:
+            payload, _ = self.request("probe", {"name": name}, {}, f"the grader's probe {name}")
+            info = payload.get("info")
+            self._probes[name] = RemoteFunction(self, name, payload.get("handle"),
+                                                info if isinstance(info, dict) else {})
+        return self._probes[name]
 
     def lookup(self, name: str):
         """The kernel's ``name``: a RemoteFunction, the grader's import of a module, or data."""

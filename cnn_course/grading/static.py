@@ -335,40 +335,64 @@ def _parse(source: str) -> ast.Module | None:
 # --------------------------------------------------------------------------- graded names
 
 
-def _check_aliases(tree: ast.Module) -> set[str]:
-    """Names the test code binds to a check module of cnn_course.grading."""
-    aliases = set()
+def _check_aliases(tree: ast.Module) -> dict[str, str]:
+    """Names the test code binds to a check module of cnn_course.grading -> that module."""
+    aliases = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == CHECK_PACKAGE and not node.level:
             for a in node.names:  # the topic modules (not CheckFailed & co)
                 if a.name[:1].islower():
-                    aliases.add(a.asname or a.name)
+                    aliases[a.asname or a.name] = f"{CHECK_PACKAGE}.{a.name}"
         elif isinstance(node, ast.Import):
             for a in node.names:
                 if (a.name == CHECK_PACKAGE or a.name.startswith(CHECK_PACKAGE + ".")) and a.asname:
-                    aliases.add(a.asname)
+                    aliases[a.asname] = a.name
     return aliases
 
 
-def graded_names(test_source: str) -> list[str]:
-    """The student functions a test cell grades, in order: the plain names passed to
-    ``check.X(...)`` calls, where ``check`` is bound by ``from cnn_course.grading import
-    T as check`` (or ``import cnn_course.grading.T as check``). A test cell without such
-    checks (e.g. ``expect(relu(x) ...)``) grades the functions it calls by name."""
+def _check_forbidden(module: str, check: str) -> tuple[str, ...] | None:
+    """The modules the check ``module.check`` forbids the graded function (its
+    ``forbidden`` attribute, see :func:`.core.forbids`); None when it sets none."""
+    try:
+        fn = getattr(importlib.import_module(module), check)
+    except (ImportError, AttributeError):  # not a check
+        return None
+    forbidden = getattr(fn, "forbidden", None)
+    return tuple(forbidden) if isinstance(forbidden, tuple) else None
+
+
+def graded_checks(test_source: str, default=core.FORBIDDEN) -> dict[str, tuple[str, ...]]:
+    """The student functions a test cell grades, in order, each with the modules its check
+    forbids: the plain names passed to ``check.X(...)`` calls, where ``check`` is bound by
+    ``from cnn_course.grading import T as check`` (or ``import cnn_course.grading.T as
+    check``). A test cell without such checks (e.g. ``expect(relu(x) ...)``) grades the
+    functions it calls by name. A check that declares no list (see :func:`.core.forbids`)
+    forbids ``default``; a name two checks grade gets both lists."""
     tree = _parse(test_source)
     if tree is None:
-        return []
+        return {}
     aliases = _check_aliases(tree)
-    names: list[str] = []
+    found: dict[str, tuple[str, ...]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and isinstance(node.func.value, ast.Name) and node.func.value.id in aliases:
+            forbidden = _check_forbidden(aliases[node.func.value.id], node.func.attr) or tuple(default)
             for arg in [*node.args, *(k.value for k in node.keywords)]:
-                if isinstance(arg, ast.Name) and arg.id not in names:
-                    names.append(arg.id)
-    if names or aliases:
-        return sorted(names, key=lambda n: _first_use(tree, n))
-    # no check module: the names the test calls, except its own and Python's
+                if isinstance(arg, ast.Name):
+                    old = found.get(arg.id, ())
+                    found[arg.id] = old + tuple(f for f in forbidden if f not in old)
+    if found or aliases:
+        return {n: found[n] for n in sorted(found, key=lambda n: _first_use(tree, n))}
+    return {n: tuple(default) for n in _called_names(tree)}
+
+
+def graded_names(test_source: str) -> list[str]:
+    """The student functions a test cell grades, in order (see :func:`graded_checks`)."""
+    return list(graded_checks(test_source))
+
+
+def _called_names(tree: ast.Module) -> list[str]:
+    """The names a test cell without check modules calls, except its own and Python's."""
     bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -912,7 +936,8 @@ class StaticReport:
     def __init__(self, *, cells, tampering, module, forbidden, test_cells, labels, n_cells, graded_at):
         self.cells: list[tuple[int, str]] = cells
         self.tampering: list[Finding] = tampering
-        self._module, self._forbidden = module, forbidden
+        self._module = module
+        self._forbidden: dict[str, tuple] = forbidden  # graded function -> the modules its check forbids
         self._test_cells, self._labels, self._n_cells = test_cells, labels, n_cells
         self._cache: dict[tuple[str, int], tuple[str, str] | None] = {}
         self.not_own_work: dict[str, str] = {}
@@ -925,8 +950,11 @@ class StaticReport:
         key = (name, where)
         if key not in self._cache:
             self._module.horizon, self._module.union = where, False
-            self._cache[key] = _reach(self._module, name, self._forbidden)[0]
+            self._cache[key] = _reach(self._module, name, self._forbidden_for(name))[0]
         return self._cache[key]
+
+    def _forbidden_for(self, name: str) -> tuple:
+        return self._forbidden.get(name, core.FORBIDDEN)
 
     def _own_message(self, name: str, where: int) -> str | None:
         found = self._found(name, where)
@@ -934,7 +962,7 @@ class StaticReport:
             return None
         what, how = found
         if how == "forbidden":
-            return core._cheat_message(name, what, "found in your code", self._forbidden)
+            return core._cheat_message(name, what, "found in your code", self._forbidden_for(name))
         return (f"{name} earns no points: it imports a module by a name computed at run time ({what}), "
                 "which hides what it calls.\n  This exercise asks for your own NumPy implementation: import "
                 "NumPy with a plain `import numpy as np` at the top of your cell. If you think this is a "
@@ -1002,9 +1030,18 @@ def analyze(submission_nb, release_nb, forbidden=core.FORBIDDEN) -> StaticReport
 
     ``submission_nb`` is the notebook being graded, after nbgrader restored its locked
     cells (OverwriteCells); ``release_nb`` the student version the course handed out.
+    ``forbidden`` is what a graded function must not use when its check declares nothing
+    else (see :func:`graded_checks`).
     """
-    forbidden = tuple(forbidden)
     release_sources, release_tests = _release_index(release_nb)
+    checks = {gid: graded_checks(src, forbidden) for gid, src in release_tests.items()}
+    forbidden_of: dict[str, tuple] = {}
+    for graded in checks.values():
+        for n, mods in graded.items():
+            old = forbidden_of.get(n, ())
+            forbidden_of[n] = old + tuple(m for m in mods if m not in old)
+    # every module some check forbids: what a star import is recorded for
+    forbidden = tuple(dict.fromkeys([*forbidden, *(m for mods in forbidden_of.values() for m in mods)]))
     cells = submission_nb.get("cells", [])
     module = _Module()
     student: list[tuple[int, str]] = []
@@ -1034,16 +1071,16 @@ def analyze(submission_nb, release_nb, forbidden=core.FORBIDDEN) -> StaticReport
 
     # graded functions, each where its first test cell runs (the end when that cell is missing)
     graded_at: dict[str, int] = {}
-    for gid, src in release_tests.items():
-        for n in graded_names(src):
+    for gid, graded in checks.items():
+        for n in graded:
             graded_at[n] = min(graded_at.get(n, len(cells)), test_at.get(gid, len(cells)))
     # the helpers the graded functions call, wherever they are tested (dynamic imports there
     # cost those exercises only)
     reach_defs: set = set()
-    for gid, src in release_tests.items():
-        for n in graded_names(src):
+    for gid, graded in checks.items():
+        for n in graded:
             module.horizon, module.union = test_at.get(gid, len(cells)), False
-            reach_defs |= _reach(module, n, forbidden)[1]
+            reach_defs |= _reach(module, n, forbidden_of[n])[1]
 
     tampering: list[Finding] = []
     module.horizon, module.union = None, True  # any binding a name ever had
@@ -1065,7 +1102,7 @@ def analyze(submission_nb, release_nb, forbidden=core.FORBIDDEN) -> StaticReport
                     r.kind == "dynamic" and (r.top_def is None or (i, r.top_def) not in reach_defs)):
                 tampering.append(Finding(i, r.line, _line(src, r.line), r.what, r.why, r.kind, r.top_def))
     tampering.sort(key=lambda f: (f.cell, f.line))
-    return StaticReport(cells=student, tampering=tampering, module=module, forbidden=forbidden,
+    return StaticReport(cells=student, tampering=tampering, module=module, forbidden=forbidden_of,
                         test_cells=test_cells, labels=labels, n_cells=len(cells), graded_at=graded_at)
 
 
@@ -1105,7 +1142,7 @@ def _reach(module: _Module, name: str, forbidden) -> tuple[tuple[str, str] | Non
             elif r.kind == "dynamic" and dynamic is None:
                 dynamic = (r.what + via, "dynamic")
             elif r.kind == "global" and r.what != name:
-                stars = module.stars_before()
+                stars = [(c, m) for c, m in module.stars_before() if _matches(m, forbidden)]
                 if stars and first is None and not module.bound(r.what) and r.what not in _BUILTINS:
                     mod = stars[-1][1]
                     first = (f"{mod}.{r.what} (from {mod} import *){via}", "forbidden")
