@@ -11,6 +11,7 @@ import pytest
 
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import batch_norm as check
+from cnn_course.grading import batch_norm_torch as torch_check
 from cnn_course.grading.core import float_dtypes
 from submissions import namespace
 from submissions.batch_norm import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
@@ -25,22 +26,31 @@ CHECKS = {
     "spatial_batchnorm_forward": [("spatial_batchnorm_forward", (), "spatial_batchnorm_forward")],
     "spatial_batchnorm_backward": [("spatial_batchnorm_backward", ("spatial_batchnorm_forward",),
                                     "spatial_batchnorm_backward")],
+    "BNConvNet": [("bn_conv_net", (), "BNConvNet")],
+    "evaluate_accuracy": [("evaluate_accuracy", (), "evaluate_accuracy")],
 }
 ALL_CHECKS = [(ex, name, deps, label) for ex, checks in CHECKS.items() for name, deps, label in checks]
-CHEATS = {"bn_forward_calls_torch", "bn_forward_calls_ref", "bn_backward_autograd", "spatial_forward_calls_ref"}
+HIDDEN_CASES = {"bn_conv_net": 4, "evaluate_accuracy": 6}  # the NumPy checks have 20
+CHEATS = {"bn_forward_calls_torch", "bn_forward_calls_ref", "bn_backward_autograd", "spatial_forward_calls_ref",
+          "net_calls_course_bn", "eval_calls_library"}
+TORCH_EXERCISES = {"BNConvNet", "evaluate_accuracy"}
+
+
+def _check(name):
+    return getattr(torch_check, name) if name in HIDDEN_CASES else getattr(check, name)
 
 
 def run(name, ns, exercise, deps=(), **kw):
     """Run one check on the namespace's functions; return its printed output."""
     buf = io.StringIO()
     with redirect_stdout(buf):
-        getattr(check, name)(ns[exercise], *(ns[d] for d in deps), **kw)
+        _check(name)(ns[exercise], *(ns[d] for d in deps), **kw)
     return buf.getvalue()
 
 
 def failure(name, ns, exercise, deps=(), **kw) -> CheckFailed:
     with pytest.raises(CheckFailed) as info, redirect_stdout(io.StringIO()):
-        getattr(check, name)(ns[exercise], *(ns[d] for d in deps), **kw)
+        _check(name)(ns[exercise], *(ns[d] for d in deps), **kw)
     return info.value
 
 
@@ -64,7 +74,7 @@ def test_correct_solution_passes_visible_and_hidden(correct_ns, exercise, name, 
     assert re.search(rf"(^|\n)✓ {re.escape(label)}: \d visible cases passed\n$", visible), visible
     for seed in (SEED, 7, 301):
         hidden = run(name, correct_ns, exercise, deps, hidden=True, seed=seed)
-        assert hidden == f"✓ {label}: 20 hidden cases passed\n", hidden
+        assert hidden == f"✓ {label}: {HIDDEN_CASES.get(name, 20)} hidden cases passed\n", hidden
     assert sys.getprofile() is None, "the profile hook was left installed"
 
 
@@ -101,7 +111,9 @@ def test_bug_fails_its_checks_with_the_hint(b):
                 assert b.hint in text, f"hint {b.hint!r} missing from:\n{text}"
                 if b.name in CHEATS:
                     assert isinstance(errors[0], NotYourOwnWork), b.name
-                    assert "your own NumPy implementation" in text
+                    own = "build it yourself from torch.nn" if b.function in TORCH_EXERCISES \
+                        else "your own NumPy implementation"
+                    assert own in text, text
             elif b.function == "batchnorm_forward" and exercise == "batchnorm_backward" and b.name not in CHEATS:
                 assert "fix batchnorm_forward first" in str(errors[0]), str(errors[0])
     assert sys.getprofile() is None

@@ -1,4 +1,4 @@
-"""cnn_course.pt.probes: injected distribution shift, its measure, and the loss along the gradient."""
+"""cnn_course.pt.bn_experiments: injected distribution shift, its measure, and the loss along the gradient."""
 
 import copy
 
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_course.pt import MLP, BatchNorm1d
-from cnn_course.pt.probes import ShiftNoise, StepProbe, add_shift_noise, distribution_shift, loss_along_gradient
+from cnn_course.pt.bn_experiments import ShiftNoise, StepProbe, add_shift_noise, distribution_shift, loss_along_gradient
 
 
 def test_shift_noise_scales_and_shifts_each_unit_and_is_the_identity_in_eval_mode():
