@@ -17,6 +17,7 @@ Extra arguments after ``test`` go to pytest (``python3 run.py test -k conv``).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +30,15 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".cnn-course-installed"
 LOCK_FILES = ("pyproject.toml", "requirements.lock")
 WORK = ROOT / "work"  # the student's own copies of the notebooks (git-ignored)
+FRONT_PAGE = "00_start_here.ipynb"  # course/'s front page, opened first
+WORK_ENV = "CNN_COURSE_WORK"  # another folder for them (the browser test uses a throw-away one)
+# The student's JupyterLab configuration: only the assignment list and the Validate button of
+# nbgrader's extensions, no news pop-up, nbgrader's settings for Validate (lab_config/README.md).
+LAB_CONFIG = ROOT / "lab_config"
+# One BLAS/OpenMP thread per kernel, as CI has (run.py test): on a laptop's few cores NumPy's
+# OpenBLAS pool and torch's OpenMP pool otherwise take the cores from each other, and a cell
+# that needs 0.3 s takes seconds.
+KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # Real data the notebooks train on, from Debian packages: (package, folder, env var to use another folder).
 DEBIAN_DATA = [("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist", "CNN_COURSE_FASHION_MNIST")]
 # PostgreSQL's server programs: Debian keeps them in /usr/lib/postgresql/<version>/bin (only
@@ -57,10 +67,20 @@ def _version_key(name: str) -> tuple:
     return tuple(int(part) if part.isdigit() else 0 for part in name.split("."))
 
 
+CHROMIUM_ENV = "CNN_COURSE_CHROMIUM"  # another Chromium/Chrome binary for the browser test
+
+
+def chromium_path() -> Path | None:
+    """Chromium for tests/test_browser.py: $CNN_COURSE_CHROMIUM, else Debian's ``chromium``."""
+    named = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or shutil.which("chromium-browser")
+    return Path(named) if named and os.access(named, os.X_OK) else None
+
+
 # System programs from Debian packages: (package, test that it is present, what needs it).
 SYSTEM_TOOLS = {
     "bubblewrap": (lambda: shutil.which("bwrap") is not None, "the autograder's sandbox (bwrap)"),
     "postgresql": (lambda: postgres_bin() is not None, "the PostgreSQL gradebook test (initdb, pg_ctl)"),
+    "chromium": (lambda: chromium_path() is not None, "the real-browser test of the student's JupyterLab"),
 }
 
 
@@ -157,13 +177,14 @@ def ensure_system_tools(packages: list[str]) -> list[str]:
     return missing
 
 
-def copy_course_to_work() -> None:
-    """Give the student their own copy of each notebook; never overwrite their work."""
+def copy_course_to_work(work: Path = WORK) -> None:
+    """Give the student their own copy of each notebook; never overwrite their work. The
+    front page holds none, so it is always the course's current one."""
     for src in sorted((ROOT / "course").rglob("*")):
         if ".ipynb_checkpoints" in src.parts or not src.is_file():
             continue
-        dst = WORK / src.relative_to(ROOT / "course")
-        if not dst.exists():
+        dst = work / src.relative_to(ROOT / "course")
+        if not dst.exists() or (dst == work / FRONT_PAGE and dst.read_bytes() != src.read_bytes()):
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
 
@@ -174,22 +195,51 @@ def venv_env(**extra: str) -> dict[str, str]:
     return dict(os.environ, VIRTUAL_ENV=str(VENV), PATH=path, **extra)
 
 
+def ensure_kernel_threads(python: Path) -> None:
+    """Give the environment's ``python3`` kernel spec (ipykernel's, in .venv) the thread
+    settings of KERNEL_THREADS, so that a ``jupyter lab`` started by hand in .venv runs its
+    kernels as ``run.py lab`` does. Done again whenever pip has put ipykernel's spec back."""
+    spec = VENV / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
+    if not spec.is_file():
+        subprocess.run([str(python), "-m", "ipykernel", "install", "--sys-prefix"],
+                       check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    data = json.loads(spec.read_text())
+    env = data.get("env") or {}
+    if any(env.get(name) != value for name, value in KERNEL_THREADS.items()):
+        data["env"] = {**env, **KERNEL_THREADS}
+        tmp = spec.with_name(f"kernel.json.{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, spec)  # atomic: a kernel starting meanwhile reads the old or the new spec
+
+
+def lab_env() -> dict[str, str]:
+    """The student's server: the venv, one thread per maths library, lab_config first."""
+    config_path = os.pathsep.join(p for p in (str(LAB_CONFIG), os.environ.get("JUPYTER_CONFIG_PATH")) if p)
+    return venv_env(**KERNEL_THREADS, JUPYTER_CONFIG_PATH=config_path)
+
+
 def lab(args: list[str]) -> int:
+    """Open the course in JupyterLab. Extra arguments go to ``jupyter lab`` (``--port 8890``,
+    ``--no-browser``); CNN_COURSE_WORK names another folder for the student's notebooks."""
     python = ensure_venv()
     ensure_data()
-    copy_course_to_work()
-    print(f"Opening the course; your notebooks are in {WORK}", flush=True)
-    cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={WORK}", *args]
+    ensure_kernel_threads(python)
+    work = Path(os.environ.get(WORK_ENV) or WORK).resolve()
+    copy_course_to_work(work)
+    print(f"Opening the course; your notebooks are in {work}", flush=True)
+    cmd = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={work}",
+           f"--LabApp.default_url=/lab/tree/{FRONT_PAGE}", *args]
     if _is_root():  # e.g. inside a Docker container
         cmd.append("--allow-root")
-    return subprocess.call(cmd, cwd=WORK, env=venv_env())
+    return subprocess.call(cmd, cwd=work, env=lab_env())
 
 
 def test(args: list[str]) -> int:
     python = ensure_venv()
     ensure_data()
-    # The sandbox tests need bwrap; the gradebook test starts its own PostgreSQL server.
-    ensure_system_tools(["bubblewrap", "postgresql"])
+    # The sandbox tests need bwrap; the gradebook test starts its own PostgreSQL server; the
+    # browser test drives Chromium.
+    ensure_system_tools(["bubblewrap", "postgresql", "chromium"])
     # Two pytest workers share the cores; one BLAS/torch thread each avoids oversubscription,
     # which makes small tensor work 5-25x slower.
     env = venv_env(MPLBACKEND="Agg", PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")

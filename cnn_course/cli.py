@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from cnn_course.front_page import front_page_problems, release_front_page
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CONFIG_FILE = "nbgrader_config.py"
 DB_URL_ENV = "CNN_COURSE_DB_URL"
@@ -194,8 +196,8 @@ def compare_trees(expected: Path, actual: Path, max_diff_lines: int = 40) -> lis
 def check_sync(root: Path) -> list[str]:
     """Differences between ``root/course`` and a fresh generation of every assignment.
 
-    Only assignment folders (``NN_topic``) are compared; other files in course/ (a
-    README, say) are left alone.
+    Only assignment folders (``NN_topic``) and the front page are compared; other files
+    in course/ (a README, say) are left alone.
     """
     root = Path(root)
     assignments = _assignments(root, None)
@@ -206,6 +208,7 @@ def check_sync(root: Path) -> list[str]:
         problems = []
         for a in assignments:
             problems += compare_trees(fresh / a, committed / a)
+    problems += front_page_problems(root)  # course/00_start_here.ipynb, not an assignment
     if committed.is_dir():
         for extra in sorted(committed.iterdir()):
             if extra.is_dir() and ASSIGNMENT_RE.match(extra.name) and extra.name not in assignments:
@@ -311,6 +314,9 @@ def _run_generate(args) -> int:
         db_url = gradebook_url(resolve_db_url(root, args.db_url))
         prepare_sqlite(db_url)
     generate_release(root, assignments, root / "course", quiet=False, db_url=db_url)
+    front = release_front_page(root, root / "course")  # the front page: not an nbgrader assignment
+    if front:
+        print(f"generated {front}")
     if db_url:
         print(f"recorded {', '.join(assignments)} in the gradebook {_shown_url(db_url)}")
     if not args.assignments:  # a full regeneration also drops topics gone from solutions/

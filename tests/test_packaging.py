@@ -88,16 +88,16 @@ def test_run_py_needs_only_the_standard_library():
     assert imported - {"__future__"} <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
 
 
-def test_run_py_test_installs_bubblewrap_and_postgresql(monkeypatch, capsys):
+def test_run_py_test_installs_bubblewrap_postgresql_and_chromium(monkeypatch, capsys):
     run = _run_py()
-    assert set(run.SYSTEM_TOOLS) == {"bubblewrap", "postgresql"}
+    assert set(run.SYSTEM_TOOLS) == {"bubblewrap", "postgresql", "chromium"}
     calls = {}
     monkeypatch.setattr(run, "ensure_venv", lambda: Path(sys.executable))
     monkeypatch.setattr(run, "ensure_data", lambda: None)
     monkeypatch.setattr(run, "ensure_system_tools", lambda pkgs: calls.setdefault("tools", list(pkgs)) and [])
     monkeypatch.setattr(run.subprocess, "call", lambda cmd, **kw: calls.setdefault("pytest", cmd) and 0)
     assert run.test(["-k", "x"]) == 0
-    assert calls["tools"] == ["bubblewrap", "postgresql"]
+    assert calls["tools"] == ["bubblewrap", "postgresql", "chromium"]
     assert calls["pytest"][1:3] == ["-m", "pytest"] and calls["pytest"][-2:] == ["-k", "x"]
 
 

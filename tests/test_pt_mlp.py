@@ -27,7 +27,7 @@ def _ref_case(seed, dims=DIMS, m=6):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_forward_and_gradients_equal_the_reference(device, activation):
     X, y, params = _ref_case(0)
     model = pt.MLP(DIMS, activation).double().to(device).load_params(params)
@@ -112,8 +112,8 @@ def test_training_reduces_the_loss_on_moons():
 def test_errors_say_what_was_expected():
     with pytest.raises(ValueError, match="at least two sizes"):
         pt.MLP([3])
-    with pytest.raises(ValueError, match=r"one of \('relu', 'tanh'\)"):
-        pt.MLP([3, 2], "sigmoid")
+    with pytest.raises(ValueError, match=r"one of \('relu', 'tanh', 'sigmoid'\)"):
+        pt.MLP([3, 2], "gelu")
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         pt.MLP([3, 2], keep_prob=0)
     with pytest.raises(ValueError, match=r"one of \('zeros'"):

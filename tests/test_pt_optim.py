@@ -97,7 +97,7 @@ def test_matches_the_ref_rule_step_by_step(name, device, dtype):
 def test_state_names_match_the_ref():
     p = nn.Parameter(torch.ones(3))
     p.grad = torch.ones(3)
-    for cls, keys in [(Momentum, {"v"}), (RMSProp, {"s"}), (Adam, {"m", "v", "t"})]:
+    for cls, keys in [(Momentum, {"v"}), (RMSProp, {"s"}), (Adam, {"v", "s", "t"})]:
         opt = cls([p])
         opt.step()
         opt.step()

@@ -26,7 +26,7 @@ def _torch_loss(X, y, params, activation, lambd=0.0, masks=(), keep_prob=1.0):
     """The same network written with torch ops; returns (logits, cost, grads)."""
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     L = len(params) // 2
-    act = torch.relu if activation == "relu" else torch.tanh
+    act = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[activation]
     A = torch.tensor(X)
     for l in range(1, L):
         A = act(A @ tp[f"W{l}"].T + tp[f"b{l}"])
@@ -41,7 +41,7 @@ def _torch_loss(X, y, params, activation, lambd=0.0, masks=(), keep_prob=1.0):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_forward_backward_match_torch(rng, activation, dtype):
     X, y, params = _case(rng, dtype=dtype)
     Z_t, cost_t, grads_t = _torch_loss(X, y, params, activation, lambd=0.4)
@@ -72,7 +72,8 @@ def test_dropout_forward_backward_match_torch(rng):
         np.testing.assert_allclose(grads[k], grads_t[k], rtol=1e-10, atol=1e-12, err_msg=k)
 
 
-@pytest.mark.parametrize("activation, keep_prob, lambd", [("tanh", 1.0, 0.0), ("relu", 1.0, 0.7), ("tanh", 0.7, 0.3)])
+@pytest.mark.parametrize("activation, keep_prob, lambd", [("tanh", 1.0, 0.0), ("relu", 1.0, 0.7), ("tanh", 0.7, 0.3),
+                                                        ("sigmoid", 0.8, 0.2)])
 def test_mlp_backward_passes_the_gradient_check(rng, activation, keep_prob, lambd):
     X, y, params = _case(rng, dims=[3, 4, 3], m=5)
 
@@ -160,8 +161,8 @@ def test_full_batch_training_is_plain_gradient_descent(moons):
 
 def test_errors_say_what_was_expected(rng, moons):
     X, y, params = _case(rng)
-    with pytest.raises(ValueError, match=r"one of \('relu', 'tanh'\)"):
-        ref.mlp_forward(X, params, "sigmoid")
+    with pytest.raises(ValueError, match=r"one of \('relu', 'tanh', 'sigmoid'\)"):
+        ref.mlp_forward(X, params, "gelu")
     with pytest.raises(ValueError, match=r"\(m, n0\)"):
         ref.mlp_forward(X[0], params)
     with pytest.raises(TypeError, match="floating-point"):
@@ -194,3 +195,20 @@ def test_errors_say_what_was_expected(rng, moons):
         ref.train_mlp(Xm, ym, [2, 3, 2], epochs=0)
     with pytest.raises(TypeError, match="decay"):
         ref.train_mlp(Xm, ym, [2, 3, 2], decay=0.5)
+
+
+def test_zero_initialisation_gradients_per_activation():
+    """What the notebook states: with all weights 0, relu and tanh hidden units (act(0) = 0) give
+    exactly zero weight gradients, even on unbalanced labels; sigmoid units (σ(0) = ½) give the
+    last layer a gradient (unless the classes are balanced), the same for every unit."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 2)), np.array([0, 1, 1] * 4)
+    zeros = ref.initialize_parameters([2, 4, 3, 2], "zeros")
+    for activation in ("relu", "tanh"):
+        _, grads = ref.mlp_loss(X, y, zeros, activation=activation)
+        assert all(not np.any(grads[k]) for k in grads if k.startswith("dW")), activation
+        assert np.any(grads["db3"])
+    _, grads = ref.mlp_loss(X, y, zeros, activation="sigmoid")
+    assert np.any(grads["dW3"]) and np.allclose(grads["dW3"], grads["dW3"][:, :1])
+    _, balanced = ref.mlp_loss(X, np.array([0, 1] * 6), zeros, activation="sigmoid")
+    assert not any(np.any(g) for g in balanced.values())

@@ -68,13 +68,13 @@ def test_rules_match_explicit_formulas(rng, shape):
     np.testing.assert_allclose(st["s"], s1)
     np.testing.assert_allclose(w1, w - 0.01 * dw / (np.sqrt(s1) + 1e-3))
 
-    m0, q0 = rng.standard_normal(shape), rng.random(shape)
-    w1, st = optim.adam_update(w, dw, {"m": m0, "v": q0, "t": 3}, lr=0.02, beta1=0.8, beta2=0.9, eps=1e-4)
-    m1, q1 = 0.8 * m0 + 0.2 * dw, 0.9 * q0 + 0.1 * dw**2
-    assert st["t"] == 4
-    np.testing.assert_allclose(st["m"], m1)
-    np.testing.assert_allclose(st["v"], q1)
-    np.testing.assert_allclose(w1, w - 0.02 * (m1 / (1 - 0.8**4)) / (np.sqrt(q1 / (1 - 0.9**4)) + 1e-4))
+    v0, q0 = rng.standard_normal(shape), rng.random(shape)
+    w1, st = optim.adam_update(w, dw, {"v": v0, "s": q0, "t": 3}, lr=0.02, beta1=0.8, beta2=0.9, eps=1e-4)
+    v1, q1 = 0.8 * v0 + 0.2 * dw, 0.9 * q0 + 0.1 * dw**2
+    assert st["t"] == 4 and set(st) == {"v", "s", "t"}
+    np.testing.assert_allclose(st["v"], v1)  # momentum's average of the gradients (Kingma & Ba's m)
+    np.testing.assert_allclose(st["s"], q1)  # RMSProp's average of their squares (Kingma & Ba's v)
+    np.testing.assert_allclose(w1, w - 0.02 * (v1 / (1 - 0.8**4)) / (np.sqrt(q1 / (1 - 0.9**4)) + 1e-4))
 
 
 def test_adam_increments_t_before_the_correction(rng):
@@ -177,8 +177,8 @@ def test_update_validation():
         optim.rmsprop_update(w, w, optim.rmsprop_init(w), eps=0.0)
     with pytest.raises(ValueError, match="rmsprop_init"):
         optim.rmsprop_update(w, w, {"v": w})
-    with pytest.raises(ValueError, match="state\\['m'\\]"):
-        optim.adam_update(w, w, {"m": np.zeros(2), "v": w, "t": 0})
+    with pytest.raises(ValueError, match="state\\['v'\\]"):
+        optim.adam_update(w, w, {"v": np.zeros(2), "s": w, "t": 0})
     with pytest.raises(ValueError, match="lr must be a finite real"):
         optim.gd_update(w, w, "0.1")
 
@@ -322,8 +322,9 @@ def test_lr_decay_formulas():
     assert optim.lr_exponential(0.2, 2, base=0.5) == pytest.approx(0.05)
     assert optim.lr_inverse_sqrt(0.3, 1) == pytest.approx(0.3)
     assert optim.lr_inverse_sqrt(0.3, 4, k=2.0) == pytest.approx(0.3)
-    assert optim.lr_scheduled(0.1, 999, 1.0) == 0.1
-    assert optim.lr_scheduled(0.1, 1000, 1.0) == pytest.approx(0.05)
+    assert optim.lr_scheduled(0.1, 999, 1.0, 1000) == 0.1
+    assert optim.lr_scheduled(0.1, 1000, 1.0, 1000) == pytest.approx(0.05)
+    assert optim.lr_scheduled(0.1, 7, 0.3) == optim.lr_inverse_time(0.1, 7, 0.3)  # default: a drop every epoch
     assert optim.lr_scheduled(0.1, 25, 0.5, time_interval=10) == pytest.approx(0.1 / 2)
     assert isinstance(optim.lr_inverse_time(0.5, 3, 0.5), float)
 

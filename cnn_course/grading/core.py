@@ -684,7 +684,9 @@ _LIB_DIRS = tuple({os.path.join(os.path.realpath(p), "") for p in
 def _student_frame(exc: BaseException):
     """The deepest traceback frame that is the student's code (not the grader, not a library).
 
-    An exception re-raised from another process carries that frame (or None) as ``__cnn_frame__``.
+    None when the call itself failed (a wrong signature: only grader frames), as the judge
+    reports it. An exception re-raised from another process carries that frame (or None) as
+    ``__cnn_frame__``.
     """
     if hasattr(exc, "__cnn_frame__"):
         return exc.__cnn_frame__
@@ -692,7 +694,11 @@ def _student_frame(exc: BaseException):
     mine = [fr for fr in frames
             if not os.path.realpath(fr.filename).startswith((_GRADER_DIR,) + _LIB_DIRS)
             and "site-packages" not in fr.filename]
-    return mine[-1] if mine else (frames[-1] if frames else None)
+    if mine:
+        return mine[-1]
+    if frames and not os.path.realpath(frames[-1].filename).startswith(_GRADER_DIR):
+        return frames[-1]
+    return None
 
 
 def _exception_lines(name: str, exc: BaseException, case: Case, func) -> list[str]:

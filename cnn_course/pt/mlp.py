@@ -29,13 +29,13 @@ from .init import initialize_
 
 __all__ = ["MLP"]
 
-_ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh}
+_ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
 class MLP(nn.Sequential):
     """Fully connected classifier: hidden layers Linear -> [BatchNorm1d] -> act -> [Dropout].
 
-    layer_dims: [n0, n1, ..., nL]; activation: "relu" or "tanh"; keep_prob: keep probability of
+    layer_dims: [n0, n1, ..., nL]; activation: "relu", "tanh" or "sigmoid"; keep_prob: keep probability of
     dropout after every hidden activation (1.0 = no dropout layers); batchnorm: add the course's
     BatchNorm1d after every hidden Linear. method: weight initialisation (``INIT_METHODS`` of
     ``cnn_course.pt.init``; None keeps torch's default); generator: optional ``torch.Generator``

@@ -4,7 +4,7 @@
 reference (same formulas, same hyperparameter names and defaults) to every parameter of a
 model, so they drop into any training loop, e.g.
 ``fit(model, ..., optimizer=functools.partial(Adam, beta1=0.8))``. Each keeps its state per
-parameter under the reference's names ("v"; "s"; "m", "v", "t").
+parameter under the reference's names ("v"; "s"; "v", "s", "t").
 
 How they relate to torch's own optimizers:
 
@@ -150,13 +150,14 @@ class RMSProp(_CourseOptimizer):
 
 
 class Adam(_CourseOptimizer):
-    """Adam (``ref.adam_update``):
+    """Adam (``ref.adam_update``): momentum's v and RMSProp's s, both bias-corrected,
 
-        t ← t + 1;  m ← β1·m + (1−β1)·dw;  v ← β2·v + (1−β2)·dw²;
-        w ← w − lr·m̂ / (√v̂ + ε)  with m̂ = m/(1−β1^t), v̂ = v/(1−β2^t)
+        t ← t + 1;  v ← β1·v + (1−β1)·dw;  s ← β2·s + (1−β2)·dw²;
+        w ← w − lr·v̂ / (√ŝ + ε)  with v̂ = v/(1−β1^t), ŝ = s/(1−β2^t)
 
-    (state["m"], state["v"], state["t"] per parameter; ε outside the root). Equal to
-    ``torch.optim.Adam(lr, betas=(beta1, beta2), eps=eps)`` up to rounding.
+    (state["v"], state["s"], state["t"] per parameter, torch's exp_avg, exp_avg_sq and step;
+    ε outside the root). Equal to ``torch.optim.Adam(lr, betas=(beta1, beta2), eps=eps)``
+    up to rounding.
     params: tensors or param groups; lr >= 0 (default 1e-3), 0 <= beta1, beta2 < 1
     (defaults 0.9, 0.999), eps > 0 (default 1e-8).
     """
@@ -166,15 +167,15 @@ class Adam(_CourseOptimizer):
 
     def _update(self, p, grad, state, group):
         if "t" not in state:
-            state.update(m=torch.zeros_like(p), v=torch.zeros_like(p), t=0)
+            state.update(v=torch.zeros_like(p), s=torch.zeros_like(p), t=0)
         state["t"] += 1
-        t, m, v = state["t"], state["m"], state["v"]
+        t, v, s = state["t"], state["v"], state["s"]
         b1, b2 = group["beta1"], group["beta2"]
-        m.mul_(b1).add_(grad, alpha=1 - b1)
-        v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        m_hat = m / (1 - b1 ** t)
-        v_hat = v / (1 - b2 ** t)
-        p.addcdiv_(m_hat, v_hat.sqrt_().add_(group["eps"]), value=-group["lr"])
+        v.mul_(b1).add_(grad, alpha=1 - b1)
+        s.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        v_hat = v / (1 - b1 ** t)
+        s_hat = s / (1 - b2 ** t)
+        p.addcdiv_(v_hat, s_hat.sqrt_().add_(group["eps"]), value=-group["lr"])
 
 
 # ----------------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def lr_lambda(kind, **kw):
     """The factor lr(epoch) / lr0 of one of the reference decays, as a function of the epoch.
 
     kind: "inverse_time" (decay_rate), "exponential" (base=0.95), "inverse_sqrt" (k=1.0) or
-    "scheduled" (decay_rate, time_interval=1000), with those keyword arguments of
+    "scheduled" (decay_rate, time_interval=1), with those keyword arguments of
     ``cnn_course.ref.optim.lr_<kind>``. Torch schedulers count epochs from 0, so
     "inverse_sqrt", whose formula starts at epoch 1, is evaluated at epoch + 1.
     """

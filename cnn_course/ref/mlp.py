@@ -6,7 +6,7 @@ Shapes (batch-first rows; m examples, layer sizes [n0, n1, ..., nL]):
     X       (m, n0)              inputs
     W{l}    (n_l, n_{l-1})       weights (as torch.nn.Linear.weight), b{l} (n_l,)
     Z{l}    (m, n_l)             Z{l} = A{l-1} @ W{l}.T + b{l}, with A{0} = X
-    A{l}    (m, n_l)             act(Z{l}) for the hidden layers l < L (relu or tanh),
+    A{l}    (m, n_l)             act(Z{l}) for the hidden layers l < L (relu, tanh or sigmoid),
                                  then inverted dropout when keep_prob < 1
     Z{L}    (m, nL)              the logits; softmax and the cross-entropy live in the loss
 
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Hidden-layer activations of :func:`mlp_forward`.
-ACTIVATIONS = ("relu", "tanh")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
 #: Update rules of :func:`train_mlp` and the default learning rate of each.
 OPTIMIZERS = {"gd": 0.01, "momentum": 0.01, "rmsprop": 0.001, "adam": 0.001}
 
@@ -100,19 +100,27 @@ def _layers(params, n0: int) -> int:
 
 
 def _act(Z, activation):
-    return np.maximum(Z, 0) if activation == "relu" else np.tanh(Z)
+    if activation == "relu":
+        return np.maximum(Z, 0)
+    if activation == "tanh":
+        return np.tanh(Z)
+    return 0.5 * (1 + np.tanh(0.5 * Z))  # the sigmoid 1 / (1 + e^-Z), without overflow
 
 
 def _act_backward(dH, H, activation):
-    """dZ from dH for H = act(Z): relu' = [H > 0], tanh' = 1 - H²."""
-    return dH * (H > 0) if activation == "relu" else dH * (1 - H * H)
+    """dZ from dH for H = act(Z): relu' = [H > 0], tanh' = 1 - H², sigmoid' = H (1 - H)."""
+    if activation == "relu":
+        return dH * (H > 0)
+    if activation == "tanh":
+        return dH * (1 - H * H)
+    return dH * H * (1 - H)
 
 
 def mlp_forward(X, params, activation="relu", keep_prob=1.0, rng=None):
     """Forward pass: hidden layers Linear -> act -> dropout, last layer Linear (the logits).
 
     X: (m, n0) float; params: {"W1": (n1, n0), "b1": (n1,), ..., "WL": (nL, n_{L-1}), "bL": (nL,)};
-    activation: "relu" or "tanh"; keep_prob: keep probability of inverted dropout on the hidden
+    activation: "relu", "tanh" or "sigmoid"; keep_prob: keep probability of inverted dropout on the hidden
     activations (1.0 = no dropout); rng: ``numpy.random.Generator`` for the masks (needed only
     when keep_prob < 1; one ``rng.random`` draw per hidden layer, layer 1 first).
     Returns ``(Z_L, cache)``: Z_L (m, nL) the logits; cache an :class:`MLPCache`.
@@ -218,7 +226,7 @@ def train_mlp(X, y, layer_dims, *, method="he", optimizer="gd", lr=None, epochs=
     rmsprop), beta1, beta2, eps (adam, eps also rmsprop): the rules' hyperparameters.
     epochs: passes over the data; batch_size: None for full-batch steps (the data in its
     order), else mini-batches of ``ref.optim.random_mini_batches`` reshuffled every epoch.
-    lambd: L2 strength; keep_prob: dropout on hidden layers (1.0 = none); activation: "relu"/"tanh".
+    lambd: L2 strength; keep_prob: dropout on hidden layers (1.0 = none); activation: "relu"/"tanh"/"sigmoid".
     decay: None or a function ``decay(lr0, epoch) -> lr`` (epoch counts from 0), e.g.
     ``functools.partial(ref.lr_inverse_time, decay_rate=1.0)``.
     Randomness: one ``np.random.default_rng(seed)`` draws, in order, the initial weights, then

@@ -10,10 +10,14 @@ Update rules (lr = α, β's as in the course):
     gd        w ← w − α·dw
     momentum  v ← β·v + (1−β)·dw;                       w ← w − α·v
     rmsprop   s ← β·s + (1−β)·dw²;                      w ← w − α·dw / (√s + ε)
-    adam      t ← t + 1;  m ← β1·m + (1−β1)·dw;  v ← β2·v + (1−β2)·dw²
-              m̂ = m / (1−β1^t),  v̂ = v / (1−β2^t);      w ← w − α·m̂ / (√v̂ + ε)
+    adam      t ← t + 1;  v ← β1·v + (1−β1)·dw;  s ← β2·s + (1−β2)·dw²
+              v̂ = v / (1−β1^t),  ŝ = s / (1−β2^t);      w ← w − α·v̂ / (√ŝ + ε)
 
-ε sits outside the square root, as in ``torch.optim.RMSprop`` and ``torch.optim.Adam``.
+Adam keeps momentum's v (the average of the gradients, the "first moment") and RMSProp's s
+(the average of their squares, the "second moment") under the same names; Kingma & Ba's
+paper writes m for our v and v for our s, torch's ``Adam`` state calls them ``exp_avg`` and
+``exp_avg_sq``. ε sits outside the square root, as in ``torch.optim.RMSprop`` and
+``torch.optim.Adam``.
 Every update returns a new array and a new state dict: the caller's ``w``, ``dw`` and state
 arrays are never written to, so a state can be kept to compare or replay steps.
 
@@ -231,34 +235,35 @@ def rmsprop_update(w, dw, state, lr=0.001, beta=0.9, eps=1e-8):
 
 
 def adam_init(w):
-    """State of Adam for a parameter w: {"m": zeros, "v": zeros (like w), "t": 0}."""
+    """State of Adam for a parameter w: {"v": zeros, "s": zeros (like w), "t": 0}."""
     w = np.asarray(w)
     v.check_float(w, "w")
-    return {"m": np.zeros_like(w), "v": np.zeros_like(w), "t": 0}
+    return {"v": np.zeros_like(w), "s": np.zeros_like(w), "t": 0}
 
 
 def adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-    """One step of Adam.
+    """One step of Adam: momentum's v and RMSProp's s, both bias-corrected.
 
     t ← t + 1 (before the corrections, so the first step uses t = 1);
-    m ← β1·m + (1−β1)·dw;  v ← β2·v + (1−β2)·dw²;  m̂ = m/(1−β1^t);  v̂ = v/(1−β2^t);
-    w ← w − lr·m̂ / (√v̂ + ε)   (ε outside the root, like ``torch.optim.Adam``).
+    v ← β1·v + (1−β1)·dw;  s ← β2·s + (1−β2)·dw²;  v̂ = v/(1−β1^t);  ŝ = s/(1−β2^t);
+    w ← w − lr·v̂ / (√ŝ + ε)   (ε outside the root, like ``torch.optim.Adam``).
 
-    w, dw: same shape; state: {"m": shape of w, "v": shape of w, "t": int >= 0}.
+    w, dw: same shape; state: {"v": shape of w, "s": shape of w, "t": int >= 0}
+    (v is Kingma & Ba's m, s their v).
     Returns ``(w_next, new_state)``; the inputs are not modified.
     """
     w, dw = _check_w_dw(w, dw)
     lr, eps = _check_lr(lr), _check_eps(eps)
     beta1, beta2 = _check_beta(beta1, "beta1"), _check_beta(beta2, "beta2")
-    m = _state_array(state, "m", w, "adam_init")
-    vv = _state_array(state, "v", w, "adam_init")
+    vel = _state_array(state, "v", w, "adam_init")
+    sq = _state_array(state, "s", w, "adam_init")
     t = v.check_nonneg_int(state.get("t"), 'state["t"]') + 1
-    m = (beta1 * m + (1 - beta1) * dw).astype(w.dtype, copy=False)
-    vv = (beta2 * vv + (1 - beta2) * dw * dw).astype(w.dtype, copy=False)
-    m_hat = m / (1 - beta1 ** t)
-    v_hat = vv / (1 - beta2 ** t)
-    w_next = (w - lr * m_hat / (np.sqrt(v_hat) + eps)).astype(w.dtype, copy=False)
-    return w_next, {"m": m, "v": vv, "t": t}
+    vel = (beta1 * vel + (1 - beta1) * dw).astype(w.dtype, copy=False)
+    sq = (beta2 * sq + (1 - beta2) * dw * dw).astype(w.dtype, copy=False)
+    v_hat = vel / (1 - beta1 ** t)
+    s_hat = sq / (1 - beta2 ** t)
+    w_next = (w - lr * v_hat / (np.sqrt(s_hat) + eps)).astype(w.dtype, copy=False)
+    return w_next, {"v": vel, "s": sq, "t": t}
 
 
 #: The update rules by name: (init function, update function, accepted hyperparameters).
@@ -379,9 +384,10 @@ def lr_inverse_sqrt(lr0, epoch, k=1.0):
     return _scalar_or_array(k / np.sqrt(e) * lr0, epoch)
 
 
-def lr_scheduled(lr0, epoch, decay_rate, time_interval=1000):
+def lr_scheduled(lr0, epoch, decay_rate, time_interval=1):
     """lr0 / (1 + decay_rate·⌊epoch / time_interval⌋): inverse-time decay applied in steps,
-    the rate drops once every ``time_interval`` epochs and stays flat in between."""
+    the rate drops once every ``time_interval`` epochs and stays flat in between (with the
+    default time_interval = 1 it is ``lr_inverse_time``)."""
     lr0, decay_rate = _check_lr(lr0), _check_decay_rate(decay_rate)
     time_interval = v.check_positive_int(time_interval, "time_interval")
     e = _epochs(epoch, 0)

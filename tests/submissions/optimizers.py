@@ -35,48 +35,35 @@ def softmax(Z):
     A = E / np.sum(E, axis=1, keepdims=True)
     return A
 ''',
-    "cross_entropy_cost": '''\
+    "softmax_cross_entropy": '''\
 import numpy as np
 
-def cross_entropy_cost(Z, y):
+def softmax_cross_entropy(Z, y):
     m = Z.shape[0]
     Z_shift = Z - np.max(Z, axis=1, keepdims=True)
     log_probs = Z_shift - np.log(np.sum(np.exp(Z_shift), axis=1, keepdims=True))
     cost = -np.sum(log_probs[np.arange(m), y]) / m
-    return float(cost)
-''',
-    "softmax_cross_entropy_backward": '''\
-import numpy as np
-
-def softmax_cross_entropy_backward(Z, y):
-    m = Z.shape[0]
     dZ = softmax(Z).copy()
     dZ[np.arange(m), y] -= 1
     dZ = dZ / m
-    return dZ
+    return float(cost), dZ
 ''',
-    "compute_cost_with_l2": '''\
+    "l2_regularization": '''\
 import numpy as np
 
-def compute_cost_with_l2(cross_entropy, params, lambd, m):
+def l2_regularization(cost, grads, params, lambd, m):
     L = len(params) // 2
     total = 0.0
     for l in range(1, L + 1):
         total += np.sum(np.square(params["W" + str(l)]))
     l2_cost = lambd / (2 * m) * total
-    return float(cross_entropy + l2_cost)
-''',
-    "l2_backward": '''\
-import numpy as np
-
-def l2_backward(grads, params, lambd, m):
     new_grads = {}
     for key, value in grads.items():
         if key.startswith("dW"):
             new_grads[key] = value + lambd / m * params[key[1:]]
         else:
             new_grads[key] = value
-    return new_grads
+    return float(cost + l2_cost), new_grads
 ''',
     "dropout_forward": '''\
 import numpy as np
@@ -85,14 +72,6 @@ def dropout_forward(A, keep_prob, rng):
     mask = rng.random(A.shape) < keep_prob
     out = A * mask / keep_prob
     return out, mask
-''',
-    "dropout_backward": '''\
-import numpy as np
-
-def dropout_backward(dout, mask, keep_prob):
-    dA = dout * mask
-    dA = dA / keep_prob
-    return dA
 ''',
     "gradient_check": '''\
 import numpy as np
@@ -159,21 +138,17 @@ import numpy as np
 
 def adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state["t"] + 1
-    m = beta1 * state["m"] + (1 - beta1) * dw
-    v = beta2 * state["v"] + (1 - beta2) * dw ** 2
-    m_hat = m / (1 - beta1 ** t)
-    v_hat = v / (1 - beta2 ** t)
-    w_next = w - lr * m_hat / (np.sqrt(v_hat) + eps)
-    return w_next, {"m": m, "v": v, "t": t}
-''',
-    "lr_inverse_time": '''\
-def lr_inverse_time(lr0, epoch, decay_rate):
-    return lr0 / (1 + decay_rate * epoch)
+    v = beta1 * state["v"] + (1 - beta1) * dw
+    s = beta2 * state["s"] + (1 - beta2) * dw ** 2
+    v_hat = v / (1 - beta1 ** t)
+    s_hat = s / (1 - beta2 ** t)
+    w_next = w - lr * v_hat / (np.sqrt(s_hat) + eps)
+    return w_next, {"v": v, "s": s, "t": t}
 ''',
     "lr_scheduled": '''\
 import numpy as np
 
-def lr_scheduled(lr0, epoch, decay_rate, time_interval):
+def lr_scheduled(lr0, epoch, decay_rate, time_interval=1):
     return lr0 / (1 + decay_rate * np.floor(epoch / time_interval))
 ''',
     "sample_log_uniform": '''\
@@ -182,6 +157,25 @@ import numpy as np
 def sample_log_uniform(low, high, rng, size=None):
     r = rng.uniform(np.log10(low), np.log10(high), size)
     return 10 ** r
+''',
+    "train_adam": '''\
+import torch
+import torch.nn.functional as F
+
+def train_adam(model, X, y, epochs, batch_size, lr0, decay_rate, betas=(0.9, 0.999), eps=1e-8):
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr0, betas=betas, eps=eps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1 / (1 + decay_rate * epoch))
+    losses = []
+    for epoch in range(epochs):
+        for start in range(0, X.shape[0], batch_size):
+            X_b, y_b = X[start:start + batch_size], y[start:start + batch_size]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(X_b), y_b)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        scheduler.step()
+    return losses
 ''',
 }
 
@@ -208,45 +202,29 @@ def softmax(Z):
         A[i] = e / e.sum()
     return A
 '''},
-    "cross_entropy_one_hot": {"cross_entropy_cost": '''\
+    "cross_entropy_one_hot": {"softmax_cross_entropy": '''\
 import numpy as np
 
-def cross_entropy_cost(Z, y):
-    m, K = Z.shape
-    Y = np.zeros((m, K))
-    Y[np.arange(m), y] = 1
-    mx = Z.max(axis=1, keepdims=True)
-    log_p = Z - mx - np.log(np.exp(Z - mx).sum(axis=1, keepdims=True))
-    return -np.sum(Y * log_p) / m
-'''},
-    "dz_one_hot": {"softmax_cross_entropy_backward": '''\
-import numpy as np
-
-def softmax_cross_entropy_backward(Z, y):
+def softmax_cross_entropy(Z, y):
     m, K = Z.shape
     Y = np.eye(K)[y]
-    return (softmax(Z) - Y) / m
+    mx = Z.max(axis=1, keepdims=True)
+    log_p = Z - mx - np.log(np.exp(Z - mx).sum(axis=1, keepdims=True))
+    return -np.sum(Y * log_p) / m, (np.exp(log_p) - Y) / m
 '''},
-    "l2_vectorised_and_copies": {
-        "compute_cost_with_l2": '''\
+    "l2_vectorised_and_copies": {"l2_regularization": '''\
 import numpy as np
 
-def compute_cost_with_l2(cross_entropy, params, lambd, m):
+def l2_regularization(cost, grads, params, lambd, m):
     weights = [W for name, W in params.items() if name.startswith("W")]
-    return cross_entropy + lambd / (2 * m) * sum(np.linalg.norm(W) ** 2 for W in weights)
-''',
-        "l2_backward": '''\
-import numpy as np
-
-def l2_backward(grads, params, lambd, m):
+    cost = cost + lambd / (2 * m) * sum(np.linalg.norm(W) ** 2 for W in weights)
     new_grads = {key: value.copy() for key, value in grads.items()}
     L = len(params) // 2
     for l in range(1, L + 1):
         new_grads["dW" + str(l)] = new_grads["dW" + str(l)] + (lambd / m) * params["W" + str(l)]
-    return new_grads
+    return cost, new_grads
 '''},
-    "dropout_uniform_draw": {
-        "dropout_forward": '''\
+    "dropout_uniform_draw": {"dropout_forward": '''\
 import numpy as np
 
 def dropout_forward(A, keep_prob, rng):
@@ -255,12 +233,6 @@ def dropout_forward(A, keep_prob, rng):
     out = np.multiply(A, mask)
     out /= keep_prob
     return out, mask
-''',
-        "dropout_backward": '''\
-import numpy as np
-
-def dropout_backward(dout, mask, keep_prob):
-    return np.where(mask, dout / keep_prob, 0.0)
 '''},
     "gradient_check_vectors": {"gradient_check": '''\
 import numpy as np
@@ -328,17 +300,17 @@ import numpy as np
 
 def adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     state["t"] += 1
-    state["m"] = beta1 * state["m"] + (1 - beta1) * dw
-    state["v"] = beta2 * state["v"] + (1 - beta2) * (dw * dw)
-    m_hat = state["m"] / (1 - beta1 ** state["t"])
-    v_hat = state["v"] / (1 - beta2 ** state["t"])
+    state["v"] = beta1 * state["v"] + (1 - beta1) * dw
+    state["s"] = beta2 * state["s"] + (1 - beta2) * (dw * dw)
+    v_hat = state["v"] / (1 - beta1 ** state["t"])
+    s_hat = state["s"] / (1 - beta2 ** state["t"])
     w_next = w.copy()
-    w_next -= lr * m_hat / (np.sqrt(v_hat) + eps)
+    w_next -= lr * v_hat / (np.sqrt(s_hat) + eps)
     return w_next, state
 '''},
     "lr_integer_division_and_exponent_form": {
         "lr_scheduled": '''\
-def lr_scheduled(lr0, epoch, decay_rate, time_interval):
+def lr_scheduled(lr0, epoch, decay_rate, time_interval=1):
     drops = epoch // time_interval
     return lr0 * 1 / (1 + decay_rate * drops)
 ''',
@@ -350,6 +322,29 @@ def sample_log_uniform(low, high, rng, size=None):
     r = a + (b - a) * rng.random(size)
     return np.power(10.0, r)
 '''},
+    # A DataLoader without shuffling gives the same consecutive batches; MultiplicativeLR the same decay.
+    "train_adam_data_loader": {"train_adam": '''\
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+def train_adam(model, X, y, epochs, batch_size, lr0, decay_rate, betas=(0.9, 0.999), eps=1e-8):
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr0, betas=betas, eps=eps)
+    scheduler = torch.optim.lr_scheduler.MultiplicativeLR(
+        optimizer, lambda epoch: (1 + decay_rate * (epoch - 1)) / (1 + decay_rate * epoch))
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    for epoch in range(epochs):
+        for X_b, y_b in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(X_b), y_b)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        scheduler.step()
+    return losses
+'''},
 }
 
 
@@ -360,7 +355,7 @@ def _replace(name: str, old: str, new: str, count: int = 1) -> str:
     return src.replace(old, new, count)
 
 
-SOFTMAX_USERS = frozenset({"softmax", "softmax_cross_entropy_backward"})
+SOFTMAX_USERS = frozenset({"softmax", "softmax_cross_entropy"})
 
 BUGS: list[Bug] = [
     # ------------------------------------------------------------------ initialisation
@@ -413,109 +408,116 @@ from scipy.special import softmax as sp_softmax
 def softmax(Z):
     return sp_softmax(Z, axis=1)
 ''', SOFTMAX_USERS, "scipy.special"),
-    Bug("cross_entropy_sum", "cross_entropy_cost",
-        _replace("cross_entropy_cost", "cost = -np.sum(log_probs[np.arange(m), y]) / m",
+    Bug("cross_entropy_sum", "softmax_cross_entropy",
+        _replace("softmax_cross_entropy", "cost = -np.sum(log_probs[np.arange(m), y]) / m",
                  "cost = -np.sum(log_probs[np.arange(m), y])"),
-        frozenset({"cross_entropy_cost"}), "you summed the losses"),
-    Bug("cross_entropy_no_log", "cross_entropy_cost", '''\
+        frozenset({"softmax_cross_entropy"}), "you summed the losses"),
+    Bug("cross_entropy_no_log", "softmax_cross_entropy", '''\
 import numpy as np
 
-def cross_entropy_cost(Z, y):
+def softmax_cross_entropy(Z, y):
     m = Z.shape[0]
-    E = np.exp(Z - np.max(Z, axis=1, keepdims=True))
-    probs = E / np.sum(E, axis=1, keepdims=True)
-    return float(-np.mean(probs[np.arange(m), y]))
-''', frozenset({"cross_entropy_cost"}), "you forgot the log"),
-    Bug("cross_entropy_log_of_softmax", "cross_entropy_cost", '''\
+    probs = softmax(Z)
+    cost = -np.mean(probs[np.arange(m), y])
+    dZ = probs.copy()
+    dZ[np.arange(m), y] -= 1
+    return float(cost), dZ / m
+''', frozenset({"softmax_cross_entropy"}), "you forgot the log"),
+    Bug("cross_entropy_log_of_softmax", "softmax_cross_entropy", '''\
 import numpy as np
 
-def cross_entropy_cost(Z, y):
+def softmax_cross_entropy(Z, y):
     m = Z.shape[0]
-    E = np.exp(Z - np.max(Z, axis=1, keepdims=True))
-    probs = E / np.sum(E, axis=1, keepdims=True)
-    return float(-np.mean(np.log(probs[np.arange(m), y])))
-''', frozenset({"cross_entropy_cost"}), "log(0) = −inf"),
-    Bug("cross_entropy_log_of_logits", "cross_entropy_cost", '''\
-import numpy as np
-
-def cross_entropy_cost(Z, y):
-    m = Z.shape[0]
-    return float(-np.mean(np.log(Z[np.arange(m), y])))
-''', frozenset({"cross_entropy_cost"}), "Z holds logits"),
-    Bug("cross_entropy_calls_torch", "cross_entropy_cost", '''\
+    probs = softmax(Z)
+    cost = -np.mean(np.log(probs[np.arange(m), y]))
+    dZ = probs.copy()
+    dZ[np.arange(m), y] -= 1
+    return float(cost), dZ / m
+''', frozenset({"softmax_cross_entropy"}), "log(0) = −inf"),
+    Bug("cross_entropy_log_of_logits", "softmax_cross_entropy",
+        _replace("softmax_cross_entropy", "cost = -np.sum(log_probs[np.arange(m), y]) / m",
+                 "cost = -np.mean(np.log(Z[np.arange(m), y]))"),
+        frozenset({"softmax_cross_entropy"}), "Z holds logits"),
+    Bug("cross_entropy_calls_torch", "softmax_cross_entropy", '''\
 import numpy as np
 import torch.nn.functional as F
 import torch
 
-def cross_entropy_cost(Z, y):
-    return float(F.cross_entropy(torch.from_numpy(Z), torch.from_numpy(y)))
-''', frozenset({"cross_entropy_cost"}), "torch"),
-    Bug("dz_no_m", "softmax_cross_entropy_backward",
-        _replace("softmax_cross_entropy_backward", "dZ = dZ / m", "dZ = dZ"),
-        frozenset({"softmax_cross_entropy_backward"}), "divide by m"),
-    Bug("dz_sign", "softmax_cross_entropy_backward",
-        _replace("softmax_cross_entropy_backward", "dZ = dZ / m", "dZ = -dZ / m"),
-        frozenset({"softmax_cross_entropy_backward"}), "the sign is flipped"),
-    Bug("dz_calls_ref", "softmax_cross_entropy_backward", '''\
+def softmax_cross_entropy(Z, y):
+    Zt = torch.tensor(Z, requires_grad=True)
+    cost = F.cross_entropy(Zt, torch.from_numpy(y))
+    cost.backward()
+    return float(cost), Zt.grad.numpy()
+''', frozenset({"softmax_cross_entropy"}), "torch"),
+    Bug("dz_no_m", "softmax_cross_entropy",
+        _replace("softmax_cross_entropy", "dZ = dZ / m", "dZ = dZ"),
+        frozenset({"softmax_cross_entropy"}), "divide dZ by m"),
+    Bug("dz_sign", "softmax_cross_entropy",
+        _replace("softmax_cross_entropy", "dZ = dZ / m", "dZ = -dZ / m"),
+        frozenset({"softmax_cross_entropy"}), "the sign of dZ is flipped"),
+    Bug("dz_calls_ref", "softmax_cross_entropy", '''\
 import numpy as np
 from cnn_course.ref import losses
 
-def softmax_cross_entropy_backward(Z, y):
-    return losses.softmax_cross_entropy(Z, y)[1]
-''', frozenset({"softmax_cross_entropy_backward"}), "cnn_course.ref"),
+def softmax_cross_entropy(Z, y):
+    return losses.softmax_cross_entropy(Z, y)
+''', frozenset({"softmax_cross_entropy"}), "cnn_course.ref"),
     # ------------------------------------------------------------------ L2
-    Bug("l2_cost_lambda_over_m", "compute_cost_with_l2",
-        _replace("compute_cost_with_l2", "lambd / (2 * m)", "lambd / m"),
-        frozenset({"compute_cost_with_l2"}), "you used λ/m"),
-    Bug("l2_cost_with_bias", "compute_cost_with_l2",
-        _replace("compute_cost_with_l2", '''        total += np.sum(np.square(params["W" + str(l)]))''',
+    Bug("l2_cost_lambda_over_m", "l2_regularization",
+        _replace("l2_regularization", "l2_cost = lambd / (2 * m) * total", "l2_cost = lambd / m * total"),
+        frozenset({"l2_regularization"}), "you used λ/m"),
+    Bug("l2_cost_with_bias", "l2_regularization",
+        _replace("l2_regularization", '''        total += np.sum(np.square(params["W" + str(l)]))''',
                  '''        total += np.sum(np.square(params["W" + str(l)]))
         total += np.sum(np.square(params["b" + str(l)]))'''),
-        frozenset({"compute_cost_with_l2"}), "leave the biases"),
-    Bug("l2_cost_forgot_cross_entropy", "compute_cost_with_l2",
-        _replace("compute_cost_with_l2", "return float(cross_entropy + l2_cost)", "return float(l2_cost)"),
-        frozenset({"compute_cost_with_l2"}), "add the L2 term to the cross-entropy"),
-    Bug("l2_cost_norm_not_squared", "compute_cost_with_l2",
-        _replace("compute_cost_with_l2", 'np.sum(np.square(params["W" + str(l)]))',
+        frozenset({"l2_regularization"}), "leave the biases"),
+    Bug("l2_cost_forgot_cross_entropy", "l2_regularization",
+        _replace("l2_regularization", "return float(cost + l2_cost), new_grads", "return float(l2_cost), new_grads"),
+        frozenset({"l2_regularization"}), "add the L2 term to the cost you were given"),
+    Bug("l2_cost_norm_not_squared", "l2_regularization",
+        _replace("l2_regularization", 'np.sum(np.square(params["W" + str(l)]))',
                  'np.linalg.norm(params["W" + str(l)])'),
-        frozenset({"compute_cost_with_l2"}), "use the squared norm"),
-    Bug("l2_backward_in_place", "l2_backward", '''\
+        frozenset({"l2_regularization"}), "use the squared norm"),
+    Bug("l2_backward_in_place", "l2_regularization", '''\
 import numpy as np
 
-def l2_backward(grads, params, lambd, m):
+def l2_regularization(cost, grads, params, lambd, m):
     L = len(params) // 2
     for l in range(1, L + 1):
+        cost = cost + lambd / (2 * m) * np.sum(params["W" + str(l)] ** 2)
         grads["dW" + str(l)] += lambd / m * params["W" + str(l)]
-    return grads
-''', frozenset({"l2_backward"}), "in place"),
-    Bug("l2_backward_shallow_copy", "l2_backward", '''\
+    return cost, grads
+''', frozenset({"l2_regularization"}), "in place"),
+    Bug("l2_backward_shallow_copy", "l2_regularization", '''\
 import numpy as np
 
-def l2_backward(grads, params, lambd, m):
+def l2_regularization(cost, grads, params, lambd, m):
     new_grads = grads.copy()
     L = len(params) // 2
     for l in range(1, L + 1):
+        cost = cost + lambd / (2 * m) * np.sum(params["W" + str(l)] ** 2)
         new_grads["dW" + str(l)] += lambd / m * params["W" + str(l)]
-    return new_grads
-''', frozenset({"l2_backward"}), "copies the dict but not its arrays"),
-    Bug("l2_backward_entries_replaced", "l2_backward", '''\
+    return cost, new_grads
+''', frozenset({"l2_regularization"}), "copies the dict but not its arrays"),
+    Bug("l2_backward_entries_replaced", "l2_regularization", '''\
 import numpy as np
 
-def l2_backward(grads, params, lambd, m):
+def l2_regularization(cost, grads, params, lambd, m):
     L = len(params) // 2
     for l in range(1, L + 1):
+        cost = cost + lambd / (2 * m) * np.sum(params["W" + str(l)] ** 2)
         grads["dW" + str(l)] = grads["dW" + str(l)] + lambd / m * params["W" + str(l)]
-    return grads
-''', frozenset({"l2_backward"}), "replaced its entry"),
-    Bug("l2_backward_half", "l2_backward",
-        _replace("l2_backward", "value + lambd / m * params[key[1:]]", "value + lambd / (2 * m) * params[key[1:]]"),
-        frozenset({"l2_backward"}), "the 2 of the square cancels"),
-    Bug("l2_backward_bias", "l2_backward", '''\
-import numpy as np
-
-def l2_backward(grads, params, lambd, m):
-    return {key: value + lambd / m * params[key[1:]] for key, value in grads.items()}
-''', frozenset({"l2_backward"}), "biases are not regularised"),
+    return cost, grads
+''', frozenset({"l2_regularization"}), "replaced its entry"),
+    Bug("l2_backward_half", "l2_regularization",
+        _replace("l2_regularization", "value + lambd / m * params[key[1:]]", "value + lambd / (2 * m) * params[key[1:]]"),
+        frozenset({"l2_regularization"}), "the 2 of the square cancels"),
+    Bug("l2_backward_bias", "l2_regularization",
+        _replace("l2_regularization", '''        if key.startswith("dW"):
+            new_grads[key] = value + lambd / m * params[key[1:]]
+        else:
+            new_grads[key] = value''', '''        new_grads[key] = value + lambd / m * params[key[1:]]'''),
+        frozenset({"l2_regularization"}), "biases are not regularised"),
     # ------------------------------------------------------------------ dropout
     Bug("dropout_no_scale", "dropout_forward",
         _replace("dropout_forward", "out = A * mask / keep_prob", "out = A * mask"),
@@ -540,15 +542,6 @@ import cnn_course.ref.dropout as D
 def dropout_forward(A, keep_prob, rng):
     return D.dropout_forward(A, keep_prob, rng)
 ''', frozenset({"dropout_forward"}), "cnn_course.ref"),
-    Bug("dropout_backward_no_scale", "dropout_backward",
-        _replace("dropout_backward", "dA = dA / keep_prob", "dA = dA"),
-        frozenset({"dropout_backward"}), "as the forward pass did"),
-    Bug("dropout_backward_one_minus", "dropout_backward",
-        _replace("dropout_backward", "dA = dA / keep_prob", "dA = dA / (1 - keep_prob)"),
-        frozenset({"dropout_backward"}), "not by 1 − keep_prob"),
-    Bug("dropout_backward_no_mask", "dropout_backward",
-        _replace("dropout_backward", "dA = dout * mask", "dA = dout"),
-        frozenset({"dropout_backward"}), "multiply by the mask"),
     # ------------------------------------------------------------------ gradient checking
     Bug("gradient_check_one_sided", "gradient_check",
         _replace("gradient_check", "gradapprox.append((J_plus - J_minus) / (2 * epsilon))",
@@ -652,30 +645,49 @@ def rmsprop_update(w, dw, state, lr=0.001, beta=0.9, eps=1e-8):
     return p.detach().numpy(), {"s": opt.state[p]["square_avg"].numpy()}
 ''', frozenset({"rmsprop_update"}), "torch"),
     Bug("adam_no_bias_correction", "adam_update",
-        _replace("adam_update", "w - lr * m_hat / (np.sqrt(v_hat) + eps)", "w - lr * m / (np.sqrt(v) + eps)"),
+        _replace("adam_update", "w - lr * v_hat / (np.sqrt(s_hat) + eps)", "w - lr * v / (np.sqrt(s) + eps)"),
         frozenset({"adam_update"}), "you skipped the bias correction"),
     Bug("adam_t_after_correction", "adam_update", '''\
 import numpy as np
 
 def adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state["t"]
-    m = beta1 * state["m"] + (1 - beta1) * dw
-    v = beta2 * state["v"] + (1 - beta2) * dw ** 2
-    m_hat = m / (1 - beta1 ** t)
-    v_hat = v / (1 - beta2 ** t)
-    w_next = w - lr * m_hat / (np.sqrt(v_hat) + eps)
+    v = beta1 * state["v"] + (1 - beta1) * dw
+    s = beta2 * state["s"] + (1 - beta2) * dw ** 2
+    v_hat = v / (1 - beta1 ** t)
+    s_hat = s / (1 - beta2 ** t)
+    w_next = w - lr * v_hat / (np.sqrt(s_hat) + eps)
     t = t + 1
-    return w_next, {"m": m, "v": v, "t": t}
+    return w_next, {"v": v, "s": s, "t": t}
 ''', frozenset({"adam_update"}), "increment t before the bias correction"),
     Bug("adam_stores_corrected", "adam_update",
-        _replace("adam_update", '{"m": m, "v": v, "t": t}', '{"m": m_hat, "v": v_hat, "t": t}'),
-        frozenset({"adam_update"}), "keep the raw averages m and v"),
+        _replace("adam_update", '{"v": v, "s": s, "t": t}', '{"v": v_hat, "s": s_hat, "t": t}'),
+        frozenset({"adam_update"}), "keep the raw averages v and s"),
     Bug("adam_float_t", "adam_update",
         _replace("adam_update", 't = state["t"] + 1', 't = state["t"] + 1.0'),
         frozenset({"adam_update"}), "an int"),
     Bug("adam_eps_inside", "adam_update",
-        _replace("adam_update", "(np.sqrt(v_hat) + eps)", "np.sqrt(v_hat + eps)"),
+        _replace("adam_update", "(np.sqrt(s_hat) + eps)", "np.sqrt(s_hat + eps)"),
         frozenset({"adam_update"}), "ε goes outside the square root"),
+    Bug("adam_moments_swapped", "adam_update",
+        _replace("adam_update", '{"v": v, "s": s, "t": t}', '{"v": s, "s": v, "t": t}'),
+        frozenset({"adam_update"}), "you swapped v and s"),
+    Bug("adam_kingma_ba_names", "adam_update", '''\
+import numpy as np
+
+def adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = state["t"] + 1
+    m = beta1 * state["m"] + (1 - beta1) * dw
+    v = beta2 * state["v"] + (1 - beta2) * dw ** 2
+    m_hat = m / (1 - beta1 ** t)
+    v_hat = v / (1 - beta2 ** t)
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), {"m": m, "v": v, "t": t}
+''', frozenset({"adam_update"}), "Kingma & Ba's paper calls them m and v"),
+    Bug("adam_betas_swapped", "adam_update",
+        _replace("adam_update", '''    v = beta1 * state["v"] + (1 - beta1) * dw
+    s = beta2 * state["s"] + (1 - beta2) * dw ** 2''', '''    v = beta2 * state["v"] + (1 - beta2) * dw
+    s = beta1 * state["s"] + (1 - beta1) * dw ** 2'''),
+        frozenset({"adam_update"}), "you swapped the betas"),
     Bug("adam_calls_ref", "adam_update", '''\
 import numpy as np
 from cnn_course.ref.optim import adam_update as reference_adam
@@ -684,22 +696,30 @@ def adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     return reference_adam(w, dw, state, lr, beta1, beta2, eps)
 ''', frozenset({"adam_update"}), "cnn_course.ref"),
     # ------------------------------------------------------------------ learning-rate decay and sampling
-    Bug("lr_inverse_time_epoch_outside", "lr_inverse_time",
-        _replace("lr_inverse_time", "lr0 / (1 + decay_rate * epoch)", "lr0 / (1 + decay_rate) * epoch"),
-        frozenset({"lr_inverse_time"}), "epoch belongs in the denominator"),
-    Bug("lr_inverse_time_no_parentheses", "lr_inverse_time",
-        _replace("lr_inverse_time", "lr0 / (1 + decay_rate * epoch)", "lr0 / 1 + decay_rate * epoch"),
-        frozenset({"lr_inverse_time"}), "mind the parentheses"),
+    Bug("lr_inverse_time_epoch_outside", "lr_scheduled",
+        _replace("lr_scheduled", "lr0 / (1 + decay_rate * np.floor(epoch / time_interval))",
+                 "lr0 / (1 + decay_rate) * np.floor(epoch / time_interval)"),
+        frozenset({"lr_scheduled"}), "belongs in the denominator"),
+    Bug("lr_inverse_time_no_parentheses", "lr_scheduled",
+        _replace("lr_scheduled", "lr0 / (1 + decay_rate * np.floor(epoch / time_interval))",
+                 "lr0 / 1 + decay_rate * np.floor(epoch / time_interval)"),
+        frozenset({"lr_scheduled"}), "mind the parentheses"),
     Bug("lr_scheduled_no_floor", "lr_scheduled",
         _replace("lr_scheduled", "np.floor(epoch / time_interval)", "epoch / time_interval"),
         frozenset({"lr_scheduled"}), "take the floor"),
     Bug("lr_scheduled_round", "lr_scheduled",
         _replace("lr_scheduled", "np.floor(epoch / time_interval)", "round(epoch / time_interval)"),
         frozenset({"lr_scheduled"}), "round()"),
+    Bug("lr_scheduled_default_1000", "lr_scheduled",
+        _replace("lr_scheduled", "time_interval=1)", "time_interval=1000)"),
+        frozenset({"lr_scheduled"}), "time_interval defaults to 1"),
+    Bug("lr_scheduled_no_default", "lr_scheduled",
+        _replace("lr_scheduled", "time_interval=1)", "time_interval)"),
+        frozenset({"lr_scheduled"}), "missing 1 required positional argument"),
     Bug("lr_scheduled_calls_ref", "lr_scheduled", '''\
 from cnn_course.ref import lr_scheduled as schedule
 
-def lr_scheduled(lr0, epoch, decay_rate, time_interval):
+def lr_scheduled(lr0, epoch, decay_rate, time_interval=1):
     return schedule(lr0, epoch, decay_rate, time_interval)
 ''', frozenset({"lr_scheduled"}), "cnn_course.ref"),
     Bug("sample_log_uniform_linear", "sample_log_uniform", '''\
@@ -722,6 +742,37 @@ def sample_log_uniform(low, high, rng, size=None):
     Bug("sample_log_uniform_global_random", "sample_log_uniform",
         _replace("sample_log_uniform", "rng.uniform(", "np.random.uniform("),
         frozenset({"sample_log_uniform"}), "np.random.* functions"),
+    # ------------------------------------------------------------------ the PyTorch training loop
+    Bug("train_adam_scheduler_per_batch", "train_adam",
+        _replace("train_adam", "            losses.append(loss.item())\n        scheduler.step()",
+                 "            losses.append(loss.item())\n            scheduler.step()"),
+        frozenset({"train_adam"}), "not after every mini-batch"),
+    Bug("train_adam_no_scheduler", "train_adam",
+        _replace("train_adam", "        scheduler.step()\n", ""),
+        frozenset({"train_adam"}), "the learning rate never decayed"),
+    Bug("train_adam_scheduler_before_optimizer", "train_adam",
+        _replace("train_adam", "    for epoch in range(epochs):\n",
+                 "    for epoch in range(epochs):\n        scheduler.step()\n").replace(
+            "        scheduler.step()\n    return", "    return"),
+        frozenset({"train_adam"}), "one epoch ahead"),
+    Bug("train_adam_no_zero_grad", "train_adam",
+        _replace("train_adam", "            optimizer.zero_grad()\n", ""),
+        frozenset({"train_adam"}), "call optimizer.zero_grad() before every loss.backward()"),
+    Bug("train_adam_default_betas_eps", "train_adam",
+        _replace("train_adam", "lr=lr0, betas=betas, eps=eps", "lr=lr0"),
+        frozenset({"train_adam"}), "use the betas and eps you were given"),
+    Bug("train_adam_returns_tensors", "train_adam",
+        _replace("train_adam", "losses.append(loss.item())", "losses.append(loss)"),
+        frozenset({"train_adam"}), "append loss.item()"),
+    Bug("train_adam_loss_per_epoch", "train_adam",
+        _replace("train_adam", "            losses.append(loss.item())\n        scheduler.step()",
+                 "        scheduler.step()\n        losses.append(loss.item())"),
+        frozenset({"train_adam"}), "not one per epoch"),
+    Bug("train_adam_calls_course_adam", "train_adam",
+        _replace("train_adam", "import torch\n", "import torch\nfrom cnn_course.pt.optim import Adam\n").replace(
+            "torch.optim.Adam(model.parameters(), lr=lr0, betas=betas, eps=eps)",
+            "Adam(model.parameters(), lr=lr0, beta1=betas[0], beta2=betas[1], eps=eps)"),
+        frozenset({"train_adam"}), "cnn_course.pt"),
 ]
 
 # --------------------------------------------------------------------------- nbgrader pipeline
@@ -730,7 +781,7 @@ def sample_log_uniform(low, high, rng, size=None):
 # (CNN_COURSE_ALL_BUGS=1 grades every bug).
 PIPELINE_BUGS = [
     "adam_no_bias_correction",
-    "adam_t_after_correction",
+    "adam_moments_swapped",
     "momentum_no_one_minus",
     "rmsprop_eps_inside",
     "dropout_no_scale",
@@ -743,6 +794,7 @@ PIPELINE_BUGS = [
     "gradient_check_one_sided",
     "lr_scheduled_no_floor",
     "sample_log_uniform_linear",
+    "train_adam_scheduler_per_batch",
 ]
 
 # The bug whose feedback page the pipeline reads.
