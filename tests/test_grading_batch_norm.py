@@ -11,6 +11,7 @@ import pytest
 
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import batch_norm as check
+from cnn_course.grading import batch_norm_torch as torch_check
 from cnn_course.grading.core import float_dtypes
 from submissions import namespace
 from submissions.batch_norm import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
@@ -25,22 +26,31 @@ CHECKS = {
     "spatial_batchnorm_forward": [("spatial_batchnorm_forward", (), "spatial_batchnorm_forward")],
     "spatial_batchnorm_backward": [("spatial_batchnorm_backward", ("spatial_batchnorm_forward",),
                                     "spatial_batchnorm_backward")],
+    "BNConvNet": [("bn_conv_net", (), "BNConvNet")],
+    "evaluate_accuracy": [("evaluate_accuracy", (), "evaluate_accuracy")],
 }
 ALL_CHECKS = [(ex, name, deps, label) for ex, checks in CHECKS.items() for name, deps, label in checks]
-CHEATS = {"bn_forward_calls_torch", "bn_forward_calls_ref", "bn_backward_autograd", "spatial_forward_calls_ref"}
+HIDDEN_CASES = {"bn_conv_net": 4, "evaluate_accuracy": 6}  # the NumPy checks have 20
+CHEATS = {"bn_forward_calls_torch", "bn_forward_calls_ref", "bn_backward_autograd", "spatial_forward_calls_ref",
+          "net_calls_course_bn", "eval_calls_library"}
+TORCH_EXERCISES = {"BNConvNet", "evaluate_accuracy"}
+
+
+def _check(name):
+    return getattr(torch_check, name) if name in HIDDEN_CASES else getattr(check, name)
 
 
 def run(name, ns, exercise, deps=(), **kw):
     """Run one check on the namespace's functions; return its printed output."""
     buf = io.StringIO()
     with redirect_stdout(buf):
-        getattr(check, name)(ns[exercise], *(ns[d] for d in deps), **kw)
+        _check(name)(ns[exercise], *(ns[d] for d in deps), **kw)
     return buf.getvalue()
 
 
 def failure(name, ns, exercise, deps=(), **kw) -> CheckFailed:
     with pytest.raises(CheckFailed) as info, redirect_stdout(io.StringIO()):
-        getattr(check, name)(ns[exercise], *(ns[d] for d in deps), **kw)
+        _check(name)(ns[exercise], *(ns[d] for d in deps), **kw)
     return info.value
 
 
@@ -64,7 +74,7 @@ def test_correct_solution_passes_visible_and_hidden(correct_ns, exercise, name, 
     assert re.search(rf"(^|\n)✓ {re.escape(label)}: \d visible cases passed\n$", visible), visible
     for seed in (SEED, 7, 301):
         hidden = run(name, correct_ns, exercise, deps, hidden=True, seed=seed)
-        assert hidden == f"✓ {label}: 20 hidden cases passed\n", hidden
+        assert hidden == f"✓ {label}: {HIDDEN_CASES.get(name, 20)} hidden cases passed\n", hidden
     assert sys.getprofile() is None, "the profile hook was left installed"
 
 
@@ -101,7 +111,9 @@ def test_bug_fails_its_checks_with_the_hint(b):
                 assert b.hint in text, f"hint {b.hint!r} missing from:\n{text}"
                 if b.name in CHEATS:
                     assert isinstance(errors[0], NotYourOwnWork), b.name
-                    assert "your own NumPy implementation" in text
+                    own = "build it yourself from torch.nn" if b.function in TORCH_EXERCISES \
+                        else "your own NumPy implementation"
+                    assert own in text, text
             elif b.function == "batchnorm_forward" and exercise == "batchnorm_backward" and b.name not in CHEATS:
                 assert "fix batchnorm_forward first" in str(errors[0]), str(errors[0])
     assert sys.getprofile() is None
@@ -259,9 +271,9 @@ def test_hidden_cases_cover_the_edge_cases():
     rng = np.random.default_rng(SEED)
     train = [check._random_2d(rng, k, dt, True) for k, dt in enumerate(float_dtypes(rng, 40))]
     evals = [check._random_2d(rng, k, dt, False) for k, dt in enumerate(float_dtypes(rng, 40))]
-    shapes = [c.protected[0][1].shape for c in train]
+    shapes = [c.args[0][1].shape for c in train]
     assert min(n for n, _ in shapes) == 2 and any(d == 1 for _, d in shapes) and any(n != d for n, d in shapes)
-    assert min(c.protected[0][1].shape[0] for c in evals) == 1
+    assert min(c.args[0][1].shape[0] for c in evals) == 1
     assert {c.dtype for c in train} == {np.dtype(np.float32), np.dtype(np.float64)}
     assert {"eps=0.5", "eps=1e-05", "momentum=0.9"} <= {p for c in train for p in c.describe.split(", ")}
     rng = np.random.default_rng(SEED)
@@ -315,7 +327,7 @@ def test_hidden_cases_include_a_constant_feature():
     for seed in (SEED, 0, 301):
         rng = np.random.default_rng(seed)
         cases = [check._random_2d(rng, k, dt, True) for k, dt in enumerate(float_dtypes(rng, 20))]
-        assert any(np.ptp(c.protected[0][1][:, -1]) == 0 for c in cases), seed
+        assert any(np.ptp(c.args[0][1][:, -1]) == 0 for c in cases), seed
 
 
 def test_spatial_axis_mistakes_get_their_own_hints():
@@ -323,3 +335,18 @@ def test_spatial_axis_mistakes_get_their_own_hints():
     assert "statistics over axes (0, 1) mix the channels" in msg, msg
     msg = str(failure("spatial_batchnorm_forward", bug_ns("spatial_forward_axis0"), "spatial_batchnorm_forward"))
     assert "per (C, H, W) position (over axis 0 only)" in msg, msg
+
+
+def test_an_unrecognised_mistake_gets_the_step_by_step_recipe():
+    """The exercise text gives the maths, not the code: the visible checks' fallback hints walk through the steps."""
+    src = CORRECT["batchnorm_forward"].replace("out = gamma * x_hat + beta", "out = gamma * x_hat + beta + 0.1", 1)
+    msg = str(failure("batchnorm_forward_train", namespace(CORRECT, {"batchnorm_forward": src}), "batchnorm_forward"))
+    assert "step by step, in train mode" in msg and "x_hat = (x - mu) / np.sqrt(var + eps)" in msg, msg
+    assert "running_mean[:] = (1 - momentum) * running_mean + momentum * mu" in msg
+    src = CORRECT["batchnorm_forward"].replace("out = gamma * x_hat + beta", "out = gamma * x_hat + beta + 0.1", 2)
+    msg = str(failure("batchnorm_forward_eval", namespace(CORRECT, {"batchnorm_forward": src}), "batchnorm_forward"))
+    assert "step by step, in eval mode" in msg, msg
+    src = CORRECT["spatial_batchnorm_forward"].replace("return out, cache", "return out + 0.1, cache")
+    msg = str(failure("spatial_batchnorm_forward", namespace(CORRECT, {"spatial_batchnorm_forward": src}),
+                      "spatial_batchnorm_forward"))
+    assert "x.transpose(0, 2, 3, 1).reshape(-1, C)" in msg and ".reshape(N, H, W, C).transpose(0, 3, 1, 2)" in msg, msg

@@ -348,6 +348,68 @@ def test_extra_forbidden_modules_are_named_in_the_message():
         run_check("double", lambda x: scipy.special.xlogy(0, x) + 2 * x, cases, hidden=False)  # allowed by default
 
 
+def _running_case(prepare=None):
+    """A function that returns (y, cache) and updates ``running`` in place: y and running are compared."""
+    return Case(args=[("x", np.arange(3.0)), ("running", np.zeros(3))], returns=("y", "cache"),
+                outputs=[Out("y", 2 * np.arange(3.0)), Out("running", np.arange(3.0))],
+                observe=lambda values: {"running": values[1]}, inplace_ok=frozenset({"running"}),
+                inplace_hint="only running may change.", describe="x", prepare=prepare)
+
+
+def test_returns_observe_and_inplace_hint():
+    def right(x, running):
+        running[:] = x
+        return 2 * x, "anything: the cache is not compared"
+
+    with redirect_stdout(io.StringIO()):
+        run_check("f", right, [_running_case()], hidden=False)
+
+    def rebinds(x, running):
+        running = x  # noqa: F841  (the caller's array does not change)
+        return 2 * x, None
+
+    with pytest.raises(CheckFailed, match=r"running has wrong values"), redirect_stdout(io.StringIO()):
+        run_check("f", rebinds, [_running_case()], hidden=False)
+
+    def overwrites_x(x, running):
+        running[:] = x
+        x *= 2
+        return x, None
+
+    with pytest.raises(CheckFailed) as info, redirect_stdout(io.StringIO()):
+        run_check("f", overwrites_x, [_running_case()], hidden=False)
+    assert "f modified its input x in place" in str(info.value) and "Hint: only running may change." in str(info.value)
+    with pytest.raises(CheckFailed, match=r"must return a tuple \(y, cache\), got None \(did you forget"), \
+            redirect_stdout(io.StringIO()):
+        run_check("f", lambda x, running: None, [_running_case()], hidden=False)
+
+
+def test_prepare_supplies_arguments_or_fails_the_case():
+    seen = []
+
+    def prepare(watched):
+        seen.append(watched)
+        return {"x": np.arange(3.0)}
+
+    case = _running_case(prepare)
+    case.args[0] = ("x", None)  # supplied by prepare
+
+    def right(x, running):
+        running[:] = x
+        return 2 * x, None
+
+    with redirect_stdout(io.StringIO()):
+        run_check("f", right, [case, _running_case(prepare)], hidden=False)
+    assert seen == [True, False]
+
+    def broken(watched):
+        raise CheckFailed("your g does not work yet: fix it first")
+
+    with pytest.raises(CheckFailed) as info, redirect_stdout(io.StringIO()):
+        run_check("f", right, [_running_case(broken)], hidden=True, label="f (mode)")
+    assert str(info.value) == "f (mode) failed hidden case 1 of 1: x\n  your g does not work yet: fix it first"
+
+
 def _size(n):
     return Case(args=[("n", n)], outputs=[Out("half", n // 2, kind="int")], describe=f"n={n}",
                 variants=lambda: [Variant("you went through a float.", {"half": int(n / 2)})])

@@ -174,7 +174,7 @@ def test_multi_step_case_feeds_the_state_back():
         return w - lr * v, {"v": v}
 
     msg = str(failure("momentum_update", broken_second_step))
-    assert "must return a tuple (w_next, state), got NoneType" in msg, msg
+    assert "must return a tuple (w_next, state), got None" in msg, msg
 
 
 def test_dict_inputs_modified_in_place_are_reported():
@@ -187,7 +187,7 @@ def test_dict_inputs_modified_in_place_are_reported():
 
 
 @pytest.mark.parametrize("name, func, text", [
-    ("softmax", lambda Z: None, "A must be a NumPy array, got NoneType"),
+    ("softmax", lambda Z: None, "A must be a NumPy array, got None"),
     ("softmax_cross_entropy", lambda Z, y: [1.0], "must return a tuple (cost, dZ), got a list of length 1"),
     ("softmax_cross_entropy", lambda Z, y: ([1.0], Z), "cost must be a float, got list"),
     ("l2_regularization", lambda c, g, p, lam, m: c, "must return a tuple (cost, grads), got float"),

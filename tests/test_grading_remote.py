@@ -47,7 +47,10 @@ BN_CHECKS = {
     "batchnorm_backward": [("batchnorm_backward", ("batchnorm_forward",))],
     "spatial_batchnorm_forward": [("spatial_batchnorm_forward", ())],
     "spatial_batchnorm_backward": [("spatial_batchnorm_backward", ("spatial_batchnorm_forward",))],
+    "BNConvNet": [("bn_conv_net", ())],
+    "evaluate_accuracy": [("evaluate_accuracy", ())],
 }
+CHECK_MODULES = {"bn_conv_net": "batch_norm_torch", "evaluate_accuracy": "batch_norm_torch"}  # else the topic's
 TOPICS = ("convolution", "optimizers", "batch_norm")
 
 
@@ -64,7 +67,8 @@ def test_cells(topic: str, exercises) -> list[str]:
         for name, deps in BN_CHECKS[ex] if topic == "batch_norm" else [(c, ()) for c in checks]:
             args = ", ".join((ex,) + deps)
             for kw in ("", f", hidden=True, seed={SEED}"):
-                cells.append(f"from cnn_course.grading import {topic} as check\ncheck.{name}({args}{kw})\n")
+                module = CHECK_MODULES.get(name, topic) if topic == "batch_norm" else topic
+                cells.append(f"from cnn_course.grading import {module} as check\ncheck.{name}({args}{kw})\n")
     return cells
 
 

@@ -10,38 +10,52 @@ The graded functions and their checks:
 * ``spatial_batchnorm_forward`` / ``spatial_batchnorm_backward``: the same for x of shape
   (N, C, H, W), one mean and variance per channel.
 
-Batch norm updates ``running_mean`` and ``running_var`` in place, which the generic runner
-of :mod:`.core` would report as a modified input. So this module has its own small runner:
-each call gets fresh copies of the running arrays, whose values after the call become two
-more outputs to compare, while ``x``, ``gamma``, ``beta`` (and ``dout``) must stay untouched.
-It reuses :class:`~.core.Out`, :class:`~.core.Variant`, :func:`~.core.compare` and the
-anti-cheat pieces of :mod:`.core`. Expected values come from :mod:`cnn_course.ref`; the known
-mistakes used for hints are computed next to them, in float64.
+Every check runs through :func:`.core.run_check`. Batch norm updates ``running_mean`` and
+``running_var`` in place: each case owns its copies of them (``Case.inplace_ok``), whose
+values after the call are two more outputs (``Case.observe``) next to the returned ``out``
+(the ``cache`` is not compared: ``Case.returns``), while ``x``, ``gamma``, ``beta`` (and
+``dout``) must stay untouched. A backward case first runs the student's own forward pass for
+its cache (``Case.prepare``); a broken forward pass fails the case with "fix it first".
+Expected values come from :mod:`cnn_course.ref`; the known mistakes used for hints are
+computed next to them, in float64.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dis
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
 import numpy as np
 
 from .core import (
+    Case,
     CheckFailed,
-    NotYourOwnWork,
     Out,
     Variant,
-    _student_frame,
+    _exception_lines,
+    _type_name,
     compare,
     describe,
     f64,
     find_forbidden_static,
     float_dtypes,
     reference,
+    run_check,
     watch_forbidden_calls,
+)
+from ._batch_norm_mistakes import (  # noqa: F401  (_assigns, _param_name: the remote-grading tests use them)
+    DOUT_KEPT,
+    EXC_2D,
+    EXC_4D,
+    INPUT_KEPT,
+    _assigns,
+    _backward_variants,
+    _eval_variants,
+    _finite,
+    _flat,
+    _param_name,
+    _train_variants,
+    _unchanged_hint,
 )
 
 __all__ = [
@@ -60,204 +74,23 @@ EXAMPLE_X = np.array([[1.0, 2.0, -1.0], [3.0, 6.0, 0.0], [5.0, 10.0, 1.0], [7.0,
 EXAMPLE_GAMMA = np.array([1.0, 2.0, 0.5])
 EXAMPLE_BETA = np.array([0.0, -1.0, 3.0])
 
-# --------------------------------------------------------------------------- hints
-
-TRAIN_RUNNING = ("in train mode, normalise with the batch's own mean and (biased) variance; running_mean and "
-                 "running_var are only used in eval mode (train=False).")
-EVAL_BATCH = ("in eval mode (train=False), normalise with running_mean and running_var, not with the batch's own "
-              "statistics: at test time one example must get the same output alone as inside a batch.")
-UNBIASED_NORM = ("normalise the batch with the biased variance (divide by N: np.var's default, ddof=0); only the "
-                 "running variance uses the unbiased estimate (divide by N − 1).")
-EPS_PLACE = "ε goes inside the square root: x̂ = (x − μ) / √(σ² + ε), not (x − μ) / (√σ² + ε)."
-DIVIDE_VAR = "divide by the standard deviation √(σ² + ε), not by the variance σ² + ε."
-SWAPPED = "γ and β are swapped: out = γ·x̂ + β (gamma scales, beta shifts)."
-NO_AFFINE = "your out is x̂ alone: apply the learned scale and shift, out = γ·x̂ + β."
-AXIS_2D = ("x is (N, D): each feature (column) is normalised over the batch, so the mean and variance are taken "
-           "over axis=0 and have shape (D,), like gamma and beta.")
-EXC_2D = AXIS_2D + " Keep the signature (x, gamma, beta, running_mean, running_var, train, momentum, eps)."
-RV_BIASED = ("the running variance uses the unbiased batch variance, as torch does: running_var = (1 − momentum)·"
-             "running_var + momentum·σ²·N/(N − 1) (the batch itself is still normalised with the biased σ²).")
-RV_STD = "running_var is a moving average of the variance σ², not of the standard deviation."
-EVAL_UPDATED = ("in eval mode (train=False) the running statistics must not change: update them only when train "
-                "is True.")
-INPUT_KEPT = ("only running_mean and running_var may be updated in place; x, gamma and beta must stay as they were "
-              "(x - mu builds a new array, x -= mu overwrites the caller's x).")
-DOUT_KEPT = ("dout belongs to the caller (the layer above may still use it): build new arrays (dout * gamma) "
-             "instead of writing into it (dout *= gamma).")
-
-SP_AXIS0 = ("you took statistics per (C, H, W) position (over axis 0 only); spatial batch norm has one mean and "
-            "one variance per channel, over the batch and all positions: axes (0, 2, 3).")
-SP_AXES01 = ("statistics over axes (0, 1) mix the channels and keep one value per position; spatial batch norm "
-             "normalises each channel over axes (0, 2, 3).")
-SP_MIX = ("x.reshape(-1, C) on an (N, C, H, W) array mixes the channels: its columns are not channels. Move C last "
-          "first, x.transpose(0, 2, 3, 1).reshape(-1, C), and undo that on the way back.")
-SP_BACK = ("your out is the (N·H·W, C) result reshaped straight to (N, C, H, W), which scrambles it; undo the "
-           "transpose: .reshape(N, H, W, C).transpose(0, 3, 1, 2).")
-SP_COUNT = ("the running variance is unbiased over all M = N·H·W values of a channel: multiply σ² by M/(M − 1), "
-            "not by N/(N − 1).")
-EXC_4D = ("x is (N, C, H, W) and gamma, beta, running_mean, running_var are (C,): one mean and variance per channel, "
-          "over axes (0, 2, 3). Reuse batchnorm_forward on x.transpose(0, 2, 3, 1).reshape(-1, C).")
-
-BW_CONST = ("your dx treats μ and σ as constants, but both depend on x. The full gradient is dx = γ/(N·√(σ² + ε))·"
-            "(N·dout − Σ dout − x̂·Σ(dout·x̂)), sums over the batch axis.")
-BW_NO_VAR = ("your dx has the path through μ but misses the one through σ²: subtract x̂·mean(dout·x̂) too "
-             "(dx = γ/√(σ² + ε)·(dout − mean(dout) − x̂·mean(dout·x̂))).")
-BW_NO_MEAN = ("your dx has the path through σ² but misses the one through μ: subtract mean(dout) too "
-              "(dx = γ/√(σ² + ε)·(dout − mean(dout) − x̂·mean(dout·x̂))).")
-BW_N = ("dx has a wrong 1/N factor: dx = γ/(N·√(σ² + ε))·(N·dout − Σ dout − x̂·Σ(dout·x̂)), which is "
-        "γ/√(σ² + ε)·(dout − mean(dout) − x̂·mean(dout·x̂)).")
-BW_GAMMA = "dx is missing the factor γ: out = γ·x̂ + β, so the gradient reaching x̂ is γ·dout."
-DG_NO_XHAT = "dgamma = Σ dout·x̂ over the batch (∂out/∂γ = x̂); you summed dout alone, which is dbeta."
-DG_X = "dgamma uses the normalised x̂, not the raw x: dgamma = Σ dout·x̂."
-DB_SWAP = "dbeta = Σ dout (β only shifts); Σ dout·x̂ is dgamma."
-MEAN_NOT_SUM = "{name} is a sum over the batch, not a mean."
-AXIS_BW_2D = "{name} has one entry per feature, shape (D,): sum over the batch axis (axis=0), not axis 1."
-AXIS_BW_4D = "{name} has one entry per channel, shape (C,): sum over axes (0, 2, 3)."
-SP_BW_COUNT = ("the N in the 1/N factor is the number of values per channel, M = N·H·W, not the batch size: reuse "
-               "batchnorm_backward on the (N·H·W, C) arrays and it comes right by itself.")
-SP_BW_MIX = ("dout.reshape(-1, C) mixes the channels: transpose first, dout.transpose(0, 2, 3, 1).reshape(-1, C), "
-             "exactly as in the forward pass.")
-SP_BW_BACK = ("your dx is the (N·H·W, C) result reshaped straight to (N, C, H, W); undo the transpose: "
-              ".reshape(N, H, W, C).transpose(0, 3, 1, 2).")
+# The step-by-step recipes: shown when a case fails in a way no known mistake explains.
+_TRAIN_STEPS = ("step by step, in train mode: mu = the mean of each column of x (axis=0, shape (D,)); var = the "
+                "mean of (x - mu)**2 over axis 0 (the biased variance: divide by N); x_hat = (x - mu) / "
+                "np.sqrt(var + eps); out = gamma * x_hat + beta. Then write into the caller's arrays: running_mean[:] = "
+                "(1 - momentum) * running_mean + momentum * mu and running_var[:] = (1 - momentum) * running_var + "
+                "momentum * var * N / (N - 1).")
+_EVAL_STEPS = ("step by step, in eval mode: x_hat = (x - running_mean) / np.sqrt(running_var + eps); "
+               "out = gamma * x_hat + beta; running_mean and running_var stay exactly as they were.")
+_SPATIAL_STEPS = ("step by step: move the channels last and merge the other axes, x.transpose(0, 2, 3, 1).reshape(-1, "
+                  "C), an (N·H·W, C) matrix whose column c holds channel c; normalise it with your batchnorm_forward "
+                  "(which, in train mode, updates running_mean and running_var from M = N·H·W values per channel); "
+                  "then undo both steps on the result: .reshape(N, H, W, C).transpose(0, 3, 1, 2).")
 
 
+# --------------------------------------------------------------------------- running
 
-
-# --------------------------------------------------------------------------- runner
-
-
-class _ForwardBroken(Exception):
-    """The student's forward pass, needed by a backward check, does not work."""
-
-
-@dataclass
-class _Case:
-    """One call of the student's function.
-
-    ``call(func, state)`` calls it and returns ``(result, extra)``: the raw result, whose
-    entries are named by ``returns``, and outputs observed outside it (the running arrays
-    after the call). ``prepare()`` (backward checks) runs the student's forward pass first and
-    returns ``state``, or raises :class:`_ForwardBroken`. ``protected``: (label, array) pairs
-    that must not change. ``variants(func)``: the known mistakes, used after a mismatch.
-    """
-
-    describe: str
-    call: Callable[[Callable, Any], tuple]
-    returns: tuple[str, ...]
-    outputs: list[Out]
-    protected: list[tuple[str, np.ndarray]]
-    dtype: Any = np.float64
-    note: str = ""
-    hint: str = ""
-    variants: Callable[[Callable], list[Variant]] | None = None
-    exception_hint: Callable[[BaseException, str], str | None] | None = None
-    prepare: Callable[[bool], Any] | None = None
-    extra: dict = field(default_factory=dict)
-
-
-def _exception_lines(fname: str, exc: BaseException, hint_fn) -> list[str]:
-    lines = [f"{fname} raised {type(exc).__name__}: {exc}"]
-    fr = _student_frame(exc)
-    line = fr.line.strip() if fr is not None and fr.line else ""
-    if fr is not None:
-        lines.append(f"at line {fr.lineno}, in {fr.name}" + (f":  {line}" if line else ""))
-    if isinstance(exc, NotImplementedError):
-        lines.append("Hint: replace the `raise NotImplementedError()` line with your implementation.")
-    elif hint_fn is not None:
-        hint = hint_fn(exc, line)
-        if hint:
-            lines.append(f"Hint: {hint}")
-    return lines
-
-
-def _type_name(x) -> str:
-    if x is None:
-        return "None (did you forget the return statement?)"
-    if isinstance(x, np.ndarray):
-        return f"an array of shape {x.shape}"
-    if isinstance(x, (tuple, list)):
-        return f"a {type(x).__name__} of length {len(x)}"
-    return type(x).__name__
-
-
-def _unpack(fname: str, result, returns: tuple[str, ...]) -> dict:
-    """The named entries of the student's result; raises CheckFailed when it has the wrong form."""
-    if not isinstance(result, (tuple, list)) or len(result) != len(returns):
-        raise CheckFailed(f"{fname} must return a tuple ({', '.join(returns)}), got {_type_name(result)}.")
-    return dict(zip(returns, result))
-
-
-def _same(got, value, dtype) -> bool:
-    return compare(Out("v", value), got, dtype) is None
-
-
-def _diagnose(case: _Case, func, got: dict, failing: Out) -> str | None:
-    if case.variants is None:
-        return None
-    for v in case.variants(func):
-        if failing.name not in v.values or _same(v.values[failing.name], failing.expected, case.dtype):
-            continue  # about another output, or no different from the right answer here
-        if all(k in got and _same(got[k], val, case.dtype) for k, val in v.values.items()):
-            return v.hint
-    return None
-
-
-def _inplace_lines(fname: str, snaps) -> list[str] | None:
-    for label, now, before in snaps:
-        if now.shape != before.shape or not np.array_equal(now, before, equal_nan=True):
-            changed = (int(np.sum(~np.isclose(now, before, equal_nan=True)))
-                       if now.shape == before.shape else "all")
-            return [f"{fname} modified its input {label} in place ({changed} of {before.size} entries changed).",
-                    f"Hint: {INPUT_KEPT if label != 'dout' else DOUT_KEPT}"]
-    return None
-
-
-def _cheat(fname: str, found: str, how: str) -> NotYourOwnWork:
-    return NotYourOwnWork(
-        f"{fname} earns no points: it calls {found} ({how}).\n"
-        "  This exercise asks for your own NumPy implementation. Calling the course library "
-        "(cnn_course.ref, cnn_course.pt) or PyTorch (torch.nn.functional.batch_norm, autograd, ...) does the work "
-        "for you. NumPy itself and your own earlier functions are fine.")
-
-
-def _run_case(fname: str, func, case: _Case, watch: bool) -> CheckFailed | None:
-    __tracebackhide__ = True
-    state = None
-    if case.prepare is not None:
-        try:
-            state = case.prepare(watch)
-        except _ForwardBroken as exc:
-            return CheckFailed(str(exc))
-    snaps = [(label, arr, arr.copy()) for label, arr in case.protected]
-    watcher = watch_forbidden_calls() if watch else None
-    error = None
-    try:
-        with watcher if watcher is not None else contextlib.nullcontext():
-            result, extra = case.call(func, state)
-    except Exception as exc:  # the student's code failed: report it as feedback
-        error = exc
-    if watcher is not None and watcher.found:
-        return _cheat(fname, watcher.found, "seen while running your function")
-    if error is not None:
-        return CheckFailed("\n  ".join(_exception_lines(fname, error, case.exception_hint)))
-    lines = _inplace_lines(fname, snaps)
-    if lines:
-        return CheckFailed("\n  ".join(lines))
-    try:
-        got = {**_unpack(fname, result, case.returns), **extra}
-    except CheckFailed as exc:
-        return exc
-    for out in case.outputs:
-        lines = compare(out, got[out.name], case.dtype)
-        if lines:
-            hint = _diagnose(case, func, got, out)
-            if hint is None and "Hint:" not in lines[-1]:
-                shape_wrong = lines[0].startswith(f"{out.name} has the wrong shape")
-                hint = out.shape_hint if (shape_wrong and out.shape_hint) else case.hint
-            if hint:
-                lines.append(f"Hint: {hint}")
-            return CheckFailed("\n  ".join(lines))
-    return None
+_NO_HINTS = Case(args=[], outputs=[], describe="")  # describes an exception without probing further
 
 
 def _require(fname: str, func, role: str = "") -> None:
@@ -269,206 +102,15 @@ def _require(fname: str, func, role: str = "") -> None:
                           "Run the cell that defines it first.")
 
 
-def _run(label: str, fname: str, func, cases: list[_Case], *, hidden: bool) -> None:
-    """Run ``func`` on every case; raise CheckFailed on the first problem, print ✓ otherwise."""
-    __tracebackhide__ = True
-    _require(fname, func)
-    found = find_forbidden_static(func)
-    if found:
-        raise _cheat(fname, found, "found in your code")
-    kind = "hidden" if hidden else "visible"
-    for i, case in enumerate(cases, 1):
-        problem = _run_case(fname, func, case, i == 1)
-        if problem is not None:
-            if isinstance(problem, NotYourOwnWork):
-                raise problem
-            note = f" ({case.note})" if case.note else ""
-            raise type(problem)(f"{label} failed {kind} case {i} of {len(cases)}{note}: {case.describe}"
-                                f"\n  {problem.args[0]}")
-    print(f"✓ {label}: {len(cases)} {kind} case{'s' if len(cases) != 1 else ''} passed")
-
-
-# --------------------------------------------------------------------------- NumPy helpers (float64)
-
-
-
-def _vec(v, ndim):
-    """A per-feature/per-channel vector (D,) or (C,) shaped to broadcast against x."""
-    return np.asarray(v).reshape((1, -1) + (1,) * (ndim - 2))
-
-
-def _axes(ndim):
-    return (0,) if ndim == 2 else (0, 2, 3)
-
-
-def _moments(x, axes):
-    """Mean and biased variance over ``axes``, keepdims (they broadcast against x)."""
-    mu = x.mean(axis=axes, keepdims=True)
-    return mu, ((x - mu) ** 2).mean(axis=axes, keepdims=True)
-
-
-def _unbiased(var, count):
-    return var * count / (count - 1)
-
-
-def _affine(xhat, gamma, beta, ndim):
-    return _vec(gamma, ndim) * xhat + _vec(beta, ndim)
-
-
-def _flat(a):
-    """(N, C, H, W) -> (N·H·W, C) with C last; (N, D) unchanged."""
-    return a if a.ndim == 2 else a.transpose(0, 2, 3, 1).reshape(-1, a.shape[1])
-
-
-def _unflat(a, shape):
-    """Inverse of :func:`_flat`."""
-    if len(shape) == 2:
-        return a
-    n, c, h, w = shape
-    return a.reshape(n, h, w, c).transpose(0, 3, 1, 2)
-
-
-def _finite(*arrays) -> bool:
-    return all(np.all(np.isfinite(a)) for a in arrays)
-
-
-
-
-def _param_name(func, index: int, default: str) -> str:
-    code = getattr(func, "__code__", None)
-    if code is not None and code.co_argcount > index:
-        return code.co_varnames[index]
-    return default
-
-
-def _assigns(func, name: str) -> bool:
-    """Whether the function's own body assigns to the local name ``name`` (x = ..., x += ...)."""
-    code = getattr(func, "__code__", None)
-    if code is None:
-        return False
-    stores = getattr(code, "cnn_stores", None)  # a function in the kernel: the names it assigns
-    if stores is not None:
-        return name in stores
-    return any(ins.opname in ("STORE_FAST", "STORE_DEREF", "STORE_NAME") and ins.argval == name
-               for ins in dis.get_instructions(code))
-
-
 # --------------------------------------------------------------------------- forward
 
 
-def _stat_hints(name: str, stat: str) -> dict[str, str]:
-    return {
-        "momentum": (f"momentum weights the NEW batch statistic: {name} = (1 − momentum)·{name} + momentum·{stat} "
-                     "(torch's convention: momentum = 0.1 keeps 90 % of the old value). You swapped the two weights."),
-        "no_average": (f"{name} is a moving average, (1 − momentum)·{name} + momentum·{stat}; you stored the batch "
-                       "statistic itself."),
-    }
-
-
-def _unchanged_hint(func, index: int, name: str, stat: str) -> str:
-    pname = _param_name(func, index, name)
-    if _assigns(func, pname):
-        return (f"the caller's {name} did not change: your function assigns a new array to the name {pname}, which "
-                "only rebinds the local name inside the function. Update the caller's array in place: "
-                f"{pname}[:] = (1 − momentum) * {pname} + momentum * ... (or in-place operators *= and +=).")
-    return (f"{name} was not updated: after a train-mode call the caller's array must hold (1 − momentum)·{name} + "
-            f"momentum·{stat}. Update it in place ({name}[:] = ...), so the caller sees the new values.")
-
-
-def _train_variants(x, gamma, beta, rm, rv, momentum, eps, rm_new, rv_new):
-    """Known mistakes of a train-mode forward: (hint, {output: value}) pairs, float64."""
-    nd, axes = x.ndim, _axes(x.ndim)
-    count = x.size // x.shape[1]
-    mu, var = _moments(x, axes)
-    var_u = _unbiased(var, count)
-    g, b = gamma, beta
-    aff = lambda xhat: _affine(xhat, g, b, nd)  # noqa: E731
-    out = [
-        (TRAIN_RUNNING, {"out": aff((x - _vec(rm, nd)) / np.sqrt(_vec(rv, nd) + eps))}),
-        (TRAIN_RUNNING, {"out": aff((x - _vec(rm_new, nd)) / np.sqrt(_vec(rv_new, nd) + eps))}),
-        (UNBIASED_NORM, {"out": aff((x - mu) / np.sqrt(var_u + eps))}),
-        (EPS_PLACE, {"out": aff((x - mu) / (np.sqrt(var) + eps))}),
-        (DIVIDE_VAR, {"out": aff((x - mu) / (var + eps))}),
-        (SWAPPED, {"out": _affine((x - mu) / np.sqrt(var + eps), b, g, nd)}),
-        (NO_AFFINE, {"out": (x - mu) / np.sqrt(var + eps)}),
-    ]
-    mu_s, var_s = mu.reshape(-1), var.reshape(-1)
-    stats = {"running_mean": (rm, mu_s), "running_var": (rv, _unbiased(var_s, count))}
-    for name, (old, new) in stats.items():
-        hints = _stat_hints(name, "μ" if name == "running_mean" else "σ²_unbiased")
-        out += [(hints["momentum"], {name: momentum * old + (1 - momentum) * new}),
-                (hints["no_average"], {name: new})]
-    out += [(RV_BIASED, {"running_var": (1 - momentum) * rv + momentum * var_s}),
-            (_stat_hints("running_var", "σ²_unbiased")["momentum"],
-             {"running_var": momentum * rv + (1 - momentum) * var_s}),
-            (RV_STD, {"running_var": (1 - momentum) * rv + momentum * np.sqrt(_unbiased(var_s, count))})]
-    if nd == 2:
-        m1, v1 = _moments(x, (1,))
-        out.append((AXIS_2D, {"out": aff((x - m1) / np.sqrt(v1 + eps))}))
-    else:
-        out += _spatial_train_variants(x, g, b, rm, rv, momentum, eps)
-    return out
-
-
-def _spatial_train_variants(x, g, b, rm, rv, momentum, eps):
-    n, c, h, w = x.shape
-    out = []
-    m0, v0 = _moments(x, (0,))
-    out.append((SP_AXIS0, {"out": _affine((x - m0) / np.sqrt(v0 + eps), g, b, 4)}))
-    m01, v01 = _moments(x, (0, 1))
-    out.append((SP_AXES01, {"out": _affine((x - m01) / np.sqrt(v01 + eps), g, b, 4)}))
-    mixed = x.reshape(-1, c)
-    mm, vm = _moments(mixed, (0,))
-    out_mixed = _affine((mixed - mm) / np.sqrt(vm + eps), g, b, 2)
-    out.append((SP_MIX, {"out": out_mixed.reshape(x.shape)}))
-    if x.size > c:
-        out += [(SP_MIX, {"running_mean": (1 - momentum) * rm + momentum * mm.reshape(-1)}),
-                (SP_MIX, {"running_var": (1 - momentum) * rv + momentum * _unbiased(vm.reshape(-1), x.size // c)})]
-    flat = _flat(x)
-    mf, vf = _moments(flat, (0,))
-    out.append((SP_BACK, {"out": _affine((flat - mf) / np.sqrt(vf + eps), g, b, 2).reshape(x.shape)}))
-    if n > 1:
-        out.append((SP_COUNT, {"running_var": (1 - momentum) * rv + momentum * _unbiased(vf.reshape(-1), n)}))
-    return out
-
-
-def _eval_variants(x, gamma, beta, rm, rv, momentum, eps):
-    nd, axes = x.ndim, _axes(x.ndim)
-    count = x.size // x.shape[1]
-    aff = lambda xhat: _affine(xhat, gamma, beta, nd)  # noqa: E731
-    rmv, rvv = _vec(rm, nd), _vec(rv, nd)
-    mu, var = _moments(x, axes)
-    out = [
-        (EVAL_BATCH, {"out": aff((x - mu) / np.sqrt(var + eps))}),
-        (EPS_PLACE, {"out": aff((x - rmv) / (np.sqrt(rvv) + eps))}),
-        (DIVIDE_VAR, {"out": aff((x - rmv) / (rvv + eps))}),
-        (SWAPPED, {"out": _affine((x - rmv) / np.sqrt(rvv + eps), beta, gamma, nd)}),
-        (NO_AFFINE, {"out": (x - rmv) / np.sqrt(rvv + eps)}),
-    ]
-    if nd == 4:
-        c = x.shape[1]
-        xhat_flat = (_flat(x) - rm) / np.sqrt(rv + eps)
-        out.append((SP_BACK, {"out": _affine(xhat_flat, gamma, beta, 2).reshape(x.shape)}))
-        mixed = x.reshape(-1, c)
-        out.append((SP_MIX, {"out": _affine((mixed - rm) / np.sqrt(rv + eps), gamma, beta, 2).reshape(x.shape)}))
-    mu_s, var_s = mu.reshape(-1), var.reshape(-1)
-    rm_upd = (1 - momentum) * rm + momentum * mu_s
-    for v in ([var_s, _unbiased(var_s, count)] if count > 1 else [var_s]):  # updated first, then used
-        rv_upd = (1 - momentum) * rv + momentum * v
-        out.append((EVAL_UPDATED, {"out": aff((x - _vec(rm_upd, nd)) / np.sqrt(_vec(rv_upd, nd) + eps))}))
-    out += [(EVAL_UPDATED, {"running_mean": (1 - momentum) * rm + momentum * mu_s}),
-            (EVAL_UPDATED, {"running_mean": momentum * rm + (1 - momentum) * mu_s}),
-            (EVAL_UPDATED, {"running_var": (1 - momentum) * rv + momentum * var_s})]
-    if count > 1:
-        out.append((EVAL_UPDATED, {"running_var": (1 - momentum) * rv + momentum * _unbiased(var_s, count)}))
-    return out
-
-
-def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note=""):
+def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note="", func=None):
     """A call ``func(x, gamma, beta, running_mean, running_var, train, momentum, eps)``.
 
-    x: (N, D) or (N, C, H, W); gamma, beta, rm, rv: (D,) or (C,); all of x's dtype. The
-    running arrays are copied for every call and compared after it.
+    x: (N, D) or (N, C, H, W); gamma, beta, rm, rv: (D,) or (C,); all of x's dtype. The case
+    passes its own copies of the running arrays and compares them after the call. ``func``
+    (the student's function) lets the hints tell a rebound name from a missing update.
     """
     x64, g64, b64, rm64, rv64 = (f64(a) for a in (x, gamma, beta, rm, rv))
     rm_new, rv_new = rm64.copy(), rv64.copy()
@@ -476,12 +118,7 @@ def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note=""):
     layout = "(N, D)" if x.ndim == 2 else "(N, C, H, W)"
     vec = "(D,)" if x.ndim == 2 else "(C,)"
 
-    def call(func, _state):
-        rm_c, rv_c = rm.copy(), rv.copy()
-        result = func(x, gamma, beta, rm_c, rv_c, train, momentum, eps)
-        return result, {"running_mean": rm_c, "running_var": rv_c}
-
-    def variants(func):
+    def variants():
         with np.errstate(all="ignore"):
             if train:
                 found = _train_variants(x64, g64, b64, rm64, rv64, momentum, eps, rm_new, rv_new)
@@ -491,22 +128,17 @@ def _forward_case(x, gamma, beta, rm, rv, train, momentum, eps, note=""):
                 found = _eval_variants(x64, g64, b64, rm64, rv64, momentum, eps)
         return [Variant(h, v) for h, v in found if _finite(*v.values())]
 
-    if train:
-        over, unb = (("over the batch", "σ²·N/(N − 1)") if x.ndim == 2 else
-                     ("per channel over axes (0, 2, 3)", "σ²·M/(M − 1), M = N·H·W"))
-        hint = (f"in train mode: μ, σ² = mean and biased variance {over}, x̂ = (x − μ)/√(σ² + ε), out = γ·x̂ + β; "
-                "then, in place, running_mean ← (1 − momentum)·running_mean + momentum·μ and "
-                f"running_var ← (1 − momentum)·running_var + momentum·{unb}.")
-    else:
-        hint = ("in eval mode: out = γ·(x − running_mean)/√(running_var + ε) + β, and the running statistics stay "
-                "unchanged.")
-    return _Case(
+    hint = _SPATIAL_STEPS if x.ndim == 4 else _TRAIN_STEPS if train else _EVAL_STEPS
+    return Case(
+        args=[("x", x), ("gamma", gamma), ("beta", beta), ("running_mean", rm.copy()),
+              ("running_var", rv.copy()), ("train", train), ("momentum", momentum), ("eps", eps)],
         describe=describe(x.dtype, x=x, train=train, momentum=momentum, eps=eps),
-        call=call, returns=("out", "cache"),
+        returns=("out", "cache"),
         outputs=[Out("out", out, shape_hint=f"out has the shape of x {layout}."),
                  Out("running_mean", rm_new, shape_hint=f"running_mean keeps its shape {vec}."),
                  Out("running_var", rv_new, shape_hint=f"running_var keeps its shape {vec}.")],
-        protected=[("x", x), ("gamma", gamma), ("beta", beta)],
+        observe=lambda values: {"running_mean": values[3], "running_var": values[4]},
+        inplace_ok=frozenset({"running_mean", "running_var"}), inplace_hint=INPUT_KEPT,
         dtype=x.dtype, note=note, hint=hint, variants=variants,
         exception_hint=lambda exc, line: EXC_2D if x.ndim == 2 else EXC_4D)
 
@@ -515,7 +147,7 @@ def _example(dtype=np.float64):
     return EXAMPLE_X.astype(dtype), EXAMPLE_GAMMA.astype(dtype), EXAMPLE_BETA.astype(dtype)
 
 
-def _visible_2d(train: bool) -> list[_Case]:
+def _visible_2d(train: bool, func=None) -> list[Case]:
     x, g, b = _example()
     rm, rv = np.zeros(3), np.ones(3)
     rng = np.random.default_rng(3031)
@@ -524,18 +156,18 @@ def _visible_2d(train: bool) -> list[_Case]:
     rm2, rv2 = np.array([1.0, -2.0]), np.array([4.0, 0.5])
     x3 = np.array([[0.5, 1.0, -2.0, 3.0], [0.5, -1.0, 0.0, 1.0], [0.5, 2.0, 2.0, -1.0]])
     cases = [_forward_case(x, g, b, rm, rv, train, 0.1, 1e-5,
-                           "the notebook's 4×3 example batch, running statistics starting at 0 and 1"),
-             _forward_case(x2, g2, b2, rm2, rv2, train, 0.2, 1e-5, "5 examples, 2 features, momentum = 0.2")]
+                           "the notebook's 4×3 example batch, running statistics starting at 0 and 1", func),
+             _forward_case(x2, g2, b2, rm2, rv2, train, 0.2, 1e-5, "5 examples, 2 features, momentum = 0.2", func)]
     if train:
         cases.append(_forward_case(x3, np.ones(4), np.zeros(4), np.zeros(4), np.ones(4), train, 0.1, 0.5,
-                                   "a constant first feature and a large ε = 0.5, so where ε goes shows"))
+                                   "a constant first feature and a large ε = 0.5, so where ε goes shows", func))
     else:
         cases.append(_forward_case(x2[:1], g2, b2, rm2, rv2, train, 0.1, 0.5,
-                                   "a single example and a large ε = 0.5: eval mode needs no batch"))
+                                   "a single example and a large ε = 0.5: eval mode needs no batch", func))
     return cases
 
 
-def _random_2d(rng, k, dt, train):
+def _random_2d(rng, k, dt, train, func=None):
     n = int(rng.integers(2 if train else 1, 9))
     d = int(rng.integers(1, 7))
     if k % 7 == 0:
@@ -543,7 +175,7 @@ def _random_2d(rng, k, dt, train):
     x = rng.normal(rng.normal(0, 2), rng.uniform(0.5, 3.0), size=(n, d))
     if k % 5 == 3:
         x[:, -1] = x[0, -1]  # a constant feature: σ² = 0, only ε keeps the division finite
-    return _random_rest(rng, k, x, d, dt, train)
+    return _random_rest(rng, k, x, d, dt, train, func)
 
 
 def _safe_dtype(dtype, x):
@@ -556,22 +188,22 @@ def _safe_dtype(dtype, x):
     return dtype
 
 
-def _random_rest(rng, k, x, d, dt, train):
+def _random_rest(rng, k, x, d, dt, train, func=None):
     gamma, beta = rng.normal(1.0, 0.5, size=d), rng.normal(0.0, 1.0, size=d)
     rm, rv = rng.normal(0.0, 1.0, size=d), rng.uniform(0.5, 2.0, size=d)
     dt = _safe_dtype(dt, x) if train else dt
     arrays = [a.astype(dt) for a in (x, gamma, beta, rm, rv)]
-    return _forward_case(*arrays, train, _MOMENTA[k % len(_MOMENTA)], _EPSILONS[k % len(_EPSILONS)])
+    return _forward_case(*arrays, train, _MOMENTA[k % len(_MOMENTA)], _EPSILONS[k % len(_EPSILONS)], func=func)
 
 
 def _forward_check(label, func, train, hidden, seed):
     __tracebackhide__ = True
     if not hidden:
-        cases = _visible_2d(train)
+        cases = _visible_2d(train, func)
     else:
         rng = np.random.default_rng(seed)
-        cases = [_random_2d(rng, k, dt, train) for k, dt in enumerate(float_dtypes(rng, _HIDDEN))]
-    _run(label, "batchnorm_forward", func, cases, hidden=hidden)
+        cases = [_random_2d(rng, k, dt, train, func) for k, dt in enumerate(float_dtypes(rng, _HIDDEN))]
+    run_check("batchnorm_forward", func, cases, hidden=hidden, label=label)
 
 
 def batchnorm_forward_train(func, hidden=False, seed=0):
@@ -591,18 +223,18 @@ def batchnorm_forward_eval(func, hidden=False, seed=0):
     _forward_check("batchnorm_forward (eval mode)", func, False, hidden, seed)
 
 
-def _visible_4d() -> list[_Case]:
+def _visible_4d(func=None) -> list[Case]:
     x1 = np.arange(24.0).reshape(2, 3, 2, 2) % 7 - 2.0
     rng = np.random.default_rng(3032)
     x2 = np.round(rng.normal(1.0, 2.0, size=(1, 2, 3, 4)), 1)
     x3 = np.round(rng.normal(0.0, 1.0, size=(2, 2, 2, 3)), 1)
     g3, b3 = np.array([2.0, 0.5]), np.array([-1.0, 1.0])
     return [_forward_case(x1, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), True, 0.1, 1e-5,
-                          "two 2×2 images with 3 channels, train mode"),
+                          "two 2×2 images with 3 channels, train mode", func),
             _forward_case(x2, g3, b3, np.array([0.5, -0.5]), np.array([2.0, 1.0]), True, 0.1, 1e-5,
-                          "a single 3×4 image with 2 channels: statistics over its 12 positions"),
+                          "a single 3×4 image with 2 channels: statistics over its 12 positions", func),
             _forward_case(x3, g3, b3, np.array([0.5, -0.5]), np.array([2.0, 1.0]), False, 0.1, 1e-5,
-                          "eval mode: the running statistics normalise each channel")]
+                          "eval mode: the running statistics normalise each channel", func)]
 
 
 def _random_4d_x(rng, train):
@@ -621,91 +253,23 @@ def spatial_batchnorm_forward(func, hidden=False, seed=0):
     """
     __tracebackhide__ = True
     if not hidden:
-        cases = _visible_4d()
+        cases = _visible_4d(func)
     else:
         rng = np.random.default_rng(seed)
         cases = []
         for k, dt in enumerate(float_dtypes(rng, _HIDDEN)):
             train = k % 3 != 2
             x = _random_4d_x(rng, train)
-            cases.append(_random_rest(rng, k, x, x.shape[1], dt, train))
-    _run("spatial_batchnorm_forward", "spatial_batchnorm_forward", func, cases, hidden=hidden)
+            cases.append(_random_rest(rng, k, x, x.shape[1], dt, train, func))
+    run_check("spatial_batchnorm_forward", func, cases, hidden=hidden)
 
 
 # --------------------------------------------------------------------------- backward
 
 
-def _grads(x, gamma, eps, dout):
-    """Reference-style pieces in the (M, C) layout: x̂, std, dout_flat, gamma (all float64)."""
-    xf, df = _flat(x), _flat(dout)
-    mu, var = _moments(xf, (0,))
-    std = np.sqrt(var + eps)
-    return (xf - mu) / std, std, df
-
-
-def _dx_formula(df, xhat, std, gamma, mode="right", count=None):
-    """dx in the (M, C) layout, correct or with one of the classic mistakes (``mode``)."""
-    g = gamma.reshape(1, -1)
-    s, sx = df.sum(axis=0), (df * xhat).sum(axis=0)
-    m = df.shape[0]
-    if mode == "constant":
-        return g * df / std
-    if mode == "no_var":
-        return g / std * (df - s / m)
-    if mode == "no_mean":
-        return g / std * (df - xhat * sx / m)
-    if mode == "sums":
-        return g / std * (df - s - xhat * sx)
-    if mode == "no_n_first":
-        return g / (m * std) * (df - s - xhat * sx)
-    if mode == "times_n":
-        return g / std * (m * df - s - xhat * sx)
-    if mode == "twice":
-        return g / (m * m * std) * (m * df - s - xhat * sx)
-    if mode == "no_gamma":
-        return 1.0 / (m * std) * (m * df - s - xhat * sx)
-    if mode == "count":
-        return g / (count * std) * (count * df - s - xhat * sx)
-    return g / (m * std) * (m * df - s - xhat * sx)
-
-
-def _backward_variants(x, gamma, eps, dout):
-    shape, nd = x.shape, x.ndim
-    xhat, std, df = _grads(x, gamma, eps, dout)
-    dxv = lambda mode, count=None: _unflat(_dx_formula(df, xhat, std, gamma, mode, count), shape)  # noqa: E731
-    n = shape[0]
-    out = []
-    if nd == 4 and n < x.size // shape[1]:  # before the generic 1/N hints, which also match it
-        out.append((SP_BW_COUNT, {"dx": dxv("count", n)}))
-    out += [(BW_CONST, {"dx": dxv("constant")}), (BW_NO_VAR, {"dx": dxv("no_var")}),
-            (BW_NO_MEAN, {"dx": dxv("no_mean")}), (BW_GAMMA, {"dx": dxv("no_gamma")})]
-    out += [(BW_N, {"dx": dxv(m)}) for m in ("times_n", "sums", "no_n_first", "twice")]
-    out += [(DG_NO_XHAT, {"dgamma": df.sum(axis=0)}), (DG_X, {"dgamma": (df * _flat(x)).sum(axis=0)}),
-            (MEAN_NOT_SUM.format(name="dgamma"), {"dgamma": (df * xhat).mean(axis=0)}),
-            (MEAN_NOT_SUM.format(name="dbeta"), {"dbeta": df.mean(axis=0)}),
-            (DB_SWAP, {"dbeta": (df * xhat).sum(axis=0)})]
-    xhat_full, d = _unflat(xhat, shape), dout
-    if nd == 2:
-        out += [(AXIS_BW_2D.format(name="dgamma"), {"dgamma": (d * xhat_full).sum(axis=1)}),
-                (AXIS_BW_2D.format(name="dbeta"), {"dbeta": d.sum(axis=1)}),
-                (AXIS_BW_2D.format(name="dbeta"), {"dbeta": np.array(d.sum())})]
-    else:
-        c = shape[1]
-        out += [(AXIS_BW_4D.format(name="dgamma"), {"dgamma": (d * xhat_full).sum(axis=0)}),
-                (AXIS_BW_4D.format(name="dbeta"), {"dbeta": d.sum(axis=0)}),
-                (AXIS_BW_4D.format(name="dgamma"), {"dgamma": (d * xhat_full).sum(axis=(0, 1))}),
-                (AXIS_BW_4D.format(name="dbeta"), {"dbeta": d.sum(axis=(0, 1))}),
-                (SP_BW_BACK, {"dx": _dx_formula(df, xhat, std, gamma).reshape(shape)})]
-        mixed = dout.reshape(-1, c)
-        out += [(SP_BW_MIX, {"dx": _unflat(_dx_formula(mixed, xhat, std, gamma), shape)}),
-                (SP_BW_MIX, {"dgamma": (mixed * xhat).sum(axis=0)}),
-                (SP_BW_MIX, {"dbeta": mixed.sum(axis=0)})]
-    return out
-
-
-def _fix_forward_first(fwd_name: str, lines: list[str]) -> _ForwardBroken:
+def _fix_forward_first(fwd_name: str, lines: list[str]) -> CheckFailed:
     test = "test_batchnorm_forward_train" if fwd_name == "batchnorm_forward" else "test_spatial_batchnorm_forward"
-    return _ForwardBroken("\n  ".join(
+    return CheckFailed("\n  ".join(
         [f"the cache comes from your {fwd_name} (train mode), which does not work yet:"]
         + [f"  {line}" for line in lines]
         + [f"Hint: fix {fwd_name} first (its own check, {test}, explains what is wrong); "
@@ -729,34 +293,31 @@ def _backward_case(forward, x, gamma, beta, rm, rv, momentum, eps, dout, note=""
             with watcher if watcher is not None else contextlib.nullcontext():
                 result = forward(x_in, gamma, beta, rm.copy(), rv.copy(), True, momentum, eps)
         except Exception as exc:
-            raise _fix_forward_first(fwd_name, _exception_lines(fwd_name, exc, None)) from None
+            raise _fix_forward_first(fwd_name, _exception_lines(fwd_name, exc, _NO_HINTS, forward)) from None
         if watcher is not None and watcher.found:
             raise _fix_forward_first(fwd_name, [f"{fwd_name} calls {watcher.found}, which is not your own work."])
-        try:
-            got = _unpack(fwd_name, result, ("out", "cache"))
-        except CheckFailed as exc:
-            raise _fix_forward_first(fwd_name, [str(exc)]) from None
-        lines = compare(Out("out", out64), got["out"], x.dtype)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            got = (f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list))
+                   else _type_name(result))
+            raise _fix_forward_first(fwd_name, [f"{fwd_name} must return a tuple (out, cache), got {got}."])
+        lines = compare(Out("out", out64), result[0], x.dtype)
         if lines is None and not np.array_equal(x_in, x):
             lines = [f"{fwd_name} modified its input x in place."]
         if lines:
             raise _fix_forward_first(fwd_name, [f"{fwd_name}'s {line}" if k == 0 else line
                                                 for k, line in enumerate(lines)])
-        return got["cache"]
+        return {"cache": result[1]}
 
-    def call(func, cache):
-        return func(dout, cache), {}
-
-    return _Case(
+    return Case(
+        args=[("dout", dout), ("cache", None)],  # the cache comes from prepare
         describe=describe(x.dtype, x=x, dout=dout, eps=eps),
-        call=call, returns=("dx", "dgamma", "dbeta"),
         outputs=[Out("dx", dx, shape_hint="dx has the shape of x (and of dout)."),
                  Out("dgamma", dgamma, shape_hint=f"dgamma has the shape of gamma {vec}."),
                  Out("dbeta", dbeta, shape_hint=f"dbeta has the shape of beta {vec}.")],
-        protected=[("dout", dout)], dtype=x.dtype, note=note,
+        inplace_ok=frozenset({"cache"}), inplace_hint=DOUT_KEPT, dtype=x.dtype, note=note,
         hint=("dbeta = Σ dout, dgamma = Σ dout·x̂ (sums over the batch" + (")" if x.ndim == 2 else
               " and all positions)") + ", dx = γ/√(σ² + ε)·(dout − mean(dout) − x̂·mean(dout·x̂))."),
-        variants=lambda func: [Variant(h, v) for h, v in _backward_variants(x64, g64, eps, f64(dout))],
+        variants=lambda: [Variant(h, v) for h, v in _backward_variants(x64, g64, eps, f64(dout))],
         exception_hint=lambda exc, line: (f"cache is exactly the second value your {fwd_name} returned: unpack "
                                           f"it the way you packed it. dout has the shape of x {x.shape}."),
         prepare=prepare, extra={"out": out64, "forward": forward, "args": (x, gamma, beta, rm, rv, momentum, eps)})
@@ -772,12 +333,12 @@ def _fmt_err(e: float) -> str:
     return f"{e:.1e}"
 
 
-def _gradient_report(fname: str, fwd_name: str, func, case: _Case) -> None:
+def _gradient_report(fname: str, fwd_name: str, func, case: Case) -> None:
     """Visible mode: compare the student's gradients on ``case`` with centred differences of
     the student's own forward pass, and print the relative errors (nothing when either fails)."""
     forward = case.extra["forward"]
     x, gamma, beta, rm, rv, momentum, eps = case.extra["args"]
-    dout = next(v for label, v in case.protected if label == "dout")
+    dout = dict(case.args)["dout"]
     ref = reference()
     try:
         with np.errstate(all="ignore"):
@@ -814,7 +375,7 @@ def _backward_check(label, fname, fwd_name, func, forward, cases, hidden):
                           f"which is not your own work.\n  Hint: fix {fwd_name} first.")
     if not hidden and find_forbidden_static(func) is None:
         _gradient_report(fname, fwd_name, func, cases[0])
-    _run(label, fname, func, cases, hidden=hidden)
+    run_check(fname, func, cases, hidden=hidden, label=label)
 
 
 def _dout(rng, shape, dtype):

@@ -162,6 +162,16 @@ class Case:
     ``call(func, values)`` replaces the plain ``func(*values)`` (e.g. to run several steps
     that feed the function its own output); it must return what is compared.
     ``tol`` = (rtol, atol) overrides the tolerance that ``dtype`` implies.
+    ``returns`` names the entries of the returned tuple when they are not the outputs
+    (an entry without an :class:`Out`, such as a cache, is not compared).
+    ``observe(values)`` reads outputs that are not returned from the arguments after the
+    call (arrays the function updates in place, named in ``inplace_ok``) as ``{name: value}``.
+    ``prepare(watched)`` runs before the call, outside the watcher and the in-place check:
+    it returns ``{argument name: value}`` for arguments that come from the student's other
+    functions (the cache of their own forward pass) or raises :class:`CheckFailed`, which
+    becomes the case's failure; ``watched`` says whether this case runs under the
+    forbidden-call watcher (so ``prepare`` can watch the code it runs too).
+    ``inplace_hint`` replaces the generic hint when an argument was modified in place.
     ``raises`` is an exception type the function must raise on these inputs (invalid input:
     ``outputs`` is then empty). Returning, or raising another type, fails the case; the hint
     is ``inspect({"returned": value})`` or ``hint`` (``exception_hint`` for another type).
@@ -181,6 +191,10 @@ class Case:
     inplace_ok: frozenset = frozenset()
     call: Callable[[Callable, list], Any] | None = None
     tol: tuple[float, float] | None = None
+    returns: tuple[str, ...] = ()
+    observe: Callable[[list], dict] | None = None
+    prepare: Callable[[bool], dict] | None = None
+    inplace_hint: str = ""
     raises: type[Exception] | None = None
 
     @property
@@ -213,6 +227,8 @@ def _fmt(v) -> str:
 
 
 def _type_name(x) -> str:
+    if x is None:
+        return "None (did you forget the return statement?)"
     if isinstance(x, np.ndarray):
         return f"an array of shape {x.shape}"
     return type(x).__name__
@@ -741,7 +757,7 @@ DICT_INPLACE_HINT = ("build a new dict for the result (new = {} and new[key] = .
                      "caller's array; write new[key] = d[key] + ... instead.")
 
 
-def _inplace_lines(name: str, snaps) -> list[str] | None:
+def _inplace_lines(name: str, snaps, hint: str = "") -> list[str] | None:
     arrays, dicts = snaps if isinstance(snaps, tuple) else (snaps, [])
     for label, now, before in dicts:
         if list(now) != list(before) or any(now[k] is not v for k, v in before.items()):
@@ -766,13 +782,13 @@ def _inplace_lines(name: str, snaps) -> list[str] | None:
                                 "not always give back exactly the same number, so nudge a copy instead")
             else:
                 changed = "all"
-            hint = ("Hint: a function must not change its arguments in place: operators such as *=, += "
-                    "or slice assignment on an input (or on a view of it) write into the caller's array. "
-                    "Work on a copy (x.copy(), np.pad(...)) or build a new array.")
+            generic = ("Hint: a function must not change its arguments in place: operators such as *=, += "
+                       "or slice assignment on an input (or on a view of it) write into the caller's array. "
+                       "Work on a copy (x.copy(), np.pad(...)) or build a new array.")
             if label.endswith("]") and "[\"" in label:
-                hint += " For a dict: " + DICT_INPLACE_HINT
+                generic += " For a dict: " + DICT_INPLACE_HINT
             return [f"{name} modified its input {label} in place "
-                    f"({changed} of {before.size} entries changed{tiny}).", hint]
+                    f"({changed} of {before.size} entries changed{tiny}).", f"Hint: {hint}" if hint else generic]
     return None
 
 
@@ -803,8 +819,15 @@ def _diagnose(case: Case, func, got_outputs: dict, failing: Out) -> str | None:
 
 def _run_case(name: str, func, case: Case, profile: bool, forbidden) -> CheckFailed | None:
     __tracebackhide__ = True
-    snaps = _snapshot(case.args, case.inplace_ok)
-    values = [v for _, v in case.args]
+    args = case.args
+    if case.prepare is not None:
+        try:
+            prepared = case.prepare(profile)
+        except CheckFailed as problem:
+            return problem
+        args = [(n, prepared.get(n, v)) for n, v in args]
+    snaps = _snapshot(args, case.inplace_ok)
+    values = [v for _, v in args]
     error = None
     watcher = watch_forbidden_calls(forbidden) if profile else None
 
@@ -828,19 +851,21 @@ def _run_case(name: str, func, case: Case, profile: bool, forbidden) -> CheckFai
         return _raises_problem(name, case, func, error, None if error is not None else result)
     if error is not None:
         return CheckFailed("\n  ".join(_exception_lines(name, error, case, func)))
-    lines = _inplace_lines(name, snaps)
+    lines = _inplace_lines(name, snaps, case.inplace_hint)
     if lines:
         return CheckFailed("\n  ".join(lines))
     outs = case.outputs
-    if len(outs) > 1:
-        names = ", ".join(o.name for o in outs)
-        if not isinstance(result, (tuple, list)) or len(result) != len(outs):
+    names = case.returns or tuple(o.name for o in outs)
+    if len(names) > 1:
+        if not isinstance(result, (tuple, list)) or len(result) != len(names):
             got = f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list)) \
                 else _type_name(result)
-            return CheckFailed(f"{name} must return a tuple ({names}), got {got}.")
-        got_outputs = dict(zip((o.name for o in outs), result))
+            return CheckFailed(f"{name} must return a tuple ({', '.join(names)}), got {got}.")
+        got_outputs = dict(zip(names, result))
     else:
-        got_outputs = {outs[0].name: result}
+        got_outputs = {names[0]: result}
+    if case.observe is not None:
+        got_outputs.update(case.observe(values))
     for out in outs:
         lines = compare(out, got_outputs[out.name], case.tolerance)
         if lines:
@@ -904,11 +929,13 @@ def run_check(name: str, func, cases: list[Case], *, hidden: bool, label: str | 
 
     The first case runs under the forbidden-call watcher (after its expected values were
     computed, so the grader's own reference calls are never seen). Prints one line on success.
+    ``label`` names the check in the failure header and the ✓ line (``"f (train mode)"``);
+    the messages about the function itself use ``name``.
     """
     __tracebackhide__ = True
     if not callable(func):
-        raise CheckFailed(f"{name}: expected your function {name}, got {_type_name(func)}. "
-                          "Run the cell that defines it first.")
+        got = "None" if func is None else _type_name(func)
+        raise CheckFailed(f"{name}: expected your function {name}, got {got}. Run the cell that defines it first.")
     found = find_forbidden_static(func, forbidden)
     if found:
         raise NotYourOwnWork(_cheat_message(name, found, "found in your code", forbidden))
@@ -920,6 +947,6 @@ def run_check(name: str, func, cases: list[Case], *, hidden: bool, label: str | 
             if isinstance(problem, NotYourOwnWork):
                 raise problem
             note = f" ({case.note})" if case.note else ""
-            header = f"{name} failed {kind} case {i} of {total}{note}: {case.describe}"
+            header = f"{label or name} failed {kind} case {i} of {total}{note}: {case.describe}"
             raise type(problem)(f"{header}\n  {problem.args[0]}")
     print(f"✓ {label or name}: {total} {kind} case{'s' if total != 1 else ''} passed")

@@ -66,9 +66,10 @@ def build(name: str, cls, args=(), kwargs=None):
 
 
 def shapes_table(params) -> str:
-    """One line per parameter: ``name  shape`` (``params``: [(name, shape, ...)])."""
+    """One line per parameter: ``name  shape`` (``params``: [(name, shape, ...)]), for a line of
+    a message whose lines are joined with ``"\\n  "`` (every row then starts 6 spaces in)."""
     width = max((len(p[0]) for p in params), default=0)
-    return "\n".join(f"      {p[0]:<{width}}  {tuple(p[1])}" for p in params) or "      (none)"
+    return "\n  ".join(f"    {p[0]:<{width}}  {tuple(p[1])}" for p in params) or "    (none)"
 
 
 def check_parameters(name: str, summary: dict, expected, *, hint: str = "") -> None:

@@ -17,6 +17,11 @@ Exercise -> check(s) -> test cell(s):
     batchnorm_backward         batchnorm_backward(func, batchnorm_forward)      test_batchnorm_backward
     spatial_batchnorm_forward  spatial_batchnorm_forward                        test_spatial_batchnorm_forward
     spatial_batchnorm_backward spatial_batchnorm_backward(func, spatial_forward) test_spatial_batchnorm_backward
+    BNConvNet                  batch_norm_torch.bn_conv_net                     test_BNConvNet
+    evaluate_accuracy          batch_norm_torch.evaluate_accuracy               test_evaluate_accuracy
+
+The last two are the PyTorch exercises (a class and a function on torch objects), judged by
+behaviour through the probes; ``ALTERNATIVE`` has its own versions of them too.
 '''
 
 from __future__ import annotations
@@ -75,6 +80,38 @@ def spatial_batchnorm_backward(dout, cache):
     dx_flat, dgamma, dbeta = batchnorm_backward(dout_flat, cache)
     dx = dx_flat.reshape(N, H, W, C).transpose(0, 3, 1, 2)
     return dx, dgamma, dbeta
+''',
+    "BNConvNet": '''\
+import torch
+from torch import nn
+
+class BNConvNet(nn.Module):
+    def __init__(self, c1=8, c2=16, n_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, c1, kernel_size=3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c1)
+        self.conv2 = nn.Conv2d(c1, c2, kernel_size=3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c2)
+        self.fc = nn.Linear(c2 * 7 * 7, n_classes)
+
+    def forward(self, x):
+        x = torch.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 2)
+        x = torch.max_pool2d(torch.relu(self.bn2(self.conv2(x))), 2)
+        return self.fc(x.flatten(1))
+''',
+    "evaluate_accuracy": '''\
+import torch
+
+def evaluate_accuracy(model, x, y, batch_size=256):
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            scores = model(x[start:start + batch_size])
+            correct += (scores.argmax(dim=1) == y[start:start + batch_size]).sum().item()
+    model.train(was_training)
+    return correct / len(x)
 ''',
 }
 
@@ -147,6 +184,33 @@ def spatial_batchnorm_forward(x, gamma, beta, running_mean, running_var, train=T
     out = gamma.reshape(1, C, 1, 1) * x_hat + beta.reshape(1, C, 1, 1)
     return out, (x_hat, gamma, std)
 ''',
+    "BNConvNet": '''\
+from torch import nn
+
+def block(c_in, c_out):
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+
+class BNConvNet(nn.Module):
+    def __init__(self, c1=8, c2=16, n_classes=10):
+        super().__init__()
+        self.layers = nn.Sequential(*block(1, c1), *block(c1, c2), nn.Flatten(), nn.Linear(c2 * 49, n_classes))
+
+    def forward(self, x):
+        return self.layers(x)
+''',
+    "evaluate_accuracy": '''\
+import torch
+
+def evaluate_accuracy(model, x, y, batch_size=256):
+    mode = model.training
+    model.train(False)
+    try:
+        with torch.inference_mode():
+            predictions = torch.cat([model(xb).argmax(1) for xb in torch.split(x, batch_size)])
+        return float((predictions == y).float().mean())
+    finally:
+        model.train(mode)
+''',
     "spatial_batchnorm_backward": '''\
 import numpy as np
 
@@ -172,10 +236,12 @@ def _replace(name: str, old: str, new: str, count: int = 1) -> str:
     return src.replace(old, new, count)
 
 
-_ALL = frozenset(CORRECT)  # a wrong forward output breaks every check after it
+_ALL = frozenset(CORRECT) - {"BNConvNet", "evaluate_accuracy"}  # a wrong forward output breaks every NumPy check after it
 _RUNNING = frozenset({"batchnorm_forward", "spatial_batchnorm_forward"})  # only the running statistics are wrong
 _BACKWARD = frozenset({"batchnorm_backward", "spatial_batchnorm_backward"})
 _SPATIAL = frozenset({"spatial_batchnorm_forward", "spatial_batchnorm_backward"})
+_NET = frozenset({"BNConvNet"})
+_EVAL = frozenset({"evaluate_accuracy"})
 
 # The spatial bugs written directly over (N, C, H, W), with the running statistics right.
 _SPATIAL_DIRECT = '''\
@@ -370,6 +436,40 @@ def spatial_batchnorm_forward(x, gamma, beta, running_mean, running_var, train=T
     Bug("spatial_backward_batch_count", "spatial_batchnorm_backward",
         _SPATIAL_BACKWARD_DIRECT.replace("COUNT", "N").replace("SUM_AXES", "(0, 2, 3)"),
         frozenset({"spatial_batchnorm_backward"}), "M = N·H·W, not the batch size"),
+    # ------------------------------------------------------------------ BNConvNet (PyTorch)
+    Bug("net_conv_bias", "BNConvNet", _replace("BNConvNet", ", bias=False)", ")").replace(", bias=False)", ")"),
+        _NET, "Create them with bias=False"),
+    Bug("net_bn_after_relu", "BNConvNet",
+        _replace("BNConvNet", "torch.relu(self.bn1(self.conv1(x)))", "self.bn1(torch.relu(self.conv1(x)))").replace(
+            "torch.relu(self.bn2(self.conv2(x)))", "self.bn2(torch.relu(self.conv2(x)))"),
+        _NET, "Yours applies the ReLU first"),
+    Bug("net_batchnorm1d", "BNConvNet", _replace("BNConvNet", "nn.BatchNorm2d(c1)", "nn.BatchNorm1d(c1)").replace(
+        "nn.BatchNorm2d(c2)", "nn.BatchNorm1d(c2)"), _NET, "it needs nn.BatchNorm2d(C)"),
+    Bug("net_batch_stats_always", "BNConvNet",
+        _replace("BNConvNet", "self.bn1(self.conv1(x))",
+                 "nn.functional.batch_norm(self.conv1(x), self.bn1.running_mean, self.bn1.running_var, "
+                 "self.bn1.weight, self.bn1.bias, training=True)").replace(
+            "self.bn2(self.conv2(x))",
+            "nn.functional.batch_norm(self.conv2(x), self.bn2.running_mean, self.bn2.running_var, "
+            "self.bn2.weight, self.bn2.bias, training=True)"),
+        _NET, "in evaluation mode your network still normalises with the batch's own statistics"),
+    Bug("net_fixed_sizes", "BNConvNet", _replace("BNConvNet", "nn.Linear(c2 * 7 * 7, n_classes)", "nn.Linear(784, n_classes)"),
+        _NET, "computed from the constructor's arguments"),
+    Bug("net_calls_course_bn", "BNConvNet",
+        "from cnn_course.pt import BatchNorm2d\n" + _replace("BNConvNet", "nn.BatchNorm2d(c1)", "BatchNorm2d(c1)").replace(
+            "nn.BatchNorm2d(c2)", "BatchNorm2d(c2)"), _NET, "cnn_course.pt"),
+    # ------------------------------------------------------------------ evaluate_accuracy (PyTorch)
+    Bug("eval_forgets_eval", "evaluate_accuracy", _replace("evaluate_accuracy", "    model.eval()\n", ""),
+        _EVAL, "Call model.eval() before the predictions"),
+    Bug("eval_stays_in_eval", "evaluate_accuracy", _replace("evaluate_accuracy", "    model.train(was_training)\n", ""),
+        _EVAL, "restore it at the end"),
+    Bug("eval_always_back_to_train", "evaluate_accuracy",
+        _replace("evaluate_accuracy", "model.train(was_training)", "model.train()"), _EVAL, "not always in training mode"),
+    Bug("eval_returns_count", "evaluate_accuracy", _replace("evaluate_accuracy", "return correct / len(x)", "return correct"),
+        _EVAL, "not their number"),
+    Bug("eval_calls_library", "evaluate_accuracy",
+        "from cnn_course.pt.train import evaluate\n\ndef evaluate_accuracy(model, x, y, batch_size=256):\n"
+        "    return evaluate(model, x, y, batch_size)[1]\n", _EVAL, "cnn_course.pt"),
 ]
 
 # Graded end to end through nbgrader by default: the mistakes the course brief names first.
@@ -384,6 +484,8 @@ PIPELINE_BUGS: list[str] = [
     "bn_backward_constant_stats",
     "spatial_forward_reshape_no_transpose",
     "spatial_backward_sum_axis0",
+    "net_bn_after_relu",
+    "eval_forgets_eval",
 ]
 
 # name -> ({answer cell grade_id: source}, the test cells that must score 0); the rest keeps full marks.
