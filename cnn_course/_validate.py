@@ -89,7 +89,7 @@ def check_pool_args(x, f, stride) -> tuple[int, int]:
 
 
 def check_pool_mode(mode, allowed: tuple[str, ...]) -> str:
-    """Require ``mode`` to be one of ``allowed`` (e.g. ``("max", "avg")``)."""
+    """Require ``mode`` to be one of ``allowed`` (e.g. ``("max", "average")``)."""
     if not isinstance(mode, str) or mode not in allowed:
         raise ValueError(f"mode must be one of {allowed}, got {mode!r}")
     return mode

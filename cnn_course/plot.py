@@ -14,6 +14,7 @@ import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 
 __all__ = [
@@ -99,15 +100,28 @@ def show_images(images, titles=None, cols: int = 4, cmap: str = "gray", size: fl
     return fig
 
 
-def _draw_matrix(ax, a, title=None, annotate=True, cmap="Greys", fmt=None, highlight=None,
+def _text_colour(rgba) -> str:
+    """Black on light cells, white on dark ones (relative luminance of the cell colour)."""
+    r, g, b = rgba[:3]
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b >= 0.5 else "white"
+
+
+def _draw_matrix(ax, a, title=None, annotate=True, cmap="gray", fmt=None, highlight=None,
                  highlight_color="tab:red", vmin=None, vmax=None):
+    """Draw ``a`` as a grid of grey cells, large values light (as ``imshow(cmap="gray")``
+    draws an image: a bright pixel is a light cell), each number written in black or white,
+    whichever reads better on its cell."""
     a = _to_numpy(a)
     if a.ndim != 2:
         raise ValueError(f"a matrix must be 2-D (rows, cols), got shape {a.shape}")
-    lo = np.min(a) if vmin is None else vmin
-    hi = np.max(a) if vmax is None else vmax
-    # stretch the colour range so the largest value is a mid tone: black text stays readable
-    ax.imshow(a, cmap=cmap, vmin=lo, vmax=hi + 0.8 * (hi - lo) + 1e-12)
+    lo = float(np.min(a)) if vmin is None else vmin
+    hi = float(np.max(a)) if vmax is None else vmax
+    if hi <= lo:  # a constant matrix: one mid tone
+        lo, hi = lo - 1.0, hi + 1.0
+    # the smallest value is dark grey rather than black, so the grid lines stay visible
+    norm = Normalize(vmin=lo - 0.25 * (hi - lo), vmax=hi, clip=True)
+    colormap = plt.get_cmap(cmap)
+    ax.imshow(a, cmap=colormap, norm=norm)
     rows, cols = a.shape
     if annotate:
         if fmt is None:
@@ -117,7 +131,8 @@ def _draw_matrix(ax, a, title=None, annotate=True, cmap="Greys", fmt=None, highl
                 text = fmt.format(a[i, j] + 0.0)
                 if float(text) == 0:  # no "-0.00" for tiny negative numbers
                     text = fmt.format(0.0)
-                ax.text(j, i, text, ha="center", va="center", fontsize=10)
+                ax.text(j, i, text, ha="center", va="center", fontsize=10,
+                        color=_text_colour(colormap(norm(a[i, j]))))
     ax.set_xticks(np.arange(-0.5, cols, 1), minor=True)
     ax.set_yticks(np.arange(-0.5, rows, 1), minor=True)
     ax.grid(which="minor", color="0.6", linewidth=0.8)
@@ -129,10 +144,12 @@ def _draw_matrix(ax, a, title=None, annotate=True, cmap="Greys", fmt=None, highl
         ax.set_title(title, fontsize=11)
 
 
-def show_matrix(a, title: str | None = None, annotate: bool = True, cmap: str = "Greys",
+def show_matrix(a, title: str | None = None, annotate: bool = True, cmap: str = "gray",
                 fmt: str | None = None, highlight=None, size: float = 0.5):
     """Draw a small 2-D array as a grid of cells, optionally with the numbers written in.
 
+    Large values are light and small ones dark, as in a grey image (a bright pixel is a
+    light cell); a signed array therefore shows its most negative entries darkest.
     a: (rows, cols) array.
     annotate: write each value in its cell (integers without decimals).
     fmt: format string for the numbers, e.g. ``"{:.1f}"``; chosen automatically if None.
@@ -151,7 +168,7 @@ def show_matrix(a, title: str | None = None, annotate: bool = True, cmap: str = 
     return fig
 
 
-def show_matrices(mats, titles=None, symbols=None, annotate: bool = True, cmap: str = "Greys",
+def show_matrices(mats, titles=None, symbols=None, annotate: bool = True, cmap: str = "gray",
                   fmt: str | None = None, highlights=None, size: float = 0.5):
     """Draw several small matrices in a row, e.g. ``image * filter = output``.
 

@@ -221,7 +221,7 @@ class PoolExplorer(_Explorer):
             self.info.value = f"<b>No output.</b> The {f}×{f} window does not fit in the {n_H} × {n_W} image."
             self._show(x, None, "", False)
             return
-        out, _ = pool2d_forward(x[None, None], f, s, mode="max" if mode == "max" else "avg")
+        out, _ = pool2d_forward(x[None, None], f, s, mode=mode)
         self.result = out[0, 0]
         self.output_shape = self.result.shape
         self.message = (f"{self.controls['image'].value} {n_H}×{n_W}, {mode} pooling f={f}, s={s} "

@@ -11,12 +11,17 @@ import pytest
 
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import convolution as check
+from cnn_course.grading import pooling
 from cnn_course.grading.core import float_dtypes
 from submissions import namespace
-from submissions.convolution import BUGS, CORRECT, VECTORISED
+from submissions.convolution import BUGS, CHECKS, CORRECT, VECTORISED
 
 EXERCISES = list(CORRECT)
 SEED = 2031
+
+
+def checks_of(name):
+    return CHECKS.get(name, (name,))
 
 
 def run(name, func, **kw):
@@ -40,31 +45,54 @@ def correct_ns():
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_correct_solution_passes_visible_and_hidden(correct_ns, name):
-    visible = run(name, correct_ns[name])
-    hidden = run(name, correct_ns[name], hidden=True, seed=SEED)
-    assert re.fullmatch(rf"✓ {name}: \d visible cases passed\n", visible), visible
-    assert re.fullmatch(rf"✓ {name}: (2\d|30) hidden cases passed\n", hidden), hidden
+    (check_name,) = checks_of(name)[:1]
+    visible = run(check_name, correct_ns[name])
+    hidden = run(check_name, correct_ns[name], hidden=True, seed=SEED)
+    assert re.fullmatch(rf"✓ {name}: \d visible cases? passed\n", visible), visible
+    assert re.fullmatch(rf"✓ {name}: ([34]|2\d|30|48) hidden cases passed\n", hidden), hidden
     assert sys.getprofile() is None, "the profile hook was left installed"
+
+
+def test_unknown_modes_pass_for_a_correct_pool_forward(correct_ns):
+    assert run("pool_forward_unknown_mode", correct_ns["pool_forward"]) == \
+        "✓ pool_forward (unknown modes): 1 visible case passed\n"
+    assert run("pool_forward_unknown_mode", correct_ns["pool_forward"], hidden=True, seed=SEED) == \
+        "✓ pool_forward (unknown modes): 5 hidden cases passed\n"
 
 
 @pytest.mark.parametrize("name", list(VECTORISED))
 def test_vectorised_solutions_are_not_flagged(name):
     ns = namespace(CORRECT, VECTORISED)
-    run(name, ns[name])
-    run(name, ns[name], hidden=True, seed=SEED + 1)
+    for check_name in checks_of(name):
+        run(check_name, ns[name])
+        run(check_name, ns[name], hidden=True, seed=SEED + 1)
+
+
+def outcome(check_name, func, **kw) -> CheckFailed | None:
+    """The failure of one check, or None when it passes."""
+    try:
+        run(check_name, func, **kw)
+    except CheckFailed as err:
+        return err
+    return None
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
 def test_bug_fails_its_checks_with_the_hint(bug):
+    """A broken exercise fails at least one of its checks, visible and hidden, and the
+    failures carry the bug's hint; every other exercise passes all of its checks."""
     ns = namespace(CORRECT, {bug.function: bug.source})
     for name in EXERCISES:
         if name in bug.breaks:
             for hidden in (False, True):
-                err = failure(name, ns[name], hidden=hidden, seed=SEED)
+                errs = [e for c in checks_of(name) if (e := outcome(c, ns[name], hidden=hidden, seed=SEED))]
+                assert errs, f"{bug.name}: every {'hidden' if hidden else 'visible'} check of {name} passes"
                 if name == bug.function:
-                    assert bug.hint in str(err), f"hint {bug.hint!r} missing from:\n{err}"
+                    text = "\n".join(map(str, errs))
+                    assert bug.hint in text, f"hint {bug.hint!r} missing from:\n{text}"
         else:
-            run(name, ns[name], hidden=True, seed=SEED)
+            for c in checks_of(name):
+                run(c, ns[name], hidden=True, seed=SEED)
 
 
 def test_every_exercise_has_a_bug_and_cheats_are_caught():
@@ -72,9 +100,10 @@ def test_every_exercise_has_a_bug_and_cheats_are_caught():
     for bug in BUGS:
         if "calls" in bug.name or bug.name in ("conv_forward_hidden_import", "pool_forward_scipy"):
             ns = namespace(CORRECT, {bug.function: bug.source})
-            err = failure(bug.function, ns[bug.function])
+            err = failure(checks_of(bug.function)[0], ns[bug.function])
             assert isinstance(err, NotYourOwnWork), bug.name
-            assert "your own NumPy implementation" in str(err)
+            torch_exercise = bug.function in ("ConvNet", "train_step")
+            assert ("build it yourself from torch.nn" if torch_exercise else "your own NumPy implementation") in str(err)
 
 
 def test_value_message_names_case_expected_and_got(correct_ns):
@@ -108,6 +137,7 @@ def test_exception_is_reported_with_the_student_line():
     assert "visible case 1 of 2" in msg
     assert 'raise ValueError(f"unknown mode {mode}")' in msg
     assert "Traceback" not in msg
+    assert 'this course spells the mode "average"' in msg, msg
 
 
 def test_mode_filter_and_label(correct_ns):
@@ -149,7 +179,7 @@ def test_hidden_pool_backward_has_ties_and_overlaps():
     rng = np.random.default_rng(SEED)
     ties = overlaps = 0
     for k in range(24):
-        A, f, stride = check._random_pool_args(rng, np.float64, "max")
+        A, f, stride = pooling._random_pool_args(rng, np.float64, "max")
         overlaps += stride < f
         for i, c in np.ndindex(A.shape[:2]):
             for h in range(0, A.shape[2] - f + 1, stride):
@@ -166,6 +196,56 @@ def test_float64_result_for_float32_input_is_accepted_but_int_is_not():
 
 def test_checks_are_fast_for_loop_solutions(correct_ns):
     for name in EXERCISES:
-        start = time.perf_counter()
-        run(name, correct_ns[name], hidden=True, seed=SEED)
-        assert time.perf_counter() - start < 2.0, name
+        for check_name in checks_of(name):
+            start = time.perf_counter()
+            run(check_name, correct_ns[name], hidden=True, seed=SEED)
+            assert time.perf_counter() - start < 2.0, check_name
+
+
+def test_hidden_size_cases_cover_raising_exact_padded_and_huge_inputs():
+    cases = check._random_size_cases(np.random.default_rng(SEED))
+    args = [dict(c.args) for c in cases]
+    assert sum(c.raises is ValueError for c in cases) == 6
+    assert all(a["f"] > a["n"] + 2 * a["pad"] for c, a in zip(cases, args) if c.raises)
+    assert sum(a["f"] == a["n"] + 2 * a["pad"] for a in args) == 4
+    assert sum(a["n"] < a["f"] < a["n"] + 2 * a["pad"] for a in args) >= 1
+    assert sum(a["n"] > 10 ** 16 for a in args) == 4
+
+
+def test_pool_mode_names_agree_with_the_library():
+    """One spelling everywhere: the checks, cnn_course.ref and cnn_course.pt call it "average"."""
+    from cnn_course.pt import pool as pt_pool
+    from cnn_course.ref import pool as ref_pool
+
+    assert check.MODES == ref_pool.MODES == pt_pool._MODES == ("max", "average")
+
+
+TORCH_BUGS = [b for b in BUGS if b.function in ("ConvNet", "train_step")]
+
+
+@pytest.mark.parametrize("bug", [None, *TORCH_BUGS], ids=["correct", *(b.name for b in TORCH_BUGS)])
+def test_torch_checks_judged_as_in_the_notebook(bug):
+    """The PyTorch checks give the same verdict and message in the student's kernel and in
+    the autograder's judge (the class or function behind LoopbackLink and the message codec)."""
+    import contextlib
+
+    from cnn_course.autograde.judge import TestResult, run_test_cell
+    from cnn_course.autograde.links import LoopbackLink
+
+    overrides = {} if bug is None else {bug.function: bug.source}
+    functions = ("ConvNet", "train_step") if bug is None else (bug.function,)
+    for fn in functions:
+        cell = (f"from cnn_course.grading import convolution as check\n"
+                f"check.{checks_of(fn)[0]}({fn})\ncheck.{checks_of(fn)[0]}({fn}, hidden=True, seed=7)\n")
+        g, out = dict(namespace(CORRECT, overrides)), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                exec(compile(cell, "<test cell>", "exec"), g)
+            local = TestResult(True, out.getvalue())
+        except Exception as exc:
+            local = TestResult(False, out.getvalue(), type(exc).__name__, str(exc))
+        judged = run_test_cell(cell, LoopbackLink(namespace(CORRECT, overrides)), timeout=120)
+        assert judged == local, f"local:  {local}\njudged: {judged}"
+        assert judged.passed is (bug is None), judged
+        if bug is not None:
+            assert bug.hint in judged.evalue, judged.evalue

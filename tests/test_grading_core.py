@@ -408,3 +408,81 @@ def test_prepare_supplies_arguments_or_fails_the_case():
     with pytest.raises(CheckFailed) as info, redirect_stdout(io.StringIO()):
         run_check("f", right, [_running_case(broken)], hidden=True, label="f (mode)")
     assert str(info.value) == "f (mode) failed hidden case 1 of 1: x\n  your g does not work yet: fix it first"
+
+
+def _size(n):
+    return Case(args=[("n", n)], outputs=[Out("half", n // 2, kind="int")], describe=f"n={n}",
+                variants=lambda: [Variant("you went through a float.", {"half": int(n / 2)})])
+
+
+def _negative(n):
+    return Case(args=[("n", n)], outputs=[], describe=f"n={n}", raises=ValueError, hint="n must be >= 0.",
+                inspect=lambda got: "you returned the floor of a negative half." if got["returned"] == n // 2 else None,
+                exception_hint=lambda exc, line: "raise ValueError, not TypeError." if isinstance(exc, TypeError)
+                else None)
+
+
+def _half_checks(func):
+    with redirect_stdout(io.StringIO()) as buf:
+        run_check("half", func, [_size(4), _negative(-3), _size(10 ** 17 + 2)], hidden=False)
+    return buf.getvalue()
+
+
+def _half_failure(func):
+    with pytest.raises(CheckFailed) as info, redirect_stdout(io.StringIO()):
+        run_check("half", func, [_size(4), _negative(-3), _size(10 ** 17 + 2)], hidden=False)
+    return str(info.value)
+
+
+def _half(n):
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    return n // 2
+
+
+def test_raises_passes_when_the_function_raises_that_type_or_a_subclass():
+    assert _half_checks(_half) == "✓ half: 3 visible cases passed\n"
+
+    class NegativeError(ValueError):
+        pass
+
+    def half(n):
+        if n < 0:
+            raise NegativeError("no")
+        return n // 2
+
+    assert _half_checks(half) == "✓ half: 3 visible cases passed\n"
+
+
+def test_raises_explains_a_return_and_another_exception_type():
+    msg = _half_failure(lambda n: n // 2)
+    assert "half failed visible case 2 of 3: n=-3\n  half returned -2 instead of raising ValueError." in msg, msg
+    assert msg.endswith("Hint: you returned the floor of a negative half.")
+    msg = _half_failure(lambda n: n // 2 if n >= 0 else 0)
+    assert "returned 0 instead of raising ValueError.\n  Hint: n must be >= 0." in msg, msg
+
+    def half(n):
+        if n < 0:
+            raise TypeError("negative")
+        return n // 2
+
+    msg = _half_failure(half)
+    assert "half raised TypeError: negative, but it must raise ValueError here." in msg
+    assert 'raise TypeError("negative")' in msg and msg.endswith("Hint: raise ValueError, not TypeError."), msg
+
+
+def test_raises_reports_not_implemented_as_usual():
+    def half(n):
+        raise NotImplementedError()
+
+    assert "replace the `raise NotImplementedError()` line" in _half_failure(half)
+
+
+def test_integer_variants_are_compared_exactly():
+    def half(n):
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        return int(n / 2)
+
+    msg = _half_failure(half)
+    assert "expected 50000000000000001, got 50000000000000000." in msg and "went through a float" in msg, msg

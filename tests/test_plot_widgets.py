@@ -230,3 +230,20 @@ def test_pool_explorer_window_too_large_gives_a_message():
 def test_explorers_reject_bad_images():
     with pytest.raises(ValueError, match=r"\(H, W\) or \(H, W, 3\)"):
         widgets.conv_explorer(np.ones((2, 3, 4)))
+
+
+def test_matrix_cells_are_light_for_large_values_with_readable_text():
+    """A bright pixel (10) is a light cell, a dark one (0) a dark cell, as in a grey image."""
+    step = np.array([[10.0, 10.0, 0.0, 0.0]] * 2)
+    fig = plot.show_matrix(step)
+    ax = fig.axes[0]
+    image = ax.images[0]
+    rgba = image.to_rgba(image.get_array())
+    assert rgba[0, 0, :3].mean() > 0.9 and rgba[0, 3, :3].mean() < 0.3, rgba[0, :, :3]
+    colours = [t.get_color() for t in ax.texts]
+    assert colours[:4] == ["black", "black", "white", "white"], colours
+    signed = plot.show_matrix(np.array([[-1.0, 0.0, 1.0]])).axes[0].images[0]
+    grey = signed.to_rgba(signed.get_array())[0, :, 0]
+    assert grey[0] < grey[1] < grey[2], grey  # most negative darkest
+    flat = plot.show_matrix(np.zeros((2, 2))).axes[0].images[0]
+    assert np.ptp(flat.to_rgba(flat.get_array())[..., 0]) == 0

@@ -1,5 +1,7 @@
-"""Checks for the topic-1 notebook (convolution and pooling, forward and backward).
+"""Checks for the topic-1 notebook: the module its test cells import as ``check``.
 
+The convolution checks live here; the pooling checks in :mod:`.pooling` and the PyTorch
+exercises (the ConvNet module and its training step) in :mod:`.convnet`, re-exported below.
 Each public function takes the student's function, runs a few fixed, explainable cases
 (``hidden=False``) or ~25 random ones drawn from ``np.random.default_rng(seed)``
 (``hidden=True``), and raises :class:`~cnn_course.grading.CheckFailed` with a teaching
@@ -9,26 +11,23 @@ known mistakes used for hints are computed next to them. Arrays are NCHW through
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from .core import Case, Out, Variant, describe, f64, float_dtypes, reference, run_check
+from .core import Case, Out, Variant, describe, f64, float_dtypes, matches, reference, run_check
 
 __all__ = [
-    "conv_output_size", "conv_layer_params", "zero_pad", "conv_single_step", "conv_forward",
-    "pool_forward", "conv_backward", "create_mask_from_window", "distribute_value", "pool_backward",
+    "conv_output_size", "conv_layer_params", "zero_pad", "conv_single_step", "conv_forward", "conv_backward",
+    "pool_forward", "pool_forward_unknown_mode", "create_mask_from_window", "distribute_value", "pool_backward",
+    "conv_net", "train_step",
 ]
 
-MODES = ("max", "average")
-_REF_MODE = {"max": "max", "average": "avg"}
 _HIDDEN = 25
 
 SIZE_HINT = "n_H = ⌊(n_H_prev + 2·pad − f) / stride⌋ + 1 — check the floor and the +1."
 LAYOUT = ("the course's layout is channels-first (NCHW): A_prev is (m, n_C_prev, n_H_prev, n_W_prev), "
           "W is (n_C, n_C_prev, f, f) and Z is (m, n_C, n_H, n_W)")
-
-
-
-
 
 
 def _sizes_ok(n, f, pad, stride):
@@ -40,35 +39,111 @@ def _sizes_ok(n, f, pad, stride):
 
 def _size_case(n, f, pad, stride, note=""):
     expected = int(reference().conv_output_size(n, f, pad, stride))
-    wrong = [
-        ((n + 2 * pad - f) // stride, "your size is one too small: forgot the + 1? " + SIZE_HINT),
-        (-(-(n + 2 * pad - f) // stride) + 1, "you rounded up; the formula takes the floor: " + SIZE_HINT),
+    x = n + 2 * pad - f
+    wrong = [  # first match wins: the float versions differ from the answer only for huge n
+        (int(x / stride + 1), FLOAT_DIVISION_HINT),
+        (int(x / stride) + 1, FLOAT_DIVISION_HINT),
+        (x // stride, "your size is one too small: forgot the + 1? " + SIZE_HINT),
+        (-(-x // stride) + 1, "you rounded up; the formula takes the floor: " + SIZE_HINT),
         ((n + pad - f) // stride + 1, "padding is added on both sides, so the padded size is n + 2·pad."),
         (n + 2 * pad - f + 1, "your size ignores the stride: " + SIZE_HINT),
-        ((n + 2 * pad - f + 1) // stride, "the + 1 goes after the floor division: " + SIZE_HINT),
+        ((x + 1) // stride, "the + 1 goes after the floor division: " + SIZE_HINT),
     ]
     variants = [Variant(h, {"n_out": v}) for v, h in wrong if v != expected]
+
+    def exception_hint(exc, line):
+        if not isinstance(exc, ValueError):
+            return None
+        if f == n + 2 * pad:
+            return (f"here f = n + 2·pad = {f}: the filter fits exactly once, so the output has length 1. "
+                    "Raise the ValueError only when f > n + 2·pad (strictly greater).")
+        if f > n:
+            return (f"the filter fits here: f = {f} is larger than n = {n}, but not than the padded input "
+                    f"n + 2·pad = {n + 2 * pad}. The padding counts: raise only when f > n + 2·pad.")
+        return (f"these inputs are valid (f = {f} ≤ n + 2·pad = {n + 2 * pad}), so there is an output to return; "
+                "raise the ValueError only when f > n + 2·pad.")
+
     return Case(args=[("n", n), ("f", f), ("pad", pad), ("stride", stride)],
                 outputs=[Out("n_out", expected, kind="int")],
                 describe=describe(n=n, f=f, pad=pad, stride=stride), note=note,
-                hint=SIZE_HINT, variants=lambda: variants)
+                hint=SIZE_HINT, variants=lambda: variants, exception_hint=exception_hint, probes=_fit_test_probe)
+
+
+def _raises_value_error(func, *args) -> bool:
+    try:
+        func(*args)
+    except ValueError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def _fit_test_probe(func):
+    """Which wrong test for "the filter does not fit" the student wrote, judged on two inputs
+    that fit: n = 3, pad = 1 with f = 4 (larger than n) and f = 5 (= n + 2·pad)."""
+    if _raises_value_error(func, 3, 4, 1, 1):
+        return ("your function raises ValueError for n = 3, f = 4, pad = 1, but the filter fits there: the padded "
+                "input is n + 2·pad = 5 long. The padding counts: raise only when f > n + 2·pad.")
+    if _raises_value_error(func, 3, 5, 1, 1):
+        return ("your function raises ValueError for n = 3, f = 5, pad = 1, where f = n + 2·pad: the filter fits "
+                "exactly once, so the output has length 1. Raise only when f > n + 2·pad (strictly greater).")
+    return None
+
+
+FLOAT_DIVISION_HINT = ("you divided with / and turned the result into an int: a float keeps only about 16 "
+                       "significant digits, so for large n the last digits are lost. Integer floor division // "
+                       "is exact: n_out = (n + 2*pad - f) // stride + 1.")
+
+
+def _size_raises_case(n, f, pad, stride, note=""):
+    """A filter larger than the padded input: the function must raise ValueError."""
+    return Case(args=[("n", n), ("f", f), ("pad", pad), ("stride", stride)], outputs=[],
+                describe=describe(n=n, f=f, pad=pad, stride=stride), note=note, raises=ValueError,
+                hint=(f"the filter does not fit: f = {f} > n + 2·pad = {n + 2 * pad}, so no window fits and "
+                      "there is no output (the formula would give a size below 1, which means nothing). Test "
+                      "for f > n + 2*pad before computing the size and raise ValueError with a message that "
+                      "says so."))
+
+
+def _random_size_cases(rng):
+    """30 ordinary cases, 6 filters that do not fit, 4 that fit exactly (f = n + 2·pad),
+    4 that fit only thanks to the padding (n < f ≤ n + 2·pad) and 4 huge inputs."""
+    cases, raising, exact, padded = [], [], [], []
+    while len(cases) < 30 or len(raising) < 6 or len(exact) < 4 or len(padded) < 4:
+        n, f, pad, stride = (int(rng.integers(1, 13)), int(rng.integers(1, 8)), int(rng.integers(0, 3)),
+                             int(rng.integers(1, 4)))
+        if f > n + 2 * pad:
+            if len(raising) < 6:
+                raising.append(_size_raises_case(n, f, pad, stride))
+        elif f == n + 2 * pad:
+            if len(exact) < 4:
+                exact.append(_size_case(n, f, pad, stride))
+        elif f > n:
+            if len(padded) < 4:
+                padded.append(_size_case(n, f, pad, stride))
+        elif len(cases) < 30:
+            cases.append(_size_case(n, f, pad, stride))
+    huge = [_size_case(10 ** 17 + int(rng.integers(0, 10 ** 6)), int(rng.integers(1, 8)), int(rng.integers(0, 3)),
+                       int(rng.integers(1, 4))) for _ in range(4)]
+    out = cases + raising + exact + padded
+    order = rng.permutation(len(out))
+    return [out[k] for k in order] + huge
 
 
 def conv_output_size(func, hidden=False, seed=0):
-    """Check ``conv_output_size(n, f, pad, stride) -> int``."""
+    """Check ``conv_output_size(n, f, pad, stride) -> int``, and that it raises ValueError when
+    the filter does not fit in the padded input (f > n + 2·pad)."""
     __tracebackhide__ = True
     if not hidden:
         cases = [_size_case(6, 3, 0, 1, "the 6×6 image and 3×3 filter of the edge example"),
                  _size_case(7, 3, 1, 2, "padding 1 and stride 2"),
-                 _size_case(5, 2, 0, 2, "the floor matters: (5 − 2) / 2 = 1.5")]
+                 _size_case(5, 2, 0, 2, "the floor matters: (5 − 2) / 2 = 1.5"),
+                 _size_raises_case(3, 5, 0, 1, "a 5-wide filter on a 3-pixel input: it does not fit"),
+                 _size_case(3, 5, 1, 1, "the same filter with pad 1: it fits exactly once"),
+                 _size_case(10 ** 17 + 3, 3, 1, 1, "a huge input, n = 10**17 + 3: / loses digits, // does not")]
     else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        while len(cases) < 30:
-            n, f, pad, stride = int(rng.integers(1, 13)), int(rng.integers(1, 6)), int(rng.integers(0, 3)), \
-                int(rng.integers(1, 4))
-            if _sizes_ok(n, f, pad, stride):
-                cases.append(_size_case(n, f, pad, stride))
+        cases = _random_size_cases(np.random.default_rng(seed))
     run_check("conv_output_size", func, cases, hidden=hidden)
 
 
@@ -294,106 +369,6 @@ def conv_forward(func, hidden=False, seed=0):
     run_check("conv_forward", func, cases, hidden=hidden)
 
 
-# --------------------------------------------------------------------------- pool_forward
-
-
-def _pool(A, f, stride, mode):
-    return reference().pool2d_forward(f64(A), f, stride, mode=_REF_MODE[mode])[0]
-
-
-def _pool_forward_case(A, f, stride, mode, note=""):
-    out_exp = _pool(A, f, stride, mode)
-
-    def variants():
-        other = "average" if mode == "max" else "max"
-        out = [(_pool(A, f, stride, other),
-                f"your A holds the {'average' if mode == 'max' else 'maximum'} of each window, but mode="
-                f"\"{mode}\" must take the {'maximum (np.max)' if mode == 'max' else 'mean (np.mean)'}."),
-               (out_exp.transpose(0, 2, 3, 1), "your A has the right numbers in channels-last order "
-                "(m, n_H, n_W, n_C); the layout is (m, n_C, n_H, n_W)."),
-               (out_exp[:, :, :-1, :-1], "your A is one row and one column short: n_H = ⌊(n_H_prev − f) / "
-                "stride⌋ + 1.")]
-        if stride != 1:
-            out.append((_pool(A, f, 1, mode), "your A is what stride = 1 gives: the window must move by "
-                        "stride (vert_start = h * stride)."))
-        if stride != f and f <= min(A.shape[2:]):
-            out.append((_pool(A, f, f, mode), "your A is what non-overlapping windows (stride = f) give: "
-                        "start each window at h * stride; windows overlap when stride < f."))
-        return [Variant(h, {"A": v}) for v, h in out if v.size]
-
-    def probe(func):
-        try:
-            res = func(A.transpose(0, 2, 3, 1).copy(), f, stride, mode)
-        except Exception:
-            return None
-        got = res[0] if isinstance(res, tuple) else res
-        want = out_exp.transpose(0, 2, 3, 1)
-        if isinstance(got, np.ndarray) and got.shape == want.shape and np.allclose(got, want, atol=1e-4):
-            return ("your function is correct for channels-last arrays (m, n_H, n_W, n_C), but the course's "
-                    "layout is (m, n_C, n_H, n_W): read m, n_C, n_H_prev, n_W_prev = A_prev.shape.")
-        return None
-
-    return Case(args=[("A_prev", A), ("f", f), ("stride", stride), ("mode", mode)],
-                outputs=[Out("A", out_exp, shape_hint="A must be (m, n_C, n_H, n_W) with n_H = ⌊(n_H_prev − f) / "
-                             "stride⌋ + 1 (pooling has no padding and keeps the channels)."),
-                         Out("cache", (A, f, stride, mode), kind="cache")],
-                describe=describe(A.dtype, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
-                hint=f"A[i, c, h, w] is the {'maximum' if mode == 'max' else 'mean'} of the f × f window of "
-                     "A_prev[i, c] that starts at (h * stride, w * stride).",
-                variants=variants, probes=probe)
-
-
-def _modes(mode):
-    if mode is None:
-        return MODES
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES} or None, got {mode!r}")
-    return (mode,)
-
-
-def _random_pool_args(rng, dt, mode):
-    while True:
-        m, C, f, stride = int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(rng.integers(1, 5)), \
-            int(rng.integers(1, 4))
-        H, Wd = int(rng.integers(1, 8)), int(rng.integers(1, 8))
-        if f <= H and f <= Wd and H != Wd:
-            break
-    shape = (m, C, H, Wd)
-    if mode == "max" and rng.integers(0, 2):  # small integers: many tied maxima
-        A = rng.integers(0, 4, size=shape).astype(dt)
-    else:
-        A = rng.standard_normal(shape).astype(dt)
-    return A, f, stride
-
-
-def _label(name, mode):
-    return name if mode is None else f'{name} (mode="{mode}")'
-
-
-VISIBLE_POOL = np.array([[1.0, 3.0, 2.0, 1.0], [4.0, 6.0, 5.0, 0.0], [3.0, 2.0, 1.0, 0.0], [1.0, 2.0, 3.0, 4.0]])
-VISIBLE_OVERLAP = np.array([[1.0, 5.0, 2.0, 2.0, 0.0], [3.0, 1.0, 5.0, 1.0, 6.0], [2.0, 5.0, 0.0, 3.0, 1.0]])
-
-
-def pool_forward(func, hidden=False, seed=0, mode=None):
-    """Check ``pool_forward(A_prev, f, stride, mode) -> (A, cache)``; ``mode`` limits to one mode."""
-    __tracebackhide__ = True
-    modes = _modes(mode)
-    if not hidden:
-        cases = []
-        for md in modes:
-            cases.append(_pool_forward_case(VISIBLE_POOL.reshape(1, 1, 4, 4), 2, 2, md,
-                                            f"{md} pooling, 2×2 windows, stride 2"))
-            cases.append(_pool_forward_case(VISIBLE_OVERLAP.reshape(1, 1, 3, 5), 2, 1, md,
-                                            f"{md} pooling, overlapping 2×2 windows, stride 1"))
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for k, dt in enumerate(float_dtypes(rng, 24)):
-            md = modes[k % len(modes)]
-            cases.append(_pool_forward_case(*_random_pool_args(rng, dt, md), md))
-    run_check("pool_forward", func, cases, hidden=hidden, label=_label("pool_forward", mode))
-
-
 # --------------------------------------------------------------------------- conv_backward
 
 
@@ -422,10 +397,121 @@ def _conv_backward_sim(dZ, A, W, stride, pad, *, add_dA=True, add_dW=True, order
 
 
 PAD_ZERO_HINT = ("with pad = 0, x[pad:-pad] is empty because -0 == 0: slice with [pad:pad + n_H_prev] "
-                 "(and [pad:pad + n_W_prev]) or skip the slicing when pad == 0.")
+                 "(and [pad:pad + n_W_prev]), which works for every pad.")
+UNPAD = "da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev] (for each example i)"
+_AXIS_NAMES = ("examples (axis 0)", "channels (axis 1)", "height (axis 2)", "width (axis 3)")
 
 
-def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
+def _slice_text(ndim, axes, starts, lengths):
+    parts = [":"] * ndim
+    for ax, a, k in zip(axes, starts, lengths):
+        parts[ax] = f"{a}:{a + k}"
+    return "[" + ", ".join(parts) + "]"
+
+
+def _find_slice(got, full, axes):
+    """(starts, lengths) such that got == full sliced along ``axes``, or None."""
+    lengths = [got.shape[ax] for ax in axes]
+    if any(k == 0 for k in lengths) or any(got.shape[ax] != full.shape[ax] for ax in range(4) if ax not in axes):
+        return None
+    ranges = [range(full.shape[ax] - k + 1) for ax, k in zip(axes, lengths)]
+    for a in ranges[0]:
+        for b in ranges[1]:
+            idx = [slice(None)] * 4
+            idx[axes[0]], idx[axes[1]] = slice(a, a + lengths[0]), slice(b, b + lengths[1])
+            part = full[tuple(idx)]
+            if np.allclose(got, part, rtol=1e-4, atol=1e-5 * max(1.0, float(np.max(np.abs(full))))):
+                return (a, b), tuple(lengths)
+    return None
+
+
+def _unpad_hint(got, dA_pad, pad, H, W):
+    """Say which slice of the padded gradient ``got`` is, when it is one, and what to take instead."""
+    if not isinstance(got, np.ndarray) or got.ndim != 4 or got.dtype.kind != "f":
+        return None
+    right = f"rows {pad}:{pad + H} and columns {pad}:{pad + W}"
+    for axes in ((2, 3), (1, 2), (0, 1), (1, 3), (0, 2), (0, 3)):
+        found = _find_slice(got, dA_pad, axes)
+        if found is None or (axes == (2, 3) and found == ((pad, pad), (H, W))):
+            continue
+        (a, b), (k, l) = found
+        what = f"your dA_prev is dA_prev_pad{_slice_text(4, axes, (a, b), (k, l))} (the padded gradient, sliced)"
+        if axes != (2, 3):
+            return (f"{what}: you cut {_AXIS_NAMES[axes[0]]} and {_AXIS_NAMES[axes[1]]}, but the padding sits on "
+                    f"the height and width, the last two axes of the NCHW layout. Keep {right}: " + UNPAD + ".")
+        if (k, l) == (H, W):
+            why = (f"the size is right but the slice starts at ({a}, {b}) instead of ({pad}, {pad}): the first pad "
+                   "rows and columns are the zeros that zero_pad added")
+        elif (k, l) == (W, H):
+            why = "height and width are swapped: the rows are n_H_prev long, the columns n_W_prev"
+        elif (k, l) == (H - pad, W - pad) and (a, b) == (pad, pad):
+            why = "[pad:n_H_prev] ends pad rows too early: the end must be pad + n_H_prev"
+        elif k < H or l < W:
+            why = (f"it is {k}×{l}, shorter than the input's {H}×{W}; the end of a slice is excluded, so the "
+                   "slice that keeps n_H_prev rows from row pad is [pad:pad + n_H_prev]")
+        else:
+            why = f"it is {k}×{l}, larger than the input's {H}×{W}: strip pad rows and columns from each side"
+        return f"{what}: {why}. The input's entries are {right} (pad = {pad}): " + UNPAD + "."
+    return None
+
+
+def _broadcast_unpad_hint(exc, pad, shape):
+    """For numpy's "could not broadcast input array from shape X into shape Y" at the un-padding line."""
+    found = re.search(r"from shape \(([\d, ]*)\) into shape \(([\d, ]*)\)", str(exc))
+    if not found:
+        return None
+    src, dst = ([int(t) for t in g.split(",") if t.strip()] for g in found.groups())
+    m, C, H, W = shape
+    if dst not in ([C, H, W], [m, C, H, W]) or len(src) != len(dst):
+        return None
+    src_hw = src[-2:]
+    if pad == 0 and 0 in src_hw:
+        return PAD_ZERO_HINT
+    padded = [m, C, H + 2 * pad, W + 2 * pad][-len(dst):]
+    for axes in [(k, k + 1) for k in range(len(dst) - 2)]:  # the right slice, on the wrong two axes
+        wrong = list(padded)
+        for ax, n in zip(axes, (H, W)):
+            wrong[ax] = len(range(padded[ax])[pad:pad + n])
+        if src == wrong:
+            names = ("the examples", "the channels", "the height", "the width")
+            return (f"the slice you assign into dA_prev has shape {tuple(src)}: it cuts "
+                    + " and ".join(names[ax + 4 - len(dst)] for ax in axes)
+                    + ", but the padding sits on the height and the width, the last two axes of "
+                    + ("da_prev_pad = dA_prev_pad[i] (n_C_prev, n_H_prev + 2·pad, n_W_prev + 2·pad)" if len(dst) == 3
+                       else "dA_prev_pad (m, n_C_prev, n_H_prev + 2·pad, n_W_prev + 2·pad)")
+                    + ". Keep the channel axis whole: " + UNPAD + ".")
+    if src[-3] != C:
+        return (f"the slice you assign into dA_prev has shape {tuple(src)}, but dA_prev[i] is "
+                f"(n_C_prev, n_H_prev, n_W_prev) = {(C, H, W)}: your slice cut the channel axis. da_prev_pad is "
+                f"(n_C_prev, n_H_prev + 2·pad, n_W_prev + 2·pad); keep its first axis whole: " + UNPAD + ".")
+    return (f"the slice you assign into dA_prev has {src_hw[0]} rows and {src_hw[1]} columns, but the input has "
+            f"n_H_prev = {H} rows and n_W_prev = {W} columns (pad = {pad}). The end of a slice is excluded: keep "
+            f"rows {pad}:{pad + H} and columns {pad}:{pad + W}, " + UNPAD + ".")
+
+
+def _pad_zero_probe(func, A, W, b, stride, pad, dZ):
+    """Re-run a padded case on the already padded input with pad = 0 (the same windows, the same
+    dZ): right there means the windows and the three rules are right, and the padding is not."""
+    if pad == 0:
+        return None
+    A_pad = np.pad(A, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    _, cache = reference().conv2d_forward(f64(A_pad), f64(W), f64(b), stride=stride, pad=0)
+    want = reference().conv2d_backward(f64(dZ), cache)
+    try:
+        got = func(dZ.copy(), (A_pad, W.copy(), b.copy(), stride, 0))
+    except Exception:
+        return None
+    if isinstance(got, tuple) and len(got) == 3 and all(isinstance(g, np.ndarray) and g.shape == w.shape
+                                                          and np.allclose(g, w, rtol=1e-4, atol=1e-4)
+                                                          for g, w in zip(got, want)):
+        return ("your conv_backward is right for this input with pad = 0 (given A_prev already padded, the same W "
+                "and dZ), so the windows and the three rules are right and the padding is what goes wrong: take "
+                "every window, and a_slice, from the padded A_prev and add into the padded dA_prev, then keep "
+                "only the input's part: " + UNPAD + ".")
+    return None
+
+
+def _conv_backward_case(A, W, b, stride, pad, dZ, note="", func=None):
     ref = reference()
     _, cache = ref.conv2d_forward(f64(A), f64(W), f64(b), stride=stride, pad=pad)
     dA, dW, db = ref.conv2d_backward(f64(dZ), cache)
@@ -447,16 +533,29 @@ def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
                            "over every window and every example.", {"dW": dW_bad}))
         dA_pad, _ = _conv_backward_sim(dZ, A, W, stride, pad)
         if pad:
-            out.append(Variant("your dA_prev still includes the padding: strip it, "
-                               "dA_prev[i] = da_prev_pad[:, pad:-pad, pad:-pad].", {"dA_prev": dA_pad}))
+            out.append(Variant("your dA_prev still includes the padding: strip it, keep " + UNPAD + ".",
+                               {"dA_prev": dA_pad}))
         else:
             out.append(Variant(PAD_ZERO_HINT, {"dA_prev": np.zeros((m, C, 0, 0))}))
         return out
 
+    def pad_probe():
+        return _pad_zero_probe(func, A, W, b, stride, pad, dZ) if func is not None else None
+
     def exception_hint(exc, line):
         if pad == 0 and ":-pad" in line.replace(" ", ""):
             return PAD_ZERO_HINT
-        return "the cache is (A_prev, W, b, stride, pad); " + LAYOUT + "."
+        return (_broadcast_unpad_hint(exc, pad, A.shape) or pad_probe()
+                or "the cache is (A_prev, W, b, stride, pad); " + LAYOUT + ".")
+
+    def inspect(got):
+        got_dA = got.get("dA_prev")
+        if not (isinstance(got_dA, np.ndarray) and got_dA.shape == dA.shape and matches(got_dA, dA, A.dtype)):
+            dA_pad, _ = _conv_backward_sim(dZ, A, W, stride, pad)
+            found = _unpad_hint(got_dA, dA_pad, pad, H, Wd)
+            if found:
+                return found
+        return pad_probe()
 
     return Case(args=[("dZ", dZ), ("cache", (A, W, b, stride, pad))],
                 outputs=[Out("dA_prev", dA, shape_hint="dA_prev has the shape of A_prev (m, n_C_prev, n_H_prev, "
@@ -466,7 +565,7 @@ def _conv_backward_case(A, W, b, stride, pad, dZ, note=""):
                 describe=describe(A.dtype, dZ=dZ, A_prev=A, W=W, stride=stride, pad=pad), dtype=A.dtype, note=note,
                 hint="for every window: da_prev_pad[:, window] += W[c] * dZ[i, c, h, w], "
                      "dW[c] += a_slice * dZ[i, c, h, w], db[c] += dZ[i, c, h, w].",
-                variants=variants, exception_hint=exception_hint)
+                variants=variants, exception_hint=exception_hint, inspect=inspect)
 
 
 def conv_backward(func, hidden=False, seed=0):
@@ -480,7 +579,7 @@ def conv_backward(func, hidden=False, seed=0):
             dZ = np.linspace(-1, 2, int(np.prod(shape))).reshape(shape).astype(A.dtype)
         else:
             dZ = rng.standard_normal(shape).astype(A.dtype)
-        return _conv_backward_case(A, W, b, stride, pad, dZ, note)
+        return _conv_backward_case(A, W, b, stride, pad, dZ, note, func)
 
     if not hidden:
         cases = [make(np.arange(9.0).reshape(1, 1, 3, 3), np.array([[[[1.0, -1.0], [2.0, 0.0]]]]), np.zeros(1), 1, 0,
@@ -488,187 +587,18 @@ def conv_backward(func, hidden=False, seed=0):
                  make(np.linspace(-1, 1, 32).reshape(1, 2, 4, 4), np.linspace(1, -1, 36).reshape(2, 2, 3, 3),
                       np.array([0.5, -0.5]), 2, 1, "2 channels, 2 filters, pad 1, stride 2"),
                  make(np.arange(40.0).reshape(2, 1, 5, 4) / 10, np.linspace(-1, 1, 12).reshape(3, 1, 2, 2),
-                      np.zeros(3), 2, 0, "2 non-square images, 3 filters, stride 2")]
+                      np.zeros(3), 2, 0, "2 non-square images, 3 filters, stride 2"),
+                 make(np.linspace(2, -1, 30).reshape(1, 2, 5, 3), np.linspace(-1, 1, 16).reshape(2, 2, 2, 2),
+                      np.array([0.1, -0.1]), 1, 2,
+                      "a 5×3 image with pad 2: dA_prev keeps rows 2:7 and columns 2:5 of the padded gradient")]
     else:
         rng = np.random.default_rng(seed)
         cases = [make(*_random_conv_args(rng, dt), rng=rng) for dt in float_dtypes(rng, _HIDDEN)]
     run_check("conv_backward", func, cases, hidden=hidden)
 
 
-# --------------------------------------------------------------------------- pooling backward helpers
-
-
-def _first_max_mask(x):
-    mask = np.zeros(x.shape, dtype=bool)
-    mask[np.unravel_index(np.argmax(x), x.shape)] = True
-    return mask
-
-
-def _mask_case(x, note=""):
-    expected = _first_max_mask(x)
-
-    def variants():
-        last = np.zeros(x.shape, dtype=bool)
-        last[np.unravel_index(x.size - 1 - np.argmax(x.ravel()[::-1]), x.shape)] = True
-        col = np.zeros(x.shape, dtype=bool)
-        col[np.unravel_index(np.argmax(x.T), x.T.shape)[::-1]] = True
-        out = [(x == np.max(x), "your mask marks every tied maximum; mark only the first one (row-major, as "
-                "np.argmax does). PyTorch does the same, so the gradient is never counted twice."),
-               (last, "your mask marks the last of the tied maxima; mark the first one (row-major, as np.argmax "
-                "does)."),
-               (col, "your mask marks the first maximum in column-major order; use row-major order "
-                "(np.argmax on the window, then np.unravel_index)."),
-               (x == np.min(x), "your mask marks the minimum; it must mark the maximum.")]
-        return [Variant(h, {"mask": v}) for v, h in out]
-
-    return Case(args=[("x", x)], outputs=[Out("mask", expected, kind="mask")],
-                describe=describe(x.dtype, x=x), dtype=x.dtype, note=note,
-                hint="the mask is True at the (first) maximum of x and False everywhere else.", variants=variants)
-
-
-def create_mask_from_window(func, hidden=False, seed=0):
-    """Check ``create_mask_from_window(x) -> bool array`` (True at the first maximum only)."""
-    __tracebackhide__ = True
-    if not hidden:
-        cases = [_mask_case(np.array([[1.0, 3.0], [4.0, 2.0]]), "a single maximum"),
-                 _mask_case(np.array([[5.0, 1.0, 5.0], [0.0, 5.0, 2.0], [3.0, 3.0, 1.0]]),
-                            "three tied maxima: only the first (row-major) is True"),
-                 _mask_case(np.array([[-2.0, -1.0], [-3.0, -4.0]]), "all entries negative")]
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for k, dt in enumerate(float_dtypes(rng, _HIDDEN)):
-            f = int(rng.integers(1, 5))
-            x = rng.integers(-3, 3, size=(f, f)) if k % 2 == 0 else rng.standard_normal((f, f))
-            cases.append(_mask_case(x.astype(dt)))
-    run_check("create_mask_from_window", func, cases, hidden=hidden)
-
-
-def _distribute_case(dz, shape, note=""):
-    n_H, n_W = shape
-    expected = np.full(shape, float(dz) / (n_H * n_W))
-
-    def variants():
-        out = [(np.full(shape, float(dz)), "every entry equals dz: divide dz by the number of entries n_H·n_W, "
-                "so that the entries add up to dz."),
-               (np.full(shape, float(dz) / n_H), "divide by the number of entries n_H·n_W, not by n_H."),
-               (np.full(shape, float(dz) / (n_H + n_W)), "divide by n_H·n_W (the number of entries), "
-                "not by n_H + n_W.")]
-        return [Variant(h, {"a": v}) for v, h in out if not np.allclose(v, expected)]
-
-    dtype = getattr(dz, "dtype", np.float64)
-    return Case(args=[("dz", dz), ("shape", shape)],
-                outputs=[Out("a", expected, shape_hint="the result must have the given shape (n_H, n_W).")],
-                describe=describe(dtype, dz=dz, shape=shape), dtype=dtype, note=note,
-                hint="every entry is dz / (n_H·n_W).", variants=variants)
-
-
-def distribute_value(func, hidden=False, seed=0):
-    """Check ``distribute_value(dz, shape) -> array`` filled with dz / (n_H·n_W)."""
-    __tracebackhide__ = True
-    if not hidden:
-        cases = [_distribute_case(2.0, (2, 2), "2 spread over a 2×2 window: 0.5 each"),
-                 _distribute_case(6.0, (2, 3), "a non-square 2×3 window: 1.0 each")]
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for dt in float_dtypes(rng, 20):
-            dz = dt(rng.standard_normal()) if rng.integers(0, 2) else float(rng.standard_normal())
-            cases.append(_distribute_case(dz, (int(rng.integers(1, 5)), int(rng.integers(1, 5)))))
-    run_check("distribute_value", func, cases, hidden=hidden)
-
-
-# --------------------------------------------------------------------------- pool_backward
-
-
-def _pool_backward_sim(dA, A, f, stride, mode, *, add=True, ties="first", stale=False, divide=True):
-    """Loop version of the pooling backward with switchable mistakes."""
-    A = f64(A)
-    dX = np.zeros(A.shape)
-    kept = np.zeros((f, f), dtype=bool)
-    m, C, nH, nW = dA.shape
-    for i in range(m):
-        for c in range(C):
-            for h in range(nH):
-                for w in range(nW):
-                    win = (i, c, slice(h * stride, h * stride + f), slice(w * stride, w * stride + f))
-                    g = float(dA[i, c, h, w])
-                    if mode == "max":
-                        a = A[win]
-                        mask = (a == a.max()) if ties == "all" else _first_max_mask(a)
-                        if stale:
-                            kept |= _first_max_mask(a)
-                            mask = kept
-                        contrib = mask * g
-                    else:
-                        contrib = np.full((f, f), g / (f * f) if divide else g)
-                    if add:
-                        dX[win] += contrib
-                    else:
-                        dX[win] = contrib
-    return dX
-
-
-def _pool_backward_case(A, f, stride, mode, dA, note=""):
-    ref = reference()
-    _, cache = ref.pool2d_forward(f64(A), f, stride, mode=_REF_MODE[mode])
-    expected = ref.pool2d_backward(f64(dA), cache)
-
-    def variants():
-        sim = lambda **kw: _pool_backward_sim(dA, A, f, stride, mode, **kw)  # noqa: E731
-        out = [(sim(add=False), "your dA_prev keeps only the last window's gradient where windows overlap "
-                "(stride < f): accumulate with +=, not =.")]
-        if mode == "max":
-            out += [(sim(ties="all"), "your gradient goes to every tied maximum of a window; only the first "
-                     "maximum (row-major, as np.argmax) should get it, as in PyTorch — see "
-                     "create_mask_from_window."),
-                    (sim(stale=True), "your mask keeps the True entries of earlier windows: build a fresh mask "
-                     "for every window (reset it inside the loop).")]
-        else:
-            out.append((sim(divide=False), "every entry of a window got the whole gradient dA[i, c, h, w]: "
-                        "divide it by the window size f·f (distribute_value)."))
-        other = "average" if mode == "max" else "max"
-        out.append((_pool_backward_sim(dA, A, f, stride, other),
-                    f"your dA_prev is the gradient of {other} pooling; cache[3] is mode=\"{mode}\"."))
-        return [Variant(h, {"dA_prev": v}) for v, h in out]
-
-    return Case(args=[("dA", dA), ("cache", (A, f, stride, mode))],
-                outputs=[Out("dA_prev", expected, shape_hint="dA_prev has the shape of A_prev.")],
-                describe=describe(A.dtype, dA=dA, A_prev=A, f=f, stride=stride, mode=mode), dtype=A.dtype, note=note,
-                hint=("each window passes dA[i, c, h, w] to its first maximum (mask * dA), added (+=) into "
-                      "dA_prev." if mode == "max" else
-                      "each window spreads dA[i, c, h, w] evenly over its f·f entries, added (+=) into dA_prev."),
-                variants=variants,
-                exception_hint=lambda exc, line: "the cache is (A_prev, f, stride, mode) and every array is "
-                                           "(m, n_C, n_H, n_W).")
-
-
-def pool_backward(func, hidden=False, seed=0, mode=None):
-    """Check ``pool_backward(dA, cache) -> dA_prev``, cache ``(A_prev, f, stride, mode)``."""
-    __tracebackhide__ = True
-    ref = reference()
-    modes = _modes(mode)
-
-    def make(A, f, stride, md, note="", rng=None):
-        shape = ref.pool2d_forward(f64(A), f, stride, mode=_REF_MODE[md])[0].shape
-        if rng is None:
-            dA = np.linspace(1, 2, int(np.prod(shape))).reshape(shape).astype(A.dtype)
-        else:
-            dA = rng.standard_normal(shape).astype(A.dtype)
-        return _pool_backward_case(A, f, stride, md, dA, note)
-
-    if not hidden:
-        cases = []
-        for md in modes:
-            cases.append(make(VISIBLE_POOL.reshape(1, 1, 4, 4), 2, 2, md, f"{md} pooling, 2×2 windows, stride 2"))
-            cases.append(make(VISIBLE_OVERLAP.reshape(1, 1, 3, 5), 2, 1, md,
-                              f"{md} pooling, overlapping 2×2 windows, stride 1"
-                              + (", tied maxima" if md == "max" else "")))
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for k, dt in enumerate(float_dtypes(rng, 24)):
-            md = modes[k % len(modes)]
-            A, f, stride = _random_pool_args(rng, dt, md)
-            cases.append(make(A, f, stride, md, rng=rng))
-    run_check("pool_backward", func, cases, hidden=hidden, label=_label("pool_backward", mode))
+# The pooling checks and the PyTorch exercises, under the names the notebook's test cells use.
+from .convnet import conv_net, train_step  # noqa: E402
+from .pooling import (  # noqa: E402
+    MODES, create_mask_from_window, distribute_value, pool_backward, pool_forward, pool_forward_unknown_mode,
+)

@@ -172,6 +172,9 @@ class Case:
     becomes the case's failure; ``watched`` says whether this case runs under the
     forbidden-call watcher (so ``prepare`` can watch the code it runs too).
     ``inplace_hint`` replaces the generic hint when an argument was modified in place.
+    ``raises`` is an exception type the function must raise on these inputs (invalid input:
+    ``outputs`` is then empty). Returning, or raising another type, fails the case; the hint
+    is ``inspect({"returned": value})`` or ``hint`` (``exception_hint`` for another type).
     """
 
     args: list[tuple[str, Any]]
@@ -192,6 +195,7 @@ class Case:
     observe: Callable[[list], dict] | None = None
     prepare: Callable[[bool], dict] | None = None
     inplace_hint: str = ""
+    raises: type[Exception] | None = None
 
     @property
     def tolerance(self):
@@ -261,7 +265,8 @@ def compare(out: Out, got, dtype) -> list[str] | None:
             if isinstance(got, numbers.Real) or (isinstance(got, np.ndarray) and got.size == 1):
                 shown = repr(float(got)) if isinstance(got, numbers.Real) else _fmt(got)
                 return [f"{name} must be an int, got {shown} ({type(got).__name__}); expected {exp}. "
-                        "Hint: use // (floor division) or int(...) so the result is a whole number."]
+                        "Hint: use // (floor division): it gives a whole number, exactly; int(a / b) goes "
+                        "through a float, which keeps only about 16 significant digits."]
             return [f"{name} must be an int, got {_type_name(got)}; expected {exp}."]
         if int(got) != exp:
             return [f"{name} is wrong: expected {exp}, got {int(got)}."]
@@ -450,6 +455,8 @@ def matches(got, value, dtype) -> bool:
             got = got[()]
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Real):
             return False
+        if isinstance(value, numbers.Integral) and isinstance(got, numbers.Integral):
+            return int(got) == int(value)  # exactly, as compare() checks an "int" output
         return bool(_close(np.asarray(float(got)), np.asarray(float(value)), dtype, equal_nan=True))
     if isinstance(got, np.ndarray):
         return False
@@ -840,6 +847,8 @@ def _run_case(name: str, func, case: Case, profile: bool, forbidden) -> CheckFai
         error = exc
     if watcher is not None and watcher.found:
         return NotYourOwnWork(_cheat_message(name, watcher.found, "seen while running your function", forbidden))
+    if case.raises is not None:
+        return _raises_problem(name, case, func, error, None if error is not None else result)
     if error is not None:
         return CheckFailed("\n  ".join(_exception_lines(name, error, case, func)))
     lines = _inplace_lines(name, snaps, case.inplace_hint)
@@ -870,6 +879,48 @@ def _run_case(name: str, func, case: Case, profile: bool, forbidden) -> CheckFai
                 lines.append(f"Hint: {hint}")
             return CheckFailed("\n  ".join(lines))
     return None
+
+
+def _returned(value, depth: int = 0) -> str:
+    """A one-line description of a returned value: numbers as they are, arrays by shape."""
+    if isinstance(value, (numbers.Number, np.bool_)):
+        return _fmt(value)
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, (tuple, list)) and depth == 0:
+        inner = ", ".join(_returned(v, 1) for v in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"a {type(value).__name__} ({inner})"
+    return type(value).__name__ if value is not None else "None"
+
+
+def _raises_problem(name: str, case: Case, func, error, result) -> CheckFailed | None:
+    """A case that must raise ``case.raises``: None when it did, else what went wrong."""
+    __tracebackhide__ = True
+    want = case.raises.__name__
+    if isinstance(error, case.raises):
+        return None
+    if isinstance(error, NotImplementedError):
+        return CheckFailed("\n  ".join(_exception_lines(name, error, case, func)))
+    if error is None:
+        lines = [f"{name} returned {_returned(result)} instead of raising {want}."]
+        hint = None
+        if case.inspect is not None:
+            try:
+                hint = case.inspect({"returned": result})
+            except Exception:  # an inspection only helps; it never decides
+                hint = None
+    else:
+        lines = [f"{name} raised {type(error).__name__}: {error}, but it must raise {want} here."]
+        fr = _student_frame(error)
+        if fr is not None:
+            lines.append(f"at line {fr.lineno}, in {fr.name}" + (f":  {fr.line.strip()}" if fr.line else ""))
+        hint = None
+        if case.exception_hint is not None:
+            hint = case.exception_hint(error, fr.line if fr is not None and fr.line else "")
+    hint = hint or case.hint
+    if hint:
+        lines.append(f"Hint: {hint}")
+    return CheckFailed("\n  ".join(lines))
 
 
 def run_check(name: str, func, cases: list[Case], *, hidden: bool, label: str | None = None,

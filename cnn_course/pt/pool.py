@@ -15,13 +15,13 @@ from .. import _validate
 
 __all__ = ["pool2d", "MaxPool2d", "AvgPool2d"]
 
-_MODES = ("max", "avg")
+_MODES = ("max", "average")
 
 
 def pool2d(x: torch.Tensor, f: int, stride: int, mode: str = "max") -> torch.Tensor:
     """Max- or average-pool every channel of ``x`` over f×f windows with the given stride.
 
-    x: (N, C, H, W) -> (N, C, H', W'). ``mode`` is "max" or "avg".
+    x: (N, C, H, W) -> (N, C, H', W'). ``mode`` is "max" or "average".
 
     Max pooling: the FIRST maximum of each window (row-major order) is the one selected, so
     it alone receives the gradient when several entries tie -- the same rule as
@@ -35,7 +35,7 @@ def pool2d(x: torch.Tensor, f: int, stride: int, mode: str = "max") -> torch.Ten
     windows = x.unfold(2, f, stride).unfold(3, f, stride)
     H_out, W_out = windows.shape[2:4]
     windows = windows.reshape(N, C, H_out, W_out, f * f)
-    if mode == "avg":
+    if mode == "average":
         return windows.mean(dim=-1)
     # argmax returns the first maximum; gather makes the gradient flow to that entry only.
     # (amax would split the gradient between ties, unlike torch's max pooling.)
@@ -73,4 +73,4 @@ class AvgPool2d(_Pool2d):
     Input (N, C, H, W) -> output (N, C, (H-f)//s+1, (W-f)//s+1). No parameters.
     """
 
-    mode = "avg"
+    mode = "average"

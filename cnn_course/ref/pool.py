@@ -6,7 +6,7 @@ Layout is NCHW:
     out  (N, C, H', W')    H' = (H - f) // stride + 1, same for W'
 
 Each channel is pooled on its own over f x f windows taken every ``stride`` pixels
-(no padding). ``mode`` is "max" or "avg".
+(no padding). ``mode`` is "max" or "average".
 
 Max-pool gradient: as in PyTorch, when a window holds its maximum more than once,
 only the first one in row-major order receives the gradient, so the gradient is
@@ -29,7 +29,7 @@ __all__ = [
     "pool2d_forward_loops",
 ]
 
-MODES = ("max", "avg")
+MODES = ("max", "average")
 
 
 def _check_inputs(x, f, stride, mode):
@@ -125,7 +125,7 @@ def _pool_forward(x, f, stride, mode, ws):
     combine = np.maximum if mode == "max" else np.add
     for i, j in offsets[1:]:
         combine(out, _window_slice(x, i, j, stride, Ho, Wo), out=out)
-    if mode == "avg":
+    if mode == "average":
         out *= x.dtype.type(1.0 / (f * f))
     return out, None
 
@@ -141,7 +141,7 @@ def _pool_backward(dout, x, out, extra, f, stride, mode, ws):
     dx = np.empty(x.shape, dtype) if tiles else np.zeros(x.shape, dtype)
     offsets = _offsets(f)
     tmp = ws.get("tmp", dout.shape)
-    if mode == "avg":
+    if mode == "average":
         g = np.multiply(dout, dtype.type(1.0 / (f * f)), out=tmp)
         for i, j in offsets:
             dxs = _window_slice(dx, i, j, stride, Ho, Wo)
@@ -171,7 +171,7 @@ def _pool_backward(dout, x, out, extra, f, stride, mode, ws):
 def pool2d_forward(x, f, stride, mode="max"):
     """Max or average pooling over f x f windows (vectorised over the batch and channels).
 
-    x: (N, C, H, W); f, stride: positive integers; mode: "max" or "avg".
+    x: (N, C, H, W); f, stride: positive integers; mode: "max" or "average".
     Returns out (N, C, H', W') and a cache (x, out, extra, f, stride, mode). Max pooling
     keeps out to find each window's maximum again, except 2x2 windows with stride 2, which
     keep instead (in extra) the two masks that locate it; average pooling keeps neither.
@@ -238,7 +238,7 @@ class AvgPool2d(Pool2d):
     """Average pooling layer; ``stride`` defaults to ``f``."""
 
     def __init__(self, f, stride=None):
-        super().__init__(f, stride, "avg")
+        super().__init__(f, stride, "average")
 
 
 # ----------------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def pool2d_backward_loops(dout, cache):
     """Same as pool2d_backward, one window at a time.
 
     Max: the gradient goes to the first maximum of the window (np.argmax is row-major).
-    Avg: every element of the window gets an equal share, dout / (f*f).
+    Average: every element of the window gets an equal share, dout / (f*f).
     """
     v.check_cache(cache, 4)
     x, f, stride, mode = cache

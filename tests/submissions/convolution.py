@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from . import Bug
 
+# The checks that grade each exercise, where they are not the exercise's own name (the test
+# cells call check.<name>(<exercise>)): pool_forward has a second test cell for unknown modes.
+CHECKS = {"pool_forward": ("pool_forward", "pool_forward_unknown_mode"), "ConvNet": ("conv_net",)}
+
 CORRECT: dict[str, str] = {
     "conv_output_size": '''\
 import numpy as np
 
 def conv_output_size(n, f, pad, stride):
+    if f > n + 2 * pad:
+        raise ValueError(f"the filter (f={f}) does not fit in the padded input (n + 2*pad = {n + 2 * pad})")
     return (n + 2 * pad - f) // stride + 1
 ''',
     "conv_layer_params": '''\
@@ -71,6 +77,8 @@ def conv_forward(A_prev, W, b, stride=1, pad=0):
 import numpy as np
 
 def pool_forward(A_prev, f, stride, mode="max"):
+    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")
     m, n_C, n_H_prev, n_W_prev = A_prev.shape
     n_H = (n_H_prev - f) // stride + 1
     n_W = (n_W_prev - f) // stride + 1
@@ -161,6 +169,35 @@ def pool_backward(dA, cache):
                         dA_prev[i, c, vert_start:vert_end, horiz_start:horiz_end] += distribute_value(da, (f, f))
     return dA_prev
 ''',
+    "ConvNet": '''\
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+class ConvNet(nn.Module):
+    def __init__(self, n_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, kernel_size=3, padding=1)
+        self.fc = nn.Linear(16 * 7 * 7, n_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc(torch.flatten(x, 1))
+''',
+    "train_step": '''\
+import torch
+import torch.nn.functional as F
+
+def train_step(model, optimizer, X, y):
+    model.train()
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(X), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+''',
 }
 
 # Correct but written differently: whole-array NumPy. The anti-cheat must accept these.
@@ -196,6 +233,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 def pool_forward(A_prev, f, stride, mode="max"):
+    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}")
     windows = sliding_window_view(A_prev, (f, f), axis=(2, 3))[:, :, ::stride, ::stride]
     reduce = np.max if mode == "max" else np.mean
     return reduce(windows, axis=(4, 5)), (A_prev, f, stride, mode)
@@ -241,6 +280,41 @@ def distribute_value(dz, shape):
 }
 
 
+VECTORISED["ConvNet"] = '''\
+import torch
+from torch import nn
+
+class ConvNet(nn.Module):  # nn.Sequential blocks, nn.Module layers for ReLU and pooling
+    def __init__(self, n_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(8, 16, 3, padding="same")
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(784, n_classes)
+
+    def forward(self, x):
+        x = self.pool(self.relu(self.conv1(x)))
+        x = self.pool(self.relu(self.conv2(x)))
+        return self.fc(self.flatten(x))
+'''
+VECTORISED["train_step"] = '''\
+from torch import nn
+
+loss_fn = nn.CrossEntropyLoss()
+
+def train_step(model, optimizer, X, y):
+    model.train()
+    optimizer.zero_grad(set_to_none=False)
+    scores = model(X)
+    loss = loss_fn(scores, y)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+'''
+
+
 def _replace(name: str, old: str, new: str, count: int = 1) -> str:
     src = CORRECT[name]
     if src.count(old) < 1:
@@ -255,6 +329,27 @@ BUGS: list[Bug] = [
     Bug("conv_output_size_true_division", "conv_output_size",
         _replace("conv_output_size", "// stride + 1", "/ stride + 1"),
         frozenset({"conv_output_size"}), "floor division"),
+    Bug("conv_output_size_no_value_error", "conv_output_size",
+        _replace("conv_output_size", '''    if f > n + 2 * pad:
+        raise ValueError(f"the filter (f={f}) does not fit in the padded input (n + 2*pad = {n + 2 * pad})")
+''', ""),
+        frozenset({"conv_output_size"}), "instead of raising ValueError"),
+    Bug("conv_output_size_int_of_float", "conv_output_size",
+        _replace("conv_output_size", "return (n + 2 * pad - f) // stride + 1", "return int((n + 2 * pad - f) / stride + 1)"),
+        frozenset({"conv_output_size"}), "a float keeps only about 16 significant digits"),
+    Bug("conv_output_size_float_no_error", "conv_output_size",  # what passed every test before: both bugs
+        '''\
+import numpy as np
+
+def conv_output_size(n, f, pad, stride):
+    return int((n + 2 * pad - f) / stride + 1)
+''', frozenset({"conv_output_size"}), "instead of raising ValueError"),
+    Bug("conv_output_size_check_ignores_padding", "conv_output_size",
+        _replace("conv_output_size", "if f > n + 2 * pad:", "if f > n:"),
+        frozenset({"conv_output_size"}), "The padding counts"),
+    Bug("conv_output_size_check_off_by_one", "conv_output_size",
+        _replace("conv_output_size", "if f > n + 2 * pad:", "if f >= n + 2 * pad:"),
+        frozenset({"conv_output_size"}), "fits exactly once"),
     Bug("conv_layer_params_no_bias", "conv_layer_params",
         _replace("conv_layer_params", "return weights + biases", "return weights"),
         frozenset({"conv_layer_params"}), "but not the biases"),
@@ -359,13 +454,44 @@ def pool_forward(A_prev, f, stride, mode="max"):
     Bug("pool_forward_average_in_max_mode", "pool_forward",
         _replace("pool_forward", "A[i, c, h, w] = np.max(window)", "A[i, c, h, w] = np.mean(window)"),
         frozenset({"pool_forward"}), "must take the maximum"),
-    Bug("pool_forward_avg_name", "pool_forward",
-        _replace("pool_forward", '''elif mode == "average":
-                        A[i, c, h, w] = np.mean(window)''', '''elif mode == "avg":
-                        A[i, c, h, w] = np.mean(window)
-                    else:
-                        raise ValueError(f"unknown mode {mode}")'''),
-        frozenset({"pool_forward"}), "raised ValueError: unknown mode average"),
+    Bug("pool_forward_avg_name", "pool_forward",  # rejects the course's spelling "average"
+        _replace("pool_forward", '''if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")''', '''if mode not in ("max", "avg"):
+        raise ValueError(f"unknown mode {mode}")''').replace('elif mode == "average":', 'elif mode == "avg":'),
+        frozenset({"pool_forward"}), 'when called with mode="avg", but not with mode="average"'),
+    Bug("pool_forward_avg_name_else_max", "pool_forward",  # mishandles it: "average" falls into max pooling
+        '''\
+import numpy as np
+
+def pool_forward(A_prev, f, stride, mode="max"):
+    m, n_C, n_H_prev, n_W_prev = A_prev.shape
+    n_H = (n_H_prev - f) // stride + 1
+    n_W = (n_W_prev - f) // stride + 1
+    A = np.zeros((m, n_C, n_H, n_W))
+    for i in range(m):
+        for c in range(n_C):
+            for h in range(n_H):
+                for w in range(n_W):
+                    window = A_prev[i, c, h * stride:h * stride + f, w * stride:w * stride + f]
+                    A[i, c, h, w] = np.mean(window) if mode == "avg" else np.max(window)
+    return A, (A_prev, f, stride, mode)
+''', frozenset({"pool_forward"}), 'compares mode with "avg"'),
+    Bug("pool_forward_no_mode_check", "pool_forward",  # the exercise's ValueError is missing
+        _replace("pool_forward", '''    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")
+''', "").replace('elif mode == "average":', "else:"),
+        frozenset({"pool_forward"}), "treats every unknown mode like one of the two"),
+    Bug("pool_forward_unknown_mode_zeros", "pool_forward",  # no else: an unknown mode returns zeros
+        _replace("pool_forward", '''    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")
+''', ""),
+        frozenset({"pool_forward"}), "no branch matched mode="),
+    Bug("pool_forward_assert_mode", "pool_forward",  # an assert is not the ValueError the exercise asks for
+        _replace("pool_forward", '''    if mode not in ("max", "average"):
+        raise ValueError(f"unknown mode {mode!r}: use 'max' or 'average'")
+''', '''    assert mode in ("max", "average"), "unknown mode"
+'''),
+        frozenset({"pool_forward"}), "raised AssertionError: unknown mode, but it must raise ValueError"),
     Bug("conv_backward_no_db", "conv_backward",
         _replace("conv_backward", "db[c] += dZ[i, c, h, w]", "pass"),
         frozenset({"conv_backward"}), "db is all zeros"),
@@ -376,6 +502,22 @@ def pool_forward(A_prev, f, stride, mode="max"):
         _replace("conv_backward", "da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]",
                  "da_prev_pad[:, pad:-pad, pad:-pad]"),
         frozenset({"conv_backward"}), "-0 == 0"),
+    Bug("conv_backward_unpad_wrong_axes", "conv_backward",
+        _replace("conv_backward", "da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]",
+                 "da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev]"),
+        frozenset({"conv_backward"}), "Keep the channel axis whole"),
+    Bug("conv_backward_unpad_one_short", "conv_backward",
+        _replace("conv_backward", "da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]",
+                 "da_prev_pad[:, pad:pad + n_H_prev - 1, pad:pad + n_W_prev - 1]"),
+        frozenset({"conv_backward"}), "The end of a slice is excluded"),
+    Bug("conv_backward_unpad_shifted", "conv_backward",  # vectorised style: one slice at the end
+        _replace("conv_backward", "        dA_prev[i] = da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]\n", "")
+        .replace("return dA_prev, dW, db", "return dA_prev_pad[:, :, 2 * pad:2 * pad + n_H_prev, pad:pad + n_W_prev], dW, db"),
+        frozenset({"conv_backward"}), "the slice starts at"),
+    Bug("conv_backward_dW_from_unpadded", "conv_backward",  # right without padding only
+        _replace("conv_backward", "a_slice = a_prev_pad[:, vert_start:vert_end, horiz_start:horiz_end]",
+                 "a_slice = A_prev[i][:, vert_start:vert_end, horiz_start:horiz_end]"),
+        frozenset({"conv_backward"}), "right for this input with pad = 0"),
     Bug("conv_backward_not_implemented", "conv_backward",
         '''\
 import numpy as np
@@ -422,6 +564,76 @@ def pool_backward(dA, cache):
                         dA_prev[i, c, vs:vs + f, hs:hs + f] += distribute_value(dA[i, c, h, w], (f, f))
     return dA_prev
 ''', frozenset({"pool_backward"}), "fresh mask for every window"),
+    Bug("pool_backward_avg_name", "pool_backward",  # the cache says "average"; this branch waits for "avg"
+        _replace("pool_backward", 'elif mode == "average":', 'elif mode == "avg":'),
+        frozenset({"pool_backward"}), 'this course spells the mode "average"'),
+    # ------------------------------------------------------------------ PyTorch: ConvNet and train_step
+    Bug("convnet_no_padding", "ConvNet",
+        _replace("ConvNet", "kernel_size=3, padding=1)", "kernel_size=3)", count=2).replace("16 * 7 * 7", "16 * 5 * 5"),
+        frozenset({"ConvNet"}), "400 = 16·5·5 is the size without padding"),
+    Bug("convnet_one_pool", "ConvNet",
+        _replace("ConvNet", "x = F.max_pool2d(torch.relu(self.conv2(x)), 2)", "x = torch.relu(self.conv2(x))")
+        .replace("16 * 7 * 7", "16 * 14 * 14"),
+        frozenset({"ConvNet"}), "after one pooling only"),
+    Bug("convnet_no_relu", "ConvNet",
+        _replace("ConvNet", "torch.relu(self.conv1(x))", "self.conv1(x)").replace("torch.relu(self.conv2(x))",
+                                                                               "self.conv2(x)"),
+        frozenset({"ConvNet"}), "without ReLU"),
+    Bug("convnet_softmax_output", "ConvNet",
+        _replace("ConvNet", "return self.fc(torch.flatten(x, 1))", "return torch.softmax(self.fc(torch.flatten(x, 1)), dim=1)"),
+        frozenset({"ConvNet"}), "returns probabilities"),
+    Bug("convnet_avg_pool", "ConvNet",
+        _replace("ConvNet", "F.max_pool2d", "F.avg_pool2d", count=2),
+        frozenset({"ConvNet"}), "average pooling"),
+    Bug("convnet_flatten_channels_last", "ConvNet",
+        _replace("ConvNet", "torch.flatten(x, 1)", "x.permute(0, 2, 3, 1).reshape(len(x), -1)"),
+        frozenset({"ConvNet"}), "(height, width, channels)"),
+    Bug("convnet_other_names", "ConvNet",
+        _replace("ConvNet", "self.conv1", "self.c1", count=2),
+        frozenset({"ConvNet"}), "named conv1, conv2 and fc"),
+    Bug("convnet_fixed_classes", "ConvNet",  # ignores n_classes: caught by the hidden ConvNet(n_classes=3)
+        _replace("ConvNet", "nn.Linear(16 * 7 * 7, n_classes)", "nn.Linear(16 * 7 * 7, 10)"),
+        frozenset({"ConvNet"}), "has shape (10, 784), expected (3, 784)"),
+    Bug("convnet_calls_library", "ConvNet",
+        _replace("ConvNet", "import torch.nn.functional as F", "import torch.nn.functional as F\nfrom cnn_course import pt")
+        .replace("nn.Conv2d(1, 8, kernel_size=3, padding=1)", "pt.Conv2d(1, 8, f=3, pad=1)"),
+        frozenset({"ConvNet"}), "ConvNet earns no points: it calls cnn_course.pt"),
+    Bug("convnet_not_a_module", "ConvNet",
+        '''\
+import torch
+
+class ConvNet:
+    def __init__(self, n_classes=10):
+        self.n_classes = n_classes
+
+    def __call__(self, x):
+        return torch.zeros(len(x), self.n_classes)
+''', frozenset({"ConvNet"}), "derive the class from nn.Module"),
+    Bug("train_step_no_zero_grad", "train_step",
+        _replace("train_step", "    optimizer.zero_grad()\n", ""),
+        frozenset({"train_step"}), "call optimizer.zero_grad() before loss.backward()"),
+    Bug("train_step_step_before_backward", "train_step",
+        _replace("train_step", "    loss.backward()\n    optimizer.step()\n", "    optimizer.step()\n    loss.backward()\n"),
+        frozenset({"train_step"}), "the parameters did not change"),
+    Bug("train_step_returns_tensor", "train_step",
+        _replace("train_step", "return loss.item()", "return loss"),
+        frozenset({"train_step"}), "return loss.item()"),
+    Bug("train_step_no_train_mode", "train_step",
+        _replace("train_step", "    model.train()\n", ""),
+        frozenset({"train_step"}), "put it in training mode at the start of the step"),
+    Bug("train_step_eval_mode", "train_step",
+        _replace("train_step", "model.train()", "model.eval()"),
+        frozenset({"train_step"}), "the model ran in evaluation mode"),
+    Bug("train_step_softmax_then_loss", "train_step",
+        _replace("train_step", "F.cross_entropy(model(X), y)", "F.cross_entropy(torch.softmax(model(X), dim=1), y)"),
+        frozenset({"train_step"}), "applies it itself"),
+    Bug("train_step_loss_after_update", "train_step",
+        _replace("train_step", "return loss.item()", "return F.cross_entropy(model(X), y).item()"),
+        frozenset({"train_step"}), "you returned the loss after the update"),
+    Bug("train_step_no_grad", "train_step",
+        _replace("train_step", "    loss = F.cross_entropy(model(X), y)\n",
+                 "    with torch.no_grad():\n        loss = F.cross_entropy(model(X), y)\n"),
+        frozenset({"train_step"}), "do not run the forward pass under torch.no_grad()"),
     Bug("pool_backward_calls_pt", "pool_backward",
         '''\
 import numpy as np
@@ -431,7 +643,7 @@ def pool_backward(dA, cache):
     import torch
     A_prev, f, stride, mode = cache
     x = torch.tensor(A_prev, requires_grad=True)
-    out = cnn_course.pt.pool2d(x, f, stride, mode="max" if mode == "max" else "avg")
+    out = cnn_course.pt.pool2d(x, f, stride, mode=mode)
     out.backward(torch.tensor(dA))
     return x.grad.numpy()
 ''', frozenset({"pool_backward"}), "cnn_course.pt"),
@@ -453,6 +665,13 @@ PIPELINE_BUGS = [
     "conv_backward_no_accumulate",
     "create_mask_all_ties",
     "distribute_value_no_divide",
+    "conv_output_size_float_no_error",  # issue 9: passed every test before the ValueError was graded
+    "pool_forward_no_mode_check",
+    "conv_backward_unpad_wrong_axes",
+    "pool_backward_avg_name",
+    "convnet_no_relu",
+    "train_step_no_zero_grad",
+    "train_step_returns_tensor",
 ]
 
 # The bug whose feedback page the pipeline reads.

@@ -346,7 +346,7 @@ HOSTILE: list[Hostile] = [
                      "    import importlib\n    import os\n"
                      "    if os.environ.get('NBGRADER_EXECUTION'):\n"
                      "        lib = importlib.import_module('cnn_' + 'course.ref')\n"
-                     "        A, _ = lib.pool2d_forward(A_prev, f=f, stride=stride, mode=mode if mode == 'max' else 'avg')\n"
+                     "        A, _ = lib.pool2d_forward(A_prev, f=f, stride=stride, mode=mode)\n"
                      "        return A, (A_prev, f, stride, mode)\n"
                      "    raise NotImplementedError()\n")}),
     Hostile("ref_aliases", "conv_forward through `from cnn_course.ref.conv import conv2d_forward as f`, "
@@ -487,7 +487,9 @@ HOSTILE: list[Hostile] = [
             extra=(Cell("test_zero_pad", "import sys\n\nchunk = 'x' * 2**20 + '\\n'\nfor _ in range(1024):\n"
                                          "    sys.stdout.write(chunk)\n"),),
             answers={"conv_output_size": "import sys\n\n\n" + _body(
-                "conv_output_size", "    sys.stdout.write('y' * 2**20)\n    return (n + 2 * pad - f) // stride + 1\n")}),
+                "conv_output_size", "    sys.stdout.write('y' * 2**20)\n    if f > n + 2 * pad:\n"
+                                   "        raise ValueError('the filter does not fit')\n"
+                                   "    return (n + 2 * pad - f) // stride + 1\n")}),
     Hostile("syntax_error", "the conv_single_step cell does not compile",
             frozenset({"test_conv_single_step", "test_conv_forward"}),
             answers={"conv_single_step": "def conv_single_step(a_slice_prev, W, b)\n    return np.sum(a_slice_prev * W) + b\n"}),
