@@ -10,8 +10,6 @@ the message must be the same, and right.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 import types
 
@@ -20,12 +18,13 @@ import pytest
 import torch
 
 from cnn_course.autograde import static
-from cnn_course.autograde.judge import TestResult, run_test_cell
+from cnn_course.autograde.judge import run_test_cell
 from cnn_course.autograde.links import FileLink, LoopbackLink
 from cnn_course.grading import core, probes
 from cnn_course.grading.core import TORCH_FORBIDDEN, Case, Out, Variant, forbids, run_check
 from cnn_course.grading.pytorch import build, check_parameters, forward_with, own_work, random_weights
 from submissions import namespace
+from test_grading_remote import FakeKernel, local_cell
 
 # =========================================================================== a toy topic module
 
@@ -185,22 +184,11 @@ SUBMISSIONS = {  # name: (overrides, test cell, expected verdict, a part of the 
 }
 
 
-def _local(source: str, ns: dict) -> TestResult:
-    g = dict(ns)
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            exec(compile(source, "<test cell>", "exec"), g)
-    except Exception as exc:
-        return TestResult(False, out.getvalue(), type(exc).__name__, str(exc))
-    return TestResult(True, out.getvalue())
-
-
 @pytest.mark.parametrize("name", list(SUBMISSIONS))
 def test_local_and_judged_verdicts_agree_and_teach(name):
     overrides, call, passed, text = SUBMISSIONS[name]
     source = f"from cnn_course.grading import toy_torch as check\ncheck.{call}\n"
-    local = _local(source, namespace(CORRECT, overrides))
+    local = local_cell(source, namespace(CORRECT, overrides))
     judged = run_test_cell(source, LoopbackLink(namespace(CORRECT, overrides)), timeout=60)
     assert judged == local, f"local:  {local}\njudged: {judged}"
     assert judged.passed is passed, judged
@@ -292,8 +280,6 @@ def _notebook(cells):
 
 
 def test_a_real_kernel_process_runs_the_probes(tmp_path):
-    from test_grading_remote import FakeKernel
-
     kernel = FakeKernel(tmp_path)
     try:
         for src in (NET, STEP.replace("loss.item()", "loss")):
