@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
+import nbformat
+import pytest
 
 from _nbgrader_helpers import REPO, TOY_ROOT
 from cnn_course.autograde.cli import check_sync, compare_trees
@@ -39,3 +42,17 @@ def test_check_sync_reports_edits_and_stale_folders(tmp_path):
     problems = check_sync(root)
     assert any("differs" in p and "edited by hand" in p for p in problems), problems
     assert any("99_gone" in p for p in problems), problems
+
+
+FIGURE_CALL = re.compile(r"(?<![\w.])(show_\w+|plot_\w+|compare_histories)\(")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "solutions").glob("*/*.ipynb")), ids=lambda p: p.parent.name)
+def test_solution_notebooks_keep_their_figures(path):
+    """Every cell that draws with cnn_course.plot stored its figure. A notebook executed with
+    MPLBACKEND=Agg (as the tests run) stores none, and nbval, which skips images, passes it."""
+    nb = nbformat.read(path, as_version=4)
+    missing = [cell.get("id") for cell in nb.cells if cell.cell_type == "code" and FIGURE_CALL.search(cell.source)
+               and not any("image/png" in out.get("data", {}) for out in cell.get("outputs", []))]
+    assert not missing, (f"{path.name}: these cells draw but stored no figure: {missing}; re-execute with "
+                         "`cnn-course execute` (it runs matplotlib's inline backend whatever MPLBACKEND says)")

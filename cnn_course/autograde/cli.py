@@ -188,10 +188,17 @@ def execute_notebook(path: Path, timeout: int = 600) -> None:
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,  # timestamps in metadata would churn every commit
     )
-    # The environment of `python3 run.py test`, under which nbval compares these outputs.
-    env = {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # The environment of `python3 run.py test`, under which nbval compares these outputs, but
+    # with matplotlib's inline backend: an MPLBACKEND such as Agg (which the tests set) would
+    # store no figures at all, and nbval does not compare images, so nothing would notice.
+    env = {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "MPLBACKEND": None}
     old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         client.execute()
     except CellExecutionError as e:
