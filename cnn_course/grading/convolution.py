@@ -19,7 +19,7 @@ from .core import Case, Out, Variant, describe, f64, float_dtypes, matches, refe
 
 __all__ = [
     "conv_output_size", "conv_layer_params", "zero_pad", "conv_single_step", "conv_forward", "conv_backward",
-    "pool_forward", "pool_forward_unknown_mode", "create_mask_from_window", "distribute_value", "pool_backward",
+    "pool_forward", "pool_forward_unknown_mode", "pool_backward",
     "conv_net", "train_step",
 ]
 
@@ -64,7 +64,7 @@ def _size_case(n, f, pad, stride, note=""):
                 "raise the ValueError only when f > n + 2·pad.")
 
     return Case(args=[("n", n), ("f", f), ("pad", pad), ("stride", stride)],
-                outputs=[Out("n_out", expected, kind="int")],
+                outputs=[Out("n_out", expected, kind="int", shape_hint=INT_SIZE_HINT)],
                 describe=describe(n=n, f=f, pad=pad, stride=stride), note=note,
                 hint=SIZE_HINT, variants=lambda: variants, exception_hint=exception_hint, probes=_fit_test_probe)
 
@@ -91,6 +91,8 @@ def _fit_test_probe(func):
     return None
 
 
+INT_SIZE_HINT = ("use // (floor division): it gives a whole number, exactly; int(a / b) goes through a float, "
+                 "which keeps only about 16 significant digits.")
 FLOAT_DIVISION_HINT = ("you divided with / and turned the result into an int: a float keeps only about 16 "
                        "significant digits, so for large n the last digits are lost. Integer floor division // "
                        "is exact: n_out = (n + 2*pad - f) // stride + 1.")
@@ -158,7 +160,9 @@ def _params_case(f, c_prev, c, note=""):
     ]
     variants = [Variant(h, {"n_params": v}) for v, h in wrong if v != expected]
     return Case(args=[("f", f), ("n_C_prev", c_prev), ("n_C", c)],
-                outputs=[Out("n_params", expected, kind="int")],
+                outputs=[Out("n_params", expected, kind="int",
+                             shape_hint="a count is a whole number: multiply and add the ints you are given, "
+                                        "without / or float(...), and return the int.")],
                 describe=describe(f=f, n_C_prev=c_prev, n_C=c), note=note,
                 hint="a conv layer has n_C filters of f·f·n_C_prev weights each, plus one bias per filter.",
                 variants=lambda: variants)
@@ -599,6 +603,4 @@ def conv_backward(func, hidden=False, seed=0):
 
 # The pooling checks and the PyTorch exercises, under the names the notebook's test cells use.
 from .convnet import conv_net, train_step  # noqa: E402
-from .pooling import (  # noqa: E402
-    MODES, create_mask_from_window, distribute_value, pool_backward, pool_forward, pool_forward_unknown_mode,
-)
+from .pooling import MODES, pool_backward, pool_forward, pool_forward_unknown_mode  # noqa: E402

@@ -124,7 +124,8 @@ class Out:
     kind its expected value calls for; messages name the key, e.g. ``state["v"]``) or
     "list" (a list or tuple of entries, e.g. ``(X_b, y_b)`` pairs, compared entry by entry
     the same way). Inside "dict" and "list", integer arrays are compared exactly.
-    ``shape_hint`` is shown when an array has the wrong shape; ``hints`` maps a dict key to
+    ``shape_hint`` is shown when an array has the wrong shape (for kind "int": when the result
+    is not an integer); ``hints`` maps a dict key to
     a hint shown when that entry has the wrong type or shape; ``parts`` names the entries of
     each tuple in a "list" (e.g. ``("X_b", "y_b")``) for the messages.
     """
@@ -265,8 +266,8 @@ def compare(out: Out, got, dtype) -> list[str] | None:
             if isinstance(got, numbers.Real) or (isinstance(got, np.ndarray) and got.size == 1):
                 shown = repr(float(got)) if isinstance(got, numbers.Real) else _fmt(got)
                 return [f"{name} must be an int, got {shown} ({type(got).__name__}); expected {exp}. "
-                        "Hint: use // (floor division): it gives a whole number, exactly; int(a / b) goes "
-                        "through a float, which keeps only about 16 significant digits."]
+                        "Hint: " + (out.shape_hint or "compute it with whole numbers (+, -, *, //): / always "
+                                    "gives a float, which keeps only about 16 significant digits.")]
             return [f"{name} must be an int, got {_type_name(got)}; expected {exp}."]
         if int(got) != exp:
             return [f"{name} is wrong: expected {exp}, got {int(got)}."]

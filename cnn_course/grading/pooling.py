@@ -1,5 +1,6 @@
 """Checks for the pooling exercises of the topic-1 notebook: pool_forward (and its unknown
-modes), create_mask_from_window, distribute_value and pool_backward.
+modes) and pool_backward (the notebook gives its two window helpers, create_mask_from_window
+and distribute_value, as worked code).
 
 The notebook imports them through :mod:`.convolution` (``check.pool_forward``, ...). The
 mode names are the course's, "max" and "average", as in :mod:`cnn_course.ref.pool`.
@@ -11,11 +12,9 @@ import numpy as np
 
 from .core import Case, Out, Variant, describe, f64, float_dtypes, reference, run_check
 
-__all__ = ["MODES", "pool_forward", "pool_forward_unknown_mode", "create_mask_from_window", "distribute_value",
-           "pool_backward"]
+__all__ = ["MODES", "pool_forward", "pool_forward_unknown_mode", "pool_backward"]
 
 MODES = ("max", "average")  # the course's names, in the exercises and in cnn_course.ref / pt
-_HIDDEN = 25
 
 
 # --------------------------------------------------------------------------- pool_forward
@@ -184,7 +183,7 @@ def pool_forward_unknown_mode(func, hidden=False, seed=0):
     run_check("pool_forward", func, cases, hidden=hidden, label="pool_forward (unknown modes)")
 
 
-# --------------------------------------------------------------------------- pooling backward helpers
+# --------------------------------------------------------------------------- pool_backward
 
 
 def _first_max_mask(x):
@@ -193,85 +192,22 @@ def _first_max_mask(x):
     return mask
 
 
-def _mask_case(x, note=""):
-    expected = _first_max_mask(x)
-
-    def variants():
-        last = np.zeros(x.shape, dtype=bool)
-        last[np.unravel_index(x.size - 1 - np.argmax(x.ravel()[::-1]), x.shape)] = True
-        col = np.zeros(x.shape, dtype=bool)
-        col[np.unravel_index(np.argmax(x.T), x.T.shape)[::-1]] = True
-        out = [(x == np.max(x), "your mask marks every tied maximum; mark only the first one (row-major, as "
-                "np.argmax does). PyTorch does the same, so the gradient is never counted twice."),
-               (last, "your mask marks the last of the tied maxima; mark the first one (row-major, as np.argmax "
-                "does)."),
-               (col, "your mask marks the first maximum in column-major order; use row-major order "
-                "(np.argmax on the window, then np.unravel_index)."),
-               (x == np.min(x), "your mask marks the minimum; it must mark the maximum.")]
-        return [Variant(h, {"mask": v}) for v, h in out]
-
-    return Case(args=[("x", x)], outputs=[Out("mask", expected, kind="mask")],
-                describe=describe(x.dtype, x=x), dtype=x.dtype, note=note,
-                hint="the mask is True at the (first) maximum of x and False everywhere else.", variants=variants)
+def _window_mask(a, ties):
+    """The max-pooling mask of window ``a``: the first maximum (right), or a known mistake."""
+    if ties == "all":
+        return a == a.max()
+    if ties == "last":
+        return _first_max_mask(a[::-1, ::-1])[::-1, ::-1]
+    if ties == "column":
+        return _first_max_mask(a.T).T
+    if ties == "min":
+        return _first_max_mask(-a)
+    return _first_max_mask(a)
 
 
-def create_mask_from_window(func, hidden=False, seed=0):
-    """Check ``create_mask_from_window(x) -> bool array`` (True at the first maximum only)."""
-    __tracebackhide__ = True
-    if not hidden:
-        cases = [_mask_case(np.array([[1.0, 3.0], [4.0, 2.0]]), "a single maximum"),
-                 _mask_case(np.array([[5.0, 1.0, 5.0], [0.0, 5.0, 2.0], [3.0, 3.0, 1.0]]),
-                            "three tied maxima: only the first (row-major) is True"),
-                 _mask_case(np.array([[-2.0, -1.0], [-3.0, -4.0]]), "all entries negative")]
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for k, dt in enumerate(float_dtypes(rng, _HIDDEN)):
-            f = int(rng.integers(1, 5))
-            x = rng.integers(-3, 3, size=(f, f)) if k % 2 == 0 else rng.standard_normal((f, f))
-            cases.append(_mask_case(x.astype(dt)))
-    run_check("create_mask_from_window", func, cases, hidden=hidden)
-
-
-def _distribute_case(dz, shape, note=""):
-    n_H, n_W = shape
-    expected = np.full(shape, float(dz) / (n_H * n_W))
-
-    def variants():
-        out = [(np.full(shape, float(dz)), "every entry equals dz: divide dz by the number of entries n_H·n_W, "
-                "so that the entries add up to dz."),
-               (np.full(shape, float(dz) / n_H), "divide by the number of entries n_H·n_W, not by n_H."),
-               (np.full(shape, float(dz) / (n_H + n_W)), "divide by n_H·n_W (the number of entries), "
-                "not by n_H + n_W.")]
-        return [Variant(h, {"a": v}) for v, h in out if not np.allclose(v, expected)]
-
-    dtype = getattr(dz, "dtype", np.float64)
-    return Case(args=[("dz", dz), ("shape", shape)],
-                outputs=[Out("a", expected, shape_hint="the result must have the given shape (n_H, n_W).")],
-                describe=describe(dtype, dz=dz, shape=shape), dtype=dtype, note=note,
-                hint="every entry is dz / (n_H·n_W).", variants=variants)
-
-
-def distribute_value(func, hidden=False, seed=0):
-    """Check ``distribute_value(dz, shape) -> array`` filled with dz / (n_H·n_W)."""
-    __tracebackhide__ = True
-    if not hidden:
-        cases = [_distribute_case(2.0, (2, 2), "2 spread over a 2×2 window: 0.5 each"),
-                 _distribute_case(6.0, (2, 3), "a non-square 2×3 window: 1.0 each")]
-    else:
-        rng = np.random.default_rng(seed)
-        cases = []
-        for dt in float_dtypes(rng, 20):
-            dz = dt(rng.standard_normal()) if rng.integers(0, 2) else float(rng.standard_normal())
-            cases.append(_distribute_case(dz, (int(rng.integers(1, 5)), int(rng.integers(1, 5)))))
-    run_check("distribute_value", func, cases, hidden=hidden)
-
-
-# --------------------------------------------------------------------------- pool_backward
-
-
-def _pool_backward_sim(dA, A, f, stride, mode, *, add=True, ties="first", stale=False, divide=True):
-    """Loop version of the pooling backward with switchable mistakes."""
+def _pool_backward_sim(dA, A, f, stride, mode, *, add=True, ties="first", stale=False, divisor=None):
+    """Loop version of the pooling backward with switchable mistakes (``divisor``: what an
+    average window divides its gradient by, f·f when None)."""
     A = f64(A)
     dX = np.zeros(A.shape)
     kept = np.zeros((f, f), dtype=bool)
@@ -284,13 +220,13 @@ def _pool_backward_sim(dA, A, f, stride, mode, *, add=True, ties="first", stale=
                     g = float(dA[i, c, h, w])
                     if mode == "max":
                         a = A[win]
-                        mask = (a == a.max()) if ties == "all" else _first_max_mask(a)
+                        mask = _window_mask(a, ties)
                         if stale:
                             kept |= _first_max_mask(a)
                             mask = kept
                         contrib = mask * g
                     else:
-                        contrib = np.full((f, f), g / (f * f) if divide else g)
+                        contrib = np.full((f, f), g / (f * f if divisor is None else divisor))
                     if add:
                         dX[win] += contrib
                     else:
@@ -309,13 +245,20 @@ def _pool_backward_case(A, f, stride, mode, dA, note=""):
                 "(stride < f): accumulate with +=, not =.")]
         if mode == "max":
             out += [(sim(ties="all"), "your gradient goes to every tied maximum of a window; only the first "
-                     "maximum (row-major, as np.argmax) should get it, as in PyTorch — see "
-                     "create_mask_from_window."),
+                     "maximum (row-major, as np.argmax) should get it, as in PyTorch (create_mask_from_window "
+                     "does this)."),
+                    (sim(ties="last"), "your gradient goes to the last of a window's tied maxima; it goes to the "
+                     "first one (row-major, as np.argmax returns it, and as create_mask_from_window marks it)."),
+                    (sim(ties="column"), "your gradient goes to the first maximum in column-major order; use "
+                     "row-major order, as np.argmax on the window (create_mask_from_window) does."),
+                    (sim(ties="min"), "your gradient goes to the minimum of each window; it goes to the maximum."),
                     (sim(stale=True), "your mask keeps the True entries of earlier windows: build a fresh mask "
                      "for every window (reset it inside the loop).")]
         else:
-            out.append((sim(divide=False), "every entry of a window got the whole gradient dA[i, c, h, w]: "
-                        "divide it by the window size f·f (distribute_value)."))
+            out += [(sim(divisor=1), "every entry of a window got the whole gradient dA[i, c, h, w]: divide it "
+                     "by the number of entries in the window, f·f (distribute_value does this)."),
+                    (sim(divisor=f), "you divided dA[i, c, h, w] by f; the window has f·f entries, each of "
+                     "which gets 1/(f·f) of it.")]
         other = "average" if mode == "max" else "max"
         out.append((_pool_backward_sim(dA, A, f, stride, other),
                     f"your dA_prev is the gradient of {other} pooling; cache[3] is mode=\"{mode}\"."))

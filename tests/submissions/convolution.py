@@ -127,24 +127,6 @@ def conv_backward(dZ, cache):
         dA_prev[i] = da_prev_pad[:, pad:pad + n_H_prev, pad:pad + n_W_prev]
     return dA_prev, dW, db
 ''',
-    "create_mask_from_window": '''\
-import numpy as np
-
-def create_mask_from_window(x):
-    mask = np.zeros(x.shape, dtype=bool)
-    index = np.unravel_index(np.argmax(x), x.shape)
-    mask[index] = True
-    return mask
-''',
-    "distribute_value": '''\
-import numpy as np
-
-def distribute_value(dz, shape):
-    n_H, n_W = shape
-    average = dz / (n_H * n_W)
-    a = np.ones(shape) * average
-    return a
-''',
     "pool_backward": '''\
 import numpy as np
 
@@ -160,13 +142,13 @@ def pool_backward(dA, cache):
                 for w in range(n_W):
                     horiz_start = w * stride
                     horiz_end = horiz_start + f
+                    window = A_prev[i, c, vert_start:vert_end, horiz_start:horiz_end]
                     if mode == "max":
-                        a_prev_slice = A_prev[i, c, vert_start:vert_end, horiz_start:horiz_end]
-                        mask = create_mask_from_window(a_prev_slice)
+                        mask = np.zeros(window.shape, dtype=bool)
+                        mask[np.unravel_index(np.argmax(window), window.shape)] = True
                         dA_prev[i, c, vert_start:vert_end, horiz_start:horiz_end] += mask * dA[i, c, h, w]
                     elif mode == "average":
-                        da = dA[i, c, h, w]
-                        dA_prev[i, c, vert_start:vert_end, horiz_start:horiz_end] += distribute_value(da, (f, f))
+                        dA_prev[i, c, vert_start:vert_end, horiz_start:horiz_end] += dA[i, c, h, w] / (f * f)
     return dA_prev
 ''',
     "ConvNet": '''\
@@ -263,20 +245,6 @@ def conv_backward(dZ, cache):
     H, Wd = A_prev.shape[2:]
     return dA_pad[:, :, pad:pad + H, pad:pad + Wd], dW, dZ.sum(axis=(0, 2, 3))
 ''',
-    "create_mask_from_window": '''\
-import numpy as np
-
-def create_mask_from_window(x):
-    flat = np.zeros(x.size, dtype=bool)
-    flat[np.argmax(x)] = True
-    return flat.reshape(x.shape)
-''',
-    "distribute_value": '''\
-import numpy as np
-
-def distribute_value(dz, shape):
-    return np.full(shape, dz / np.prod(shape), dtype=float)
-''',
 }
 
 
@@ -353,6 +321,9 @@ def conv_output_size(n, f, pad, stride):
     Bug("conv_layer_params_no_bias", "conv_layer_params",
         _replace("conv_layer_params", "return weights + biases", "return weights"),
         frozenset({"conv_layer_params"}), "but not the biases"),
+    Bug("conv_layer_params_float", "conv_layer_params",
+        _replace("conv_layer_params", "return weights + biases", "return float(weights + biases)"),
+        frozenset({"conv_layer_params"}), "a count is a whole number"),
     Bug("zero_pad_all_axes", "zero_pad",
         '''\
 import numpy as np
@@ -526,19 +497,22 @@ def conv_backward(dZ, cache):
     # YOUR CODE HERE
     raise NotImplementedError()
 ''', frozenset({"conv_backward"}), "replace the `raise NotImplementedError()`"),
-    Bug("create_mask_all_ties", "create_mask_from_window",
-        '''\
-import numpy as np
-
-def create_mask_from_window(x):
-    return x == np.max(x)
-''', frozenset({"create_mask_from_window", "pool_backward"}), "every tied maximum"),
-    Bug("create_mask_int", "create_mask_from_window",
-        _replace("create_mask_from_window", "dtype=bool", "dtype=int").replace("= True", "= 1"),
-        frozenset({"create_mask_from_window"}), "dtype bool"),
-    Bug("distribute_value_no_divide", "distribute_value",
-        _replace("distribute_value", "average = dz / (n_H * n_W)", "average = dz"),
-        frozenset({"distribute_value", "pool_backward"}), "divide dz by the number of entries"),
+    Bug("pool_backward_all_ties", "pool_backward",
+        _replace("pool_backward", """                        mask = np.zeros(window.shape, dtype=bool)
+                        mask[np.unravel_index(np.argmax(window), window.shape)] = True
+""", """                        mask = window == np.max(window)
+"""),
+        frozenset({"pool_backward"}), "every tied maximum"),
+    Bug("pool_backward_last_tie", "pool_backward",  # the last of the tied maxima (np.argwhere(...)[-1])
+        _replace("pool_backward", "mask[np.unravel_index(np.argmax(window), window.shape)] = True",
+                 "mask[tuple(np.argwhere(window == np.max(window))[-1])] = True"),
+        frozenset({"pool_backward"}), "the last of a window's tied maxima"),
+    Bug("pool_backward_average_no_divide", "pool_backward",
+        _replace("pool_backward", "+= dA[i, c, h, w] / (f * f)", "+= dA[i, c, h, w]"),
+        frozenset({"pool_backward"}), "got the whole gradient"),
+    Bug("pool_backward_average_divide_by_f", "pool_backward",
+        _replace("pool_backward", "+= dA[i, c, h, w] / (f * f)", "+= dA[i, c, h, w] / f"),
+        frozenset({"pool_backward"}), "the window has f·f entries"),
     Bug("pool_backward_no_accumulate", "pool_backward",
         _replace("pool_backward", "horiz_end] += mask", "horiz_end] = mask"),
         frozenset({"pool_backward"}), "accumulate with +=, not ="),
@@ -561,7 +535,7 @@ def pool_backward(dA, cache):
                         mask[np.unravel_index(np.argmax(window), window.shape)] = True
                         dA_prev[i, c, vs:vs + f, hs:hs + f] += mask * dA[i, c, h, w]
                     else:
-                        dA_prev[i, c, vs:vs + f, hs:hs + f] += distribute_value(dA[i, c, h, w], (f, f))
+                        dA_prev[i, c, vs:vs + f, hs:hs + f] += dA[i, c, h, w] / (f * f)
     return dA_prev
 ''', frozenset({"pool_backward"}), "fresh mask for every window"),
     Bug("pool_backward_avg_name", "pool_backward",  # the cache says "average"; this branch waits for "avg"
@@ -663,8 +637,8 @@ PIPELINE_BUGS = [
     "conv_output_size_no_plus_one",
     "conv_layer_params_no_bias",
     "conv_backward_no_accumulate",
-    "create_mask_all_ties",
-    "distribute_value_no_divide",
+    "pool_backward_all_ties",
+    "pool_backward_average_no_divide",
     "conv_output_size_float_no_error",  # issue 9: passed every test before the ValueError was graded
     "pool_forward_no_mode_check",
     "conv_backward_unpad_wrong_axes",
@@ -687,9 +661,9 @@ MISBEHAVING = {
         {"test_conv_backward"},
     ),
     # Kills the kernel while the answer cell runs; the function is then never defined,
-    # and pool_backward's max mode needs it.
+    # and conv_forward calls it.
     "conv_kernel_crash": (
-        {"create_mask_from_window": "import os\nos._exit(1)\n\ndef create_mask_from_window(x):\n    pass"},
-        {"test_create_mask_from_window", "test_pool_backward_max"},
+        {"conv_single_step": "import os\nos._exit(1)\n\ndef conv_single_step(a_slice_prev, W, b):\n    pass"},
+        {"test_conv_single_step", "test_conv_forward"},
     ),
 }
