@@ -188,8 +188,11 @@ def execute_notebook(path: Path, timeout: int = 600) -> None:
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,  # timestamps in metadata would churn every commit
     )
-    # The environment of `python3 run.py test`, under which nbval compares these outputs.
-    env = {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # The environment of `python3 run.py test`, under which nbval compares these outputs, but
+    # with Jupyter's inline backend: under MPLBACKEND=Agg (the tests' setting, often exported
+    # in a developer's shell) the kernel would draw no figure and store "<Figure ...>" only.
+    env = {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
