@@ -129,6 +129,21 @@ def test_execute_writes_fresh_outputs(toy_root, capsys):
     assert all("execution" not in c.metadata for c in nb.cells), "timing metadata would churn every commit"
 
 
+def test_execute_stores_figures_even_under_agg(toy_root, monkeypatch):
+    """MPLBACKEND=Agg in the caller's environment (the tests' own setting) must not cost the
+    committed notebooks their pictures: the kernel draws with Jupyter's inline backend."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb_path = toy_root / "solutions" / "00_toy" / "00_toy.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1])\nplt.close(fig)\nfig",
+        id="figure"))
+    nbformat.write(nb, nb_path)
+    assert cli.main(["--root", str(toy_root), "execute", "00_toy"]) == 0
+    outputs = nbformat.read(nb_path, as_version=4).cells[-1].outputs
+    assert any("image/png" in o.get("data", {}) for o in outputs), outputs
+
+
 def test_execute_reports_a_raising_cell(toy_root, capsys):
     nb_path = toy_root / "solutions" / "00_toy" / "00_toy.ipynb"
     nb = nbformat.read(nb_path, as_version=4)

@@ -189,16 +189,12 @@ def execute_notebook(path: Path, timeout: int = 600) -> None:
         record_timing=False,  # timestamps in metadata would churn every commit
     )
     # The environment of `python3 run.py test`, under which nbval compares these outputs, but
-    # with matplotlib's inline backend: an MPLBACKEND such as Agg (which the tests set) would
-    # store no figures at all, and nbval does not compare images, so nothing would notice.
+    # with Jupyter's inline backend: under MPLBACKEND=Agg (the tests' setting, often exported
+    # in a developer's shell) the kernel would draw no figure and store "<Figure ...>" only.
     env = {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "MPLBACKEND": None}
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     old = {k: os.environ.get(k) for k in env}
-    for k, v in env.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    os.environ.update(env)
     try:
         client.execute()
     except CellExecutionError as e:

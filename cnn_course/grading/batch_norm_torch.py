@@ -55,6 +55,9 @@ FC_INPUTS = ("the linear layer gets c2 channels of 7×7 values (28 → 14 → 7 
              "nn.Linear(c2 * 7 * 7, n_classes), computed from the constructor's arguments, not fixed numbers.")
 BN1D = ("a convolution's output is (m, C, H, W): it needs nn.BatchNorm2d(C), one mean and variance per channel "
         "over the batch and all positions. nn.BatchNorm1d is for (m, C) activations.")
+FEATURE_SIZE = ("the linear layer got a number of inputs other than c2·7·7 (c2 channels of 7×7): each 3×3 "
+                "convolution needs padding=1 to keep the image 28×28, and each block ends with a 2×2 max pooling, "
+                "which halves it (28 → 14 → 7). Flatten to (m, c2·7·7) before the linear layer.")
 
 FORGOT_EVAL = ("your function evaluates the model in training mode: batch norm then normalises with the statistics "
                "of each batch, so a prediction depends on the other examples of its batch (here sorted by class, "
@@ -68,6 +71,8 @@ FORCED_TRAIN = ("the model was in evaluation mode before your function and is in
                 "not always in training mode.")
 COUNT = "return the fraction of correct predictions (correct / N, between 0 and 1), not their number."
 PERCENT = "return a fraction between 0 and 1, not a percentage."
+NOT_FLOAT = ("you returned a {kind}: return the accuracy as a Python float (a one-element tensor's .item() gives "
+             "one; so does correct / N with an int count), which prints, compares and formats like any number.")
 ONE_EXAMPLE = ("in training mode batch norm cannot normalise a batch of one example (it has no variance); in "
                "evaluation mode it uses the running statistics and works for any batch size. Call model.eval() "
                "before the predictions.")
@@ -172,8 +177,17 @@ def _net_case(c1, c2, n_classes, rng, m):
                  Out(_NET_OUTS[2], expected[2]),
                  Out(_NET_OUTS[3], expected[3], kind="list")],
         hint="the layers, in this order: " + NET_LAYERS,
-        exception_hint=lambda exc, line: BN1D if "2D or 3D input" in str(exc) or "3D or 4D" in str(exc) else None,
+        exception_hint=_net_exception_hint,
     )
+
+
+def _net_exception_hint(exc, line):
+    text = str(exc)
+    if "2D or 3D input" in text or "3D or 4D" in text:
+        return BN1D
+    if "shapes cannot be multiplied" in text:
+        return FEATURE_SIZE
+    return None
 
 
 def _structure(cls, c1, c2, n_classes) -> None:
@@ -247,7 +261,8 @@ def _accuracy(net, x, y, batch_size, train):
     return correct / len(x), [b.numpy().copy() for b in net.buffers()]
 
 
-_EVAL_OUTS = ("accuracy", "running statistics after the call", "model.training after the call")
+_EVAL_OUTS = ("accuracy", "running statistics after the call", "model.training after the call",
+              "type of the result")
 
 
 def _eval_case(rng, n, batch_size, start_training, note=""):
@@ -272,6 +287,7 @@ def _eval_case(rng, n, batch_size, start_training, note=""):
             break
     found = [(COUNT, {"accuracy": acc * n}), (PERCENT, {"accuracy": 100 * acc}),
              (LEFT_IN_EVAL if start_training else FORCED_TRAIN, {_EVAL_OUTS[2]: not start_training})]
+    found += [(NOT_FLOAT.format(kind=kind), {_EVAL_OUTS[3]: kind}) for kind in ("Tensor", "ndarray", "float32")]
     if wrong is not None:
         found += [(FORGOT_EVAL, {"accuracy": wrong[0]}), (FORGOT_EVAL, {_EVAL_OUTS[1]: wrong[1]})]
 
@@ -283,8 +299,9 @@ def _eval_case(rng, n, batch_size, start_training, note=""):
         k.set_buffers(model, buffers)
         if not start_training:
             k.forward(model, x[:1], mode="eval")  # an evaluation-mode forward changes nothing
-        result, _type = k.call(fn, model, k.tensor(x), k.tensor(y, "int64"), batch_size)
-        return result, k.buffers(model), k.summary(model)["training"]
+        result, type_name = k.call(fn, model, k.tensor(x), k.tensor(y, "int64"), batch_size)
+        type_name = "float" if type_name == "float64" else type_name  # NumPy's float64 is a Python float
+        return result, k.buffers(model), k.summary(model)["training"], type_name
 
     mode = "training" if start_training else "evaluation"
     last = n % batch_size or batch_size
@@ -293,7 +310,7 @@ def _eval_case(rng, n, batch_size, start_training, note=""):
         describe=f"a batch-norm model in {mode} mode, {n} examples sorted by class, batch_size={batch_size} "
                  f"(last batch: {last})",
         outputs=[Out(_EVAL_OUTS[0], acc, kind="scalar"), Out(_EVAL_OUTS[1], buffers, kind="list"),
-                 Out(_EVAL_OUTS[2], start_training, kind="exact")],
+                 Out(_EVAL_OUTS[2], start_training, kind="exact"), Out(_EVAL_OUTS[3], "float", kind="exact")],
         variants=lambda: [Variant(hint, values) for hint, values in found],
         hint=("model.eval(), then the predictions batch by batch (the index of the highest score of each row), "
               "the fraction equal to y, and model.train(was_training) before returning."),
@@ -307,7 +324,8 @@ def evaluate_accuracy(func, hidden=False, seed=0):
 
     model: a batch-norm classifier in training or evaluation mode; x: (N, ...) float tensor,
     y: (N,) int64 tensor, sorted by class. Compares the accuracy in evaluation mode, the
-    running statistics (unchanged) and ``model.training`` after the call (as before it).
+    running statistics (unchanged), ``model.training`` after the call (as before it) and the
+    type of the result (a Python float).
     """
     __tracebackhide__ = True
     rng = np.random.default_rng(seed)
