@@ -450,6 +450,6 @@ def test_train_adam_feedback_names_the_mistake():
     msg = str(failure("train_adam", buggy("train_adam_scheduler_per_batch")))
     assert "visible case 1 of 2" in msg and "losses[2] is wrong" in msg and "not after every mini-batch" in msg, msg
     msg = str(failure("train_adam", buggy("train_adam_returns_tensors")))
-    assert "the type of each loss must be 'float', got 'ndarray'" in msg and "loss.item()" in msg, msg
+    assert "the type of each loss must be 'float', got 'tensor or NumPy array'" in msg and "loss.item()" in msg, msg
     msg = str(failure("train_adam", buggy("train_adam_loss_per_epoch")))
     assert "losses has 3 entries, expected 9" in msg and "not one per epoch" in msg, msg
