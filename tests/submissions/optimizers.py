@@ -827,6 +827,9 @@ PIPELINE_BUGS = [
     "lr_scheduled_no_floor",
     "sample_log_uniform_linear",
     "train_adam_scheduler_per_batch",
+    "gradient_check_float32_copies",
+    "train_adam_shuffled",
+    "gradient_check_zero_is_nan",
 ]
 
 # The bug whose feedback page the pipeline reads.
