@@ -99,7 +99,9 @@ def test_every_exercise_has_bugs_and_cheats_are_caught():
 
 
 def test_catalog_for_the_pipeline_is_consistent():
-    assert set(PIPELINE_BUGS) <= set(BY_NAME) and 8 <= len(PIPELINE_BUGS) <= 16
+    # Bugs of different exercises share one graded submission, so the pipeline's time grows with the
+    # number of bugs per exercise (3 submissions for these 18: about 3 minutes), not with their count.
+    assert set(PIPELINE_BUGS) <= set(BY_NAME) and 8 <= len(PIPELINE_BUGS) <= 18
     assert FEEDBACK_BUG in PIPELINE_BUGS
     for name in ("adam_no_bias_correction", "adam_moments_swapped", "momentum_no_one_minus",
                  "rmsprop_eps_inside", "dropout_no_scale", "mini_batches_drop_last"):
@@ -450,6 +452,6 @@ def test_train_adam_feedback_names_the_mistake():
     msg = str(failure("train_adam", buggy("train_adam_scheduler_per_batch")))
     assert "visible case 1 of 2" in msg and "losses[2] is wrong" in msg and "not after every mini-batch" in msg, msg
     msg = str(failure("train_adam", buggy("train_adam_returns_tensors")))
-    assert "the type of each loss must be 'float', got 'ndarray'" in msg and "loss.item()" in msg, msg
+    assert "the type of each loss must be 'float', got 'tensor or NumPy array'" in msg and "loss.item()" in msg, msg
     msg = str(failure("train_adam", buggy("train_adam_loss_per_epoch")))
     assert "losses has 3 entries, expected 9" in msg and "not one per epoch" in msg, msg

@@ -574,6 +574,12 @@ def gradient_check(cost, params, grads, epsilon=1e-7):
     grad, gradapprox = np.array(grad), np.array(gradapprox)
     return float(np.linalg.norm(grad - gradapprox) / (np.linalg.norm(grad) + np.linalg.norm(gradapprox)))
 ''', frozenset({"gradient_check"}), "in place"),
+    Bug("gradient_check_float32_copies", "gradient_check",
+        _replace("gradient_check", "np.array(v, dtype=np.float64)", "np.array(v)", count=2),
+        frozenset({"gradient_check"}), "nudge float64 copies"),
+    Bug("gradient_check_zero_is_nan", "gradient_check",
+        _replace("gradient_check", "    if denominator == 0:\n        return 0.0\n", ""),
+        frozenset({"gradient_check"}), "return 0.0 when"),
     Bug("gradient_check_calls_ref", "gradient_check", '''\
 import numpy as np
 from cnn_course.ref import gradcheck
@@ -768,6 +774,32 @@ def sample_log_uniform(low, high, rng, size=None):
         _replace("train_adam", "            losses.append(loss.item())\n        scheduler.step()",
                  "        scheduler.step()\n        losses.append(loss.item())"),
         frozenset({"train_adam"}), "not one per epoch"),
+    Bug("train_adam_shuffled", "train_adam", '''\
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+def train_adam(model, X, y, epochs, batch_size, lr0, decay_rate, betas=(0.9, 0.999), eps=1e-8):
+    torch.manual_seed(0)
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr0, betas=betas, eps=eps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1 / (1 + decay_rate * epoch))
+    losses = []
+    for epoch in range(epochs):
+        for X_b, y_b in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(X_b), y_b)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        scheduler.step()
+    return losses
+''', frozenset({"train_adam"}), "no shuffling"),
+    Bug("train_adam_loss_after_step", "train_adam",
+        _replace("train_adam", "            losses.append(loss.item())",
+                 "            with torch.no_grad():\n"
+                 "                losses.append(F.cross_entropy(model(X_b), y_b).item())"),
+        frozenset({"train_adam"}), "computed before optimizer.step()"),
     Bug("train_adam_calls_course_adam", "train_adam",
         _replace("train_adam", "import torch\n", "import torch\nfrom cnn_course.pt.optim import Adam\n").replace(
             "torch.optim.Adam(model.parameters(), lr=lr0, betas=betas, eps=eps)",
@@ -795,6 +827,9 @@ PIPELINE_BUGS = [
     "lr_scheduled_no_floor",
     "sample_log_uniform_linear",
     "train_adam_scheduler_per_batch",
+    "gradient_check_float32_copies",
+    "train_adam_shuffled",
+    "gradient_check_zero_is_nan",
 ]
 
 # The bug whose feedback page the pipeline reads.

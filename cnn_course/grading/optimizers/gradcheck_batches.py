@@ -17,11 +17,19 @@ GRADCHECK_HINT = ("for every parameter name (in the dict's order) and every entr
                   "then difference = ‖grad − gradapprox‖₂ / (‖grad‖₂ + ‖gradapprox‖₂).")
 
 
+FLOAT32_HINT = ("nudge float64 copies of the parameters, np.array(value, dtype=np.float64): these are float32, "
+                "which keeps about 7 significant digits, so θ + ε with a small ε is rounded to a neighbouring "
+                "float32 number and the nudge you divide by 2ε is not the one J saw.")
+ZERO_HINT = ("here every gradient is 0 (the cost does not depend on the parameters), so the formula is 0 / 0 = nan: "
+             "return 0.0 when ‖grad‖₂ + ‖gradapprox‖₂ is 0.")
+
+
 class _Cost:
     """A cost J(params) for the gradient-check cases, with its exact gradient.
 
     kind "net": mean softmax cross-entropy of a tanh network on fixed data;
-    "cubic": Σ C·P³/3 + D·P over every parameter P; "sin": Σ C·sin(P).
+    "cubic": Σ C·P³/3 + D·P over every parameter P; "sin": Σ C·sin(P); "flat": a constant
+    (every gradient is 0, so the difference is 0 / 0 unless the function says 0.0).
     """
 
     def __init__(self, kind, shapes, rng):
@@ -47,6 +55,8 @@ class _Cost:
     def __call__(self, params):
         self._check(params)
         P = {k: np.asarray(params[k], dtype=np.float64) for k in self.shapes}
+        if self.kind == "flat":
+            return 1.5
         if self.kind == "cubic":
             return float(sum(np.sum(self.C[k] * P[k] ** 3) / 3 + np.sum(self.D[k] * P[k]) for k in P))
         if self.kind == "sin":
@@ -56,6 +66,8 @@ class _Cost:
 
     def grads(self, params):
         P = {k: f64(v) for k, v in params.items()}
+        if self.kind == "flat":
+            return {"d" + k: np.zeros(v.shape) for k, v in P.items()}
         if self.kind == "cubic":
             return {"d" + k: self.C[k] * P[k] ** 2 + self.D[k] for k in P}
         if self.kind == "sin":
@@ -70,13 +82,15 @@ class _Cost:
 
 
 def _approx(cost, params, eps, kind="central"):
-    """Numerical gradient as one vector (dict order, C order) with switchable differences."""
+    """Numerical gradient as one vector (dict order, C order) with switchable differences;
+    kind "own_dtype" nudges copies in the parameters' own dtype (float32: the nudge rounds)."""
     out = []
     base = cost({k: f64(v).copy() for k, v in params.items()}) if kind == "forward" else None
+    copy = (lambda a: np.array(a)) if kind == "own_dtype" else (lambda a: f64(a).copy())
     for k, v in params.items():
         for idx in np.ndindex(v.shape):
-            plus = {kk: f64(vv).copy() for kk, vv in params.items()}
-            minus = {kk: f64(vv).copy() for kk, vv in params.items()}
+            plus = {kk: copy(vv) for kk, vv in params.items()}
+            minus = {kk: copy(vv) for kk, vv in params.items()}
             plus[k][idx] += eps
             minus[k][idx] -= eps
             if kind == "forward":
@@ -99,8 +113,14 @@ def _gradcheck_case(cost, params, grads, epsilon=None, note=""):
     p0 = {k: v.copy() for k, v in params.items()}
 
     def variants():
+        with np.errstate(all="ignore"):  # the mistakes modelled here may divide 0 by 0
+            return _variants()
+
+    def _variants():
         g = _vec(grads, ["d" + k for k in p0])
         central = _approx(cost, p0, eps)
+        if not np.any(g) and not np.any(central):  # every formula is 0 / 0 here: only the guard tells
+            return [Variant(ZERO_HINT, {"difference": float("nan")})]
 
         def diff(a, b, norm=True):
             num = np.linalg.norm(a - b)
@@ -121,6 +141,8 @@ def _gradcheck_case(cost, params, grads, epsilon=None, note=""):
                 "J(θ + ε) − J(θ − ε) by 2ε, not ε."),
                (float(np.sum((g - central) ** 2) / (np.sum(g ** 2) + np.sum(central ** 2))),
                 "use the norms ‖·‖₂ (np.linalg.norm), not the squared norms.")]
+        if any(v.dtype != np.float64 for v in p0.values()):
+            out.append((diff(g, _approx(cost, p0, eps, "own_dtype")), FLOAT32_HINT))
         sorted_keys = sorted(grads)
         if sorted_keys != ["d" + k for k in p0]:
             out.append((diff(_vec(grads, sorted_keys), central), "take the gradients in the same order as the "
@@ -131,10 +153,12 @@ def _gradcheck_case(cost, params, grads, epsilon=None, note=""):
     args = [("cost", cost), ("params", params), ("grads", grads)]
     if epsilon is not None:
         args.append(("epsilon", epsilon))
+    dtypes = sorted({np.dtype(v.dtype).name for v in params.values()})
     # Rounding makes J(θ ± ε) uncertain by ~1e-16·|J|, so the difference itself is only
     # reproducible to about 1e-15 / ε: compare with that absolute tolerance.
     return Case(args=args, outputs=[Out("difference", expected, kind="scalar")],
-                describe=f"params={_shapes(params)}, epsilon={'1e-7 (the default)' if epsilon is None else eps}",
+                describe=f"params={_shapes(params)} ({', '.join(dtypes)}), "
+                         f"epsilon={'1e-7 (the default)' if epsilon is None else eps}",
                 note=note, hint=GRADCHECK_HINT, variants=variants, tol=(1e-6, 1e-15 / eps),
                 exception_hint=lambda exc, line: ("cost takes a dict like params; grads uses the keys 'd' + name "
                                                   "(dW1, db1, ...)." if isinstance(exc, (TypeError, KeyError,
@@ -142,12 +166,13 @@ def _gradcheck_case(cost, params, grads, epsilon=None, note=""):
                                                   else GRADCHECK_HINT))
 
 
-def _gradcheck_problem(rng, kind, dims, *, broken=None, epsilon=None, note=""):
+def _gradcheck_problem(rng, kind, dims, *, broken=None, epsilon=None, dtype=np.float64, note=""):
     params = _random_params(rng, np.float64, dims, bias_scale=0.5)
     if kind != "net":
         params = {k: v * 0.8 for k, v in params.items()}
+    params = {k: v.astype(dtype) for k, v in params.items()}
     cost = _Cost(kind, {k: v.shape for k, v in params.items()}, rng)
-    grads = cost.grads(params)
+    grads = {k: v.astype(dtype) for k, v in cost.grads(params).items()}
     if broken == "scale":
         grads["dW1"] = grads["dW1"] * 1.2
     elif broken == "bias_sign":
@@ -169,7 +194,12 @@ def gradient_check(func, hidden=False, seed=0):
                  _gradcheck_problem(rng, "net", [3, 2, 2], broken="scale", epsilon=1e-7,
                                     note="the same network, dW1 off by 20 %: a large difference"),
                  _gradcheck_problem(rng, "cubic", [2, 3], epsilon=1e-3,
-                                    note="a cubic cost with ε = 1e-3: one-sided differences would be visibly off")]
+                                    note="a cubic cost with ε = 1e-3: one-sided differences would be visibly off"),
+                 _gradcheck_problem(rng, "net", [3, 2, 2], dtype=np.float32,
+                                    note="float32 parameters: nudge float64 copies (in float32, θ + 1e-7 is rounded "
+                                         "to a neighbouring float32 number)"),
+                 _gradcheck_problem(rng, "flat", [2, 2], note="a cost that does not depend on the parameters: both "
+                                    "gradients are 0, and the difference is 0.0")]
     else:
         rng = np.random.default_rng(seed)
         cases = []
@@ -181,6 +211,12 @@ def gradient_check(func, hidden=False, seed=0):
             eps = rng.choice([None, 1e-7, 1e-5, 1e-3, 1e-2])
             cases.append(_gradcheck_problem(rng, kind, dims, broken=str(broken),
                                             epsilon=None if eps is None else float(eps)))
+        for kind in ("net", "cubic", "sin"):
+            dims = [int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(2, 4))]
+            cases.append(_gradcheck_problem(rng, kind, dims if kind == "net" else dims[:2], dtype=np.float32,
+                                            broken=str(rng.choice(["none", "scale"])),
+                                            epsilon=float(rng.choice([1e-7, 1e-5]))))
+        cases.append(_gradcheck_problem(rng, "flat", [int(d) for d in rng.integers(1, 4, size=3)]))
     run_check("gradient_check", func, cases, hidden=hidden)
 
 

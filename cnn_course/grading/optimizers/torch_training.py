@@ -89,14 +89,22 @@ def _experiment(fn, spec):
     X, y = k.tensor(spec["X"], "float32"), k.tensor(spec["y"], "int64")
     result, type_name = k.call(fn, model, X, y, **spec["hyper"])
     if isinstance(result, (list, tuple)):
-        kinds = sorted({"float" if isinstance(v, float) else type(v).__name__ for v in result})
+        # a tensor comes back from the kernel as a NumPy copy: name both
+        kinds = sorted({"float" if isinstance(v, float) else "tensor or NumPy array" if isinstance(v, np.ndarray)
+                        else type(v).__name__ for v in result})
         entries = ", ".join(kinds) if kinds else "float"
     else:
         entries = "(not a list)"
     return type_name, entries, result, k.parameters(model)
 
 
-def _inspect(hyper, n_steps):
+FIRST_LOSS_HINT = ("your very first loss is already different, before any update could matter: it must be the mean "
+                   "cross-entropy of the model's logits on the first mini-batch, X[0:batch_size] and y[0:batch_size] "
+                   "(consecutive examples, no shuffling), computed before optimizer.step() (the loss the step was "
+                   "computed from, loss.item() of the loss you called backward() on).")
+
+
+def _inspect(hyper, n_steps, first_loss):
     def inspect(got):
         result, entries = got.get("losses"), got.get("the type of each loss")
         if got.get("the type of the result") != "list":
@@ -110,6 +118,8 @@ def _inspect(hyper, n_steps):
         if isinstance(result, (list, tuple)) and len(result) != n_steps:
             return (f"every epoch goes through all the mini-batches X[k:k + batch_size] for k = 0, batch_size, "
                     f"2·batch_size, ... (the last one may be smaller): {n_steps} steps in all, one loss each.")
+        if isinstance(result, (list, tuple)) and result and abs(result[0] - first_loss) > 1e-4 * max(1.0, first_loss):
+            return FIRST_LOSS_HINT
         return None
 
     return inspect
@@ -141,7 +151,7 @@ def _case(rng, dims, m, hyper, note=""):
                  Out("the type of each loss", "float", kind="exact"),
                  Out("losses", losses, kind="list"),
                  Out("weights after training", params, kind="list")],
-        call=lambda fn, values: _experiment(fn, spec), inspect=_inspect(hyper, hyper["epochs"] * n_batches),
+        call=lambda fn, values: _experiment(fn, spec), inspect=_inspect(hyper, hyper["epochs"] * n_batches, losses[0]),
         exception_hint=lambda exc, line: STEP_HINT,
     )
 
