@@ -23,6 +23,7 @@ import copy
 import numpy as np
 
 from .core import TORCH_FORBIDDEN, Case, CheckFailed, Out, Variant, forbids, run_check
+from . import probes
 from .probes import kernel
 from .pytorch import build, check_parameters, own_work, shapes_table
 
@@ -109,11 +110,8 @@ def _reference_net(c1, c2, n_classes, params, buffers, order="right"):
         make = {"bn": lambda c=c_out: nn.BatchNorm2d(c), "relu": nn.ReLU, "pool": lambda: nn.MaxPool2d(2)}
         layers += [make[step]() for step in _BLOCKS[order]]
     net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c2 * 7 * 7, n_classes))
-    with torch.no_grad():
-        for p, a in zip(net.parameters(), params):
-            p.copy_(torch.as_tensor(a))
-        for b, a in zip(net.buffers(), buffers):
-            b.copy_(torch.as_tensor(a))
+    probes.set_parameters(net, params)
+    probes.set_buffers(net, buffers)
     return net
 
 
@@ -238,11 +236,8 @@ def _small_model(d, h, n_classes, params, buffers):
     torch = _torch()
     nn = torch.nn
     net = nn.Sequential(nn.Linear(d, h, bias=False), nn.BatchNorm1d(h), nn.ReLU(), nn.Linear(h, n_classes))
-    with torch.no_grad():
-        for p, a in zip(net.parameters(), params):
-            p.copy_(torch.as_tensor(a))
-        for b, a in zip(net.buffers(), buffers):
-            b.copy_(torch.as_tensor(a))
+    probes.set_parameters(net, params)
+    probes.set_buffers(net, buffers)
     return net
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import TORCH_FORBIDDEN, Case, CheckFailed, Out, Variant, describe, forbids, run_check
+from . import probes
 from .probes import kernel
 from .pytorch import build, check_parameters, forward_with, own_work, random_weights
 
@@ -190,9 +191,7 @@ def _simulate(weights, X, y, optimizer, *, order=CORRECT_ORDER, loss="ce", retur
 
     torch.manual_seed(0)
     model = _torch_model()
-    with torch.no_grad():
-        for p, w in zip(model.parameters(), weights):
-            p.copy_(torch.tensor(w))
+    probes.set_parameters(model, weights)
     model.eval()  # as the check hands it over
     name, kwargs = optimizer
     opt = getattr(torch.optim, name)(model.parameters(), **kwargs)
