@@ -1,10 +1,12 @@
 """The topic-2 checks: correct submissions pass, every catalogued bug fails with its hint."""
 
 import io
+import json
 import re
 import sys
 import time
 from contextlib import redirect_stdout
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +15,10 @@ from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import optimizers as check
 from submissions import namespace
 from submissions.optimizers import (
-    ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS,
+    ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, GIVEN_SOFTMAX, MISBEHAVING, PIPELINE_BUGS,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = list(CORRECT)
 TORCH_EXERCISES = {"train_adam"}
 SEED = 2021
@@ -48,7 +51,7 @@ def correct_ns():
 
 def test_checks_match_the_exercises_in_notebook_order():
     assert EXERCISES == check.__all__
-    assert len(EXERCISES) == 13
+    assert len(EXERCISES) == 10
 
 
 @pytest.mark.parametrize("name", EXERCISES)
@@ -96,6 +99,17 @@ def test_every_exercise_has_bugs_and_cheats_are_caught():
     for bug in BUGS:
         if bug.name not in {c.name for c in cheats}:
             assert bug.function in bug.breaks and bug.hint, bug.name
+
+
+def test_the_given_softmax_is_the_notebooks():
+    """Submissions here may call GIVEN_SOFTMAX; in the notebook they call the worked cell's softmax."""
+    nb = json.loads((ROOT / "solutions" / "02_optimizers" / "02_optimizers.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c.get("id") == "softmax-worked")
+    assert cell["metadata"]["nbgrader"]["locked"] and not cell["metadata"]["nbgrader"]["solution"]
+    given, notebook = namespace({"softmax": GIVEN_SOFTMAX}), {"np": np}
+    exec("".join(cell["source"]).split("\n\n\nz = ")[0], notebook)
+    Z = np.random.default_rng(0).standard_normal((5, 4)) * 400
+    assert np.array_equal(given["softmax"](Z), notebook["softmax"](Z))
 
 
 def test_catalog_for_the_pipeline_is_consistent():
@@ -189,16 +203,13 @@ def test_dict_inputs_modified_in_place_are_reported():
 
 
 @pytest.mark.parametrize("name, func, text", [
-    ("softmax", lambda Z: None, "A must be a NumPy array, got None"),
     ("softmax_cross_entropy", lambda Z, y: [1.0], "must return a tuple (cost, dZ), got a list of length 1"),
     ("softmax_cross_entropy", lambda Z, y: ([1.0], Z), "cost must be a float, got list"),
     ("l2_regularization", lambda c, g, p, lam, m: c, "must return a tuple (cost, grads), got float"),
     ("dropout_forward", lambda A, kp, rng: A, "must return a tuple (out, mask), got an array"),
     ("random_mini_batches", lambda X, y, b, rng: (X, y), "mini_batches has 2 entries, expected 3"),
     ("initialize_parameters_he", lambda dims, rng: [np.zeros(2)], "parameters must be a dict with the keys"),
-    ("lr_scheduled", lambda lr0, e, r, i=1: 1 // 0, "lr_scheduled raised ZeroDivisionError"),
-    ("lr_scheduled", lambda lr0, e, r, i=1: [lr0 / (1 + r * e)], "lr must be a float, got list"),
-    ("sample_log_uniform", lambda low, high, rng, size=None: np.ones(1), "sample must be a single number"),
+    ("momentum_update", lambda w, dw, state, lr=0.01, beta=0.9: 1 // 0, "momentum_update raised ZeroDivisionError"),
     ("train_adam", lambda model, X, y, *args, **kw: None, "the type of the result must be 'list', got 'NoneType'"),
 ])
 def test_bad_return_values_give_readable_messages(name, func, text):
@@ -208,8 +219,8 @@ def test_bad_return_values_give_readable_messages(name, func, text):
 
 
 def test_exceptions_show_the_student_line():
-    msg = str(failure("softmax", buggy("softmax_no_keepdims")))
-    assert "softmax raised ValueError: operands could not be broadcast" in msg
+    msg = str(failure("softmax_cross_entropy", buggy("cross_entropy_no_keepdims")))
+    assert "softmax_cross_entropy raised ValueError: operands could not be broadcast" in msg
     assert "Z_shift = Z - np.max(Z, axis=1)" in msg and "keepdims=True" in msg
 
     def bad_cost_call(cost, params, grads, epsilon=1e-7):
@@ -221,8 +232,7 @@ def test_exceptions_show_the_student_line():
 
 
 def test_rng_misuse_is_named():
-    for bug in ("he_global_random", "dropout_global_random", "mini_batches_global_random",
-                "sample_log_uniform_global_random"):
+    for bug in ("he_global_random", "dropout_global_random", "mini_batches_global_random"):
         msg = str(failure(BY_NAME[bug].function, buggy(bug), hidden=True, seed=3))
         assert "np.random.* functions" in msg and "use the rng argument" in msg, (bug, msg)
 
@@ -275,17 +285,13 @@ def _fingerprint(case) -> str:
 
 
 def test_hard_coded_visible_answers_fail_hidden(correct_ns):
-    table = {}
-    for args in ((0.5, 0, 1.0, 1), (0.1, 10, 0.3, 1), (0.5, 999, 1.0, 1000), (0.1, 25, 0.5, 10)):
-        table[args] = correct_ns["lr_scheduled"](*args)
+    def memorised(layer_dims, rng):  # right for the three visible networks only
+        if list(layer_dims) in ([3, 2, 1], [4, 5, 3, 2], [6, 4]):
+            return correct_ns["initialize_parameters_he"](layer_dims, rng)
+        return {f"{p}{l}": np.zeros(1) for l in range(1, len(layer_dims)) for p in "Wb"}
 
-    def memorised(lr0, epoch, decay_rate, time_interval=1):
-        if np.ndim(epoch):
-            return correct_ns["lr_scheduled"](lr0, epoch, decay_rate, time_interval)
-        return table.get((lr0, epoch, decay_rate, time_interval), 0.01)
-
-    run("lr_scheduled", memorised)
-    failure("lr_scheduled", memorised, hidden=True)
+    run("initialize_parameters_he", memorised)
+    failure("initialize_parameters_he", memorised, hidden=True)
 
 
 def test_hidden_cases_are_deterministic_per_seed():
@@ -328,14 +334,9 @@ def test_hidden_cases_cover_the_edge_cases(monkeypatch):
     assert any(len(c.args) == 3 for c in grad) and any(c.args[3][1] >= 1e-3 for c in grad if len(c.args) == 4)
     assert any(c.outputs[0].expected > 1e-3 for c in grad) and any(c.outputs[0].expected < 1e-6 for c in grad)
 
-    sched = _capture_cases(monkeypatch, "lr_scheduled", range(2))
-    epochs = [c.args[1][1] for c in sched]
-    assert any(np.ndim(e) == 1 for e in epochs) and any(np.ndim(e) == 0 for e in epochs)
-    assert any(len(c.args) == 3 for c in sched) and any(c.args[3][1] > 1 for c in sched if len(c.args) == 4)
-
-    soft = _capture_cases(monkeypatch, "softmax", range(3))
-    assert any(np.abs(c.args[0][1]).max() > 500 for c in soft)
-    assert any(c.args[0][1].shape[0] == 1 for c in soft) and any(c.args[0][1].shape[1] == 1 for c in soft)
+    sce = _capture_cases(monkeypatch, "softmax_cross_entropy", range(3))
+    assert any(np.abs(c.args[0][1]).max() > 500 for c in sce) and any(c.args[0][1].shape[0] == 1 for c in sce)
+    assert {np.dtype(c.dtype) for c in sce} == {np.dtype(np.float32), np.dtype(np.float64)}
 
 
 def test_checks_are_fast(correct_ns):
@@ -344,17 +345,6 @@ def test_checks_are_fast(correct_ns):
         run(name, correct_ns[name], hidden=True, seed=SEED)
         # the PyTorch check trains six small networks (the first Adam of a process also imports a lot)
         assert time.perf_counter() - start < (8.0 if name in TORCH_EXERCISES else 2.0), name
-
-
-def test_learning_rates_accept_arrays_of_epochs(correct_ns):
-    def scalar_only(lr0, epoch, decay_rate, time_interval=1):
-        import math
-        return lr0 / (1 + decay_rate * math.floor(epoch / time_interval))
-
-    msg = str(failure("lr_scheduled", scalar_only))  # right for one epoch, but the plots pass arrays
-    assert "visible case 3 of 6 (an array of epochs" in msg and "epoch may be an array" in msg, msg
-    out = run("lr_scheduled", correct_ns["lr_scheduled"])
-    assert out == "✓ lr_scheduled: 6 visible cases passed\n"
 
 
 # ----------------------------------------------------------------------------- merged exercises, Adam's names
@@ -404,13 +394,6 @@ def test_l2_regularization_checks_cost_and_gradients():
     assert "cost is wrong: expected 1.23125" in msg and "you used λ/m" in msg, msg
     msg = str(failure("l2_regularization", buggy("l2_backward_bias")))
     assert 'grads["db1"] has wrong values' in msg and "biases are not regularised" in msg, msg
-
-
-def test_lr_scheduled_defaults_to_inverse_time_decay():
-    msg = str(failure("lr_scheduled", buggy("lr_scheduled_default_1000")))
-    assert "visible case 2 of 6 (no time_interval (default 1)" in msg and "not 1000" in msg, msg
-    msg = str(failure("lr_scheduled", buggy("lr_scheduled_no_default")))
-    assert "missing 1 required positional argument" in msg and "give time_interval the default value 1" in msg, msg
 
 
 CORRECT_NS = namespace(CORRECT)

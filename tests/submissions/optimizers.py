@@ -1,8 +1,8 @@
 '''Topic-2 submissions: correct solutions, other correct forms, and bugs.
 
 ``CORRECT`` maps each exercise of ``solutions/02_optimizers`` to the source a careful
-student would write (plain NumPy, loops where natural, calling their own earlier
-functions: ``softmax_cross_entropy_backward`` uses ``softmax``). ``ALTERNATIVE`` holds other
+student would write (plain NumPy, loops where natural). ``GIVEN_SOFTMAX`` is the notebook's worked
+softmax, which a cost may call. ``ALTERNATIVE`` holds other
 correct solutions (updating the state dict in place, loops instead of vectorised code,
 equivalent draws) that the checks must accept. ``BUGS`` lists wrong or cheating submissions
 with the hint the grader must give. ``PIPELINE_BUGS``, ``FEEDBACK_BUG`` and ``MISBEHAVING``
@@ -12,6 +12,15 @@ drive the nbgrader pipeline tests (tests/_pipeline.py).
 from __future__ import annotations
 
 from . import Bug
+
+# The notebook gives softmax as worked code (cell "softmax-worked"); a submission's cost may call it.
+GIVEN_SOFTMAX = '''\
+import numpy as np
+
+def softmax(Z):
+    T = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return T / T.sum(axis=1, keepdims=True)
+'''
 
 CORRECT: dict[str, str] = {
     "initialize_parameters_he": '''\
@@ -26,15 +35,6 @@ def initialize_parameters_he(layer_dims, rng):
         parameters["b" + str(l)] = np.zeros(n)
     return parameters
 ''',
-    "softmax": '''\
-import numpy as np
-
-def softmax(Z):
-    Z_shift = Z - np.max(Z, axis=1, keepdims=True)
-    E = np.exp(Z_shift)
-    A = E / np.sum(E, axis=1, keepdims=True)
-    return A
-''',
     "softmax_cross_entropy": '''\
 import numpy as np
 
@@ -43,7 +43,7 @@ def softmax_cross_entropy(Z, y):
     Z_shift = Z - np.max(Z, axis=1, keepdims=True)
     log_probs = Z_shift - np.log(np.sum(np.exp(Z_shift), axis=1, keepdims=True))
     cost = -np.sum(log_probs[np.arange(m), y]) / m
-    dZ = softmax(Z).copy()
+    dZ = np.exp(log_probs)
     dZ[np.arange(m), y] -= 1
     dZ = dZ / m
     return float(cost), dZ
@@ -145,19 +145,6 @@ def adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     w_next = w - lr * v_hat / (np.sqrt(s_hat) + eps)
     return w_next, {"v": v, "s": s, "t": t}
 ''',
-    "lr_scheduled": '''\
-import numpy as np
-
-def lr_scheduled(lr0, epoch, decay_rate, time_interval=1):
-    return lr0 / (1 + decay_rate * np.floor(epoch / time_interval))
-''',
-    "sample_log_uniform": '''\
-import numpy as np
-
-def sample_log_uniform(low, high, rng, size=None):
-    r = rng.uniform(np.log10(low), np.log10(high), size)
-    return 10 ** r
-''',
     "train_adam": '''\
 import torch
 import torch.nn.functional as F
@@ -192,15 +179,15 @@ def initialize_parameters_he(layer_dims, rng):
         params[f"b{l}"] = np.zeros((layer_dims[l],))
     return params
 '''},
-    "softmax_row_loop": {"softmax": '''\
-import numpy as np
-
-def softmax(Z):
-    A = np.zeros(Z.shape, dtype=Z.dtype)
-    for i in range(Z.shape[0]):
-        e = np.exp(Z[i] - Z[i].max())
-        A[i] = e / e.sum()
-    return A
+    # The cost computed with the notebook's worked softmax (here defined in the same cell).
+    "cross_entropy_with_the_given_softmax": {"softmax_cross_entropy": GIVEN_SOFTMAX + '''
+def softmax_cross_entropy(Z, y):
+    m = Z.shape[0]
+    Z_shift = Z - Z.max(axis=1, keepdims=True)
+    log_probs = Z_shift - np.log(np.exp(Z_shift).sum(axis=1, keepdims=True))
+    dZ = softmax(Z)
+    dZ[np.arange(m), y] -= 1
+    return float(-log_probs[np.arange(m), y].mean()), dZ / m
 '''},
     "cross_entropy_one_hot": {"softmax_cross_entropy": '''\
 import numpy as np
@@ -308,20 +295,6 @@ def adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     w_next -= lr * v_hat / (np.sqrt(s_hat) + eps)
     return w_next, state
 '''},
-    "lr_integer_division_and_exponent_form": {
-        "lr_scheduled": '''\
-def lr_scheduled(lr0, epoch, decay_rate, time_interval=1):
-    drops = epoch // time_interval
-    return lr0 * 1 / (1 + decay_rate * drops)
-''',
-        "sample_log_uniform": '''\
-import numpy as np
-
-def sample_log_uniform(low, high, rng, size=None):
-    a, b = np.log10(low), np.log10(high)
-    r = a + (b - a) * rng.random(size)
-    return np.power(10.0, r)
-'''},
     # A DataLoader without shuffling gives the same consecutive batches; MultiplicativeLR the same decay.
     "train_adam_data_loader": {"train_adam": '''\
 import torch
@@ -355,8 +328,6 @@ def _replace(name: str, old: str, new: str, count: int = 1) -> str:
     return src.replace(old, new, count)
 
 
-SOFTMAX_USERS = frozenset({"softmax", "softmax_cross_entropy"})
-
 BUGS: list[Bug] = [
     # ------------------------------------------------------------------ initialisation
     Bug("he_xavier_scale", "initialize_parameters_he",
@@ -382,39 +353,17 @@ def initialize_parameters_he(layer_dims, rng):
     return initialize_parameters(layer_dims, "he", rng)
 ''', frozenset({"initialize_parameters_he"}), "cnn_course.ref"),
     # ------------------------------------------------------------------ softmax and cross-entropy
-    Bug("softmax_no_shift", "softmax",
-        _replace("softmax", "Z_shift = Z - np.max(Z, axis=1, keepdims=True)", "Z_shift = Z"),
-        SOFTMAX_USERS, "overflows"),
-    Bug("softmax_wrong_axis", "softmax",
-        _replace("softmax", "axis=1", "axis=0", count=2),
-        SOFTMAX_USERS, "not axis=0"),
-    Bug("softmax_global_max", "softmax",
-        _replace("softmax", "np.max(Z, axis=1, keepdims=True)", "np.max(Z)"),
-        SOFTMAX_USERS, "not the maximum of the whole array"),
-    Bug("softmax_no_keepdims", "softmax",
-        _replace("softmax", "np.max(Z, axis=1, keepdims=True)", "np.max(Z, axis=1)"),
-        SOFTMAX_USERS, "keepdims=True"),
-    Bug("softmax_calls_torch", "softmax", '''\
-import numpy as np
-import torch
-
-def softmax(Z):
-    return torch.softmax(torch.from_numpy(Z), dim=1).numpy()
-''', SOFTMAX_USERS, "torch"),
-    Bug("softmax_calls_scipy_special", "softmax", '''\
-import numpy as np
-from scipy.special import softmax as sp_softmax
-
-def softmax(Z):
-    return sp_softmax(Z, axis=1)
-''', SOFTMAX_USERS, "scipy.special"),
+    Bug("cross_entropy_no_shift", "softmax_cross_entropy",
+        _replace("softmax_cross_entropy", "Z_shift = Z - np.max(Z, axis=1, keepdims=True)", "Z_shift = Z"),
+        frozenset({"softmax_cross_entropy"}), "your log-sum-exp overflows"),
+    Bug("cross_entropy_no_keepdims", "softmax_cross_entropy",
+        _replace("softmax_cross_entropy", "np.max(Z, axis=1, keepdims=True)", "np.max(Z, axis=1)"),
+        frozenset({"softmax_cross_entropy"}), "keepdims=True"),
     Bug("cross_entropy_sum", "softmax_cross_entropy",
         _replace("softmax_cross_entropy", "cost = -np.sum(log_probs[np.arange(m), y]) / m",
                  "cost = -np.sum(log_probs[np.arange(m), y])"),
         frozenset({"softmax_cross_entropy"}), "you summed the losses"),
-    Bug("cross_entropy_no_log", "softmax_cross_entropy", '''\
-import numpy as np
-
+    Bug("cross_entropy_no_log", "softmax_cross_entropy", GIVEN_SOFTMAX + '''
 def softmax_cross_entropy(Z, y):
     m = Z.shape[0]
     probs = softmax(Z)
@@ -423,9 +372,7 @@ def softmax_cross_entropy(Z, y):
     dZ[np.arange(m), y] -= 1
     return float(cost), dZ / m
 ''', frozenset({"softmax_cross_entropy"}), "you forgot the log"),
-    Bug("cross_entropy_log_of_softmax", "softmax_cross_entropy", '''\
-import numpy as np
-
+    Bug("cross_entropy_log_of_softmax", "softmax_cross_entropy", GIVEN_SOFTMAX + '''
 def softmax_cross_entropy(Z, y):
     m = Z.shape[0]
     probs = softmax(Z)
@@ -701,53 +648,6 @@ from cnn_course.ref.optim import adam_update as reference_adam
 def adam_update(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     return reference_adam(w, dw, state, lr, beta1, beta2, eps)
 ''', frozenset({"adam_update"}), "cnn_course.ref"),
-    # ------------------------------------------------------------------ learning-rate decay and sampling
-    Bug("lr_inverse_time_epoch_outside", "lr_scheduled",
-        _replace("lr_scheduled", "lr0 / (1 + decay_rate * np.floor(epoch / time_interval))",
-                 "lr0 / (1 + decay_rate) * np.floor(epoch / time_interval)"),
-        frozenset({"lr_scheduled"}), "belongs in the denominator"),
-    Bug("lr_inverse_time_no_parentheses", "lr_scheduled",
-        _replace("lr_scheduled", "lr0 / (1 + decay_rate * np.floor(epoch / time_interval))",
-                 "lr0 / 1 + decay_rate * np.floor(epoch / time_interval)"),
-        frozenset({"lr_scheduled"}), "mind the parentheses"),
-    Bug("lr_scheduled_no_floor", "lr_scheduled",
-        _replace("lr_scheduled", "np.floor(epoch / time_interval)", "epoch / time_interval"),
-        frozenset({"lr_scheduled"}), "take the floor"),
-    Bug("lr_scheduled_round", "lr_scheduled",
-        _replace("lr_scheduled", "np.floor(epoch / time_interval)", "round(epoch / time_interval)"),
-        frozenset({"lr_scheduled"}), "round()"),
-    Bug("lr_scheduled_default_1000", "lr_scheduled",
-        _replace("lr_scheduled", "time_interval=1)", "time_interval=1000)"),
-        frozenset({"lr_scheduled"}), "time_interval defaults to 1"),
-    Bug("lr_scheduled_no_default", "lr_scheduled",
-        _replace("lr_scheduled", "time_interval=1)", "time_interval)"),
-        frozenset({"lr_scheduled"}), "missing 1 required positional argument"),
-    Bug("lr_scheduled_calls_ref", "lr_scheduled", '''\
-from cnn_course.ref import lr_scheduled as schedule
-
-def lr_scheduled(lr0, epoch, decay_rate, time_interval=1):
-    return schedule(lr0, epoch, decay_rate, time_interval)
-''', frozenset({"lr_scheduled"}), "cnn_course.ref"),
-    Bug("sample_log_uniform_linear", "sample_log_uniform", '''\
-import numpy as np
-
-def sample_log_uniform(low, high, rng, size=None):
-    r = rng.random(size)
-    return r * high
-''', frozenset({"sample_log_uniform"}), "r * high samples uniformly"),
-    Bug("sample_log_uniform_natural_log", "sample_log_uniform",
-        _replace("sample_log_uniform", "rng.uniform(np.log10(low), np.log10(high), size)",
-                 "rng.uniform(np.log(low), np.log(high), size)"),
-        frozenset({"sample_log_uniform"}), "np.log is the natural log"),
-    Bug("sample_log_uniform_value_not_exponent", "sample_log_uniform", '''\
-import numpy as np
-
-def sample_log_uniform(low, high, rng, size=None):
-    return rng.uniform(low, high, size)
-''', frozenset({"sample_log_uniform"}), "sample the exponent, not the value"),
-    Bug("sample_log_uniform_global_random", "sample_log_uniform",
-        _replace("sample_log_uniform", "rng.uniform(", "np.random.uniform("),
-        frozenset({"sample_log_uniform"}), "np.random.* functions"),
     # ------------------------------------------------------------------ the PyTorch training loop
     Bug("train_adam_scheduler_per_batch", "train_adam",
         _replace("train_adam", "            losses.append(loss.item())\n        scheduler.step()",
@@ -819,13 +719,11 @@ PIPELINE_BUGS = [
     "dropout_no_scale",
     "mini_batches_drop_last",
     "he_xavier_scale",
-    "softmax_no_shift",
+    "cross_entropy_no_shift",
     "cross_entropy_sum",
     "l2_cost_lambda_over_m",
     "l2_backward_in_place",
     "gradient_check_one_sided",
-    "lr_scheduled_no_floor",
-    "sample_log_uniform_linear",
     "train_adam_scheduler_per_batch",
     "gradient_check_float32_copies",
     "train_adam_shuffled",
@@ -847,10 +745,10 @@ MISBEHAVING = {
         {"test_rmsprop_update"},
     ),
     # Kills the kernel while the answer cell runs; the function is then never defined (the
-    # sampling demo and the random search after it fail too, but they are not graded).
-    "sample_kernel_crash": (
-        {"sample_log_uniform": "import os\nos._exit(1)\n\ndef sample_log_uniform(low, high, rng, size=None):\n"
-                               "    pass"},
-        {"test_sample_log_uniform"},
+    # demos that call it fail too, but they are not graded; train_adam's check uses its own Adam).
+    "momentum_kernel_crash": (
+        {"momentum_update": "import os\nos._exit(1)\n\ndef momentum_update(w, dw, state, lr=0.01, beta=0.9):\n"
+                            "    pass"},
+        {"test_momentum_update"},
     ),
 }

@@ -14,11 +14,10 @@ identically seeded one, so exactly the documented draws must be made.
 
 One module per part of the notebook:
 
-    init_losses         He initialisation, softmax, the cross-entropy cost with its gradient
+    init_losses         He initialisation, the softmax cross-entropy cost with its gradient
     regularisation      L2 (cost and gradient together), inverted dropout
     gradcheck_batches   gradient checking, mini-batches
     update_rules        momentum, RMSProp, Adam (state {"v", "s", "t"}: momentum's v, RMSProp's s)
-    schedules_search    learning-rate decay, log-scale sampling of hyperparameters
     torch_training      a PyTorch training loop: torch.optim.Adam and a learning-rate scheduler,
                         checked against the notebook's NumPy Adam and decay
 
@@ -26,19 +25,17 @@ Notebooks use them as ``from cnn_course.grading import optimizers as check``.
 """
 
 from .gradcheck_batches import gradient_check, random_mini_batches
-from .init_losses import initialize_parameters_he, softmax, softmax_cross_entropy
+from .init_losses import initialize_parameters_he, softmax_cross_entropy
 from .regularisation import dropout_forward, l2_regularization
-from .schedules_search import lr_scheduled, sample_log_uniform
 from .torch_training import train_adam
 from .update_rules import adam_update, momentum_update, rmsprop_update
 
 __all__ = [
-    "initialize_parameters_he", "softmax", "softmax_cross_entropy", "l2_regularization", "dropout_forward",
-    "gradient_check", "random_mini_batches", "momentum_update", "rmsprop_update", "adam_update",
-    "lr_scheduled", "sample_log_uniform", "train_adam",
+    "initialize_parameters_he", "softmax_cross_entropy", "l2_regularization", "dropout_forward",
+    "gradient_check", "random_mini_batches", "momentum_update", "rmsprop_update", "adam_update", "train_adam",
 ]
 
 #: The check modules, in the notebook's order (tests patch their ``run_check``).
-from . import gradcheck_batches, init_losses, regularisation, schedules_search, torch_training, update_rules  # noqa: E402
+from . import gradcheck_batches, init_losses, regularisation, torch_training, update_rules  # noqa: E402
 
-SECTIONS = (init_losses, regularisation, gradcheck_batches, update_rules, schedules_search, torch_training)
+SECTIONS = (init_losses, regularisation, gradcheck_batches, update_rules, torch_training)

@@ -43,14 +43,6 @@ def _softmax_rows(Z, axis=1, shift="row"):
     return e / (e.sum() if axis is None else e.sum(axis=axis, keepdims=True))
 
 
-def _nonfinite_inspect(name, hint):
-    def inspect(got):
-        value = got.get(name)
-        return hint if value is not None and _has_nonfinite(value) else None
-
-    return inspect
-
-
 def _log_softmax(Z, shift=True):
     Z = np.asarray(Z)
     if shift:

@@ -1,4 +1,4 @@
-"""Checks of sections 3-4: He initialisation, softmax, and the cross-entropy cost with its gradient."""
+"""Checks of sections 3-4: He initialisation, and the softmax cross-entropy cost with its gradient."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import math
 import numpy as np
 
 from ..core import Case, Out, Variant, describe, f64, float_dtypes, forbids, reference, run_check
-from ._common import (_HIDDEN, LOSS_FORBIDDEN, RNG_HINT, _has_nonfinite, _log_softmax, _nonfinite_inspect, _pick,
-                      _quiet, _softmax_rows)
+from ._common import _HIDDEN, LOSS_FORBIDDEN, RNG_HINT, _has_nonfinite, _log_softmax, _pick, _quiet, _softmax_rows
 
 
 # =========================================================================== initialisation
@@ -108,36 +107,11 @@ def initialize_parameters_he(func, hidden=False, seed=0):
 
 # =========================================================================== softmax and cross-entropy
 
-SOFTMAX_HINT = ("A[i, k] = exp(Z[i, k] − max_j Z[i, j]) / Σ_j exp(Z[i, j] − max_j Z[i, j]): one row per example, "
-                "the max and the sum over axis=1 with keepdims=True.")
 OVERFLOW_HINT = ("np.exp of a large logit overflows to inf and inf / inf gives nan: subtract each row's maximum "
                  "first, Z − Z.max(axis=1, keepdims=True); the result is the same and the largest exponent "
                  "becomes exp(0) = 1.")
 KEEPDIMS_HINT = ("keep the reduced axis so it broadcasts: Z.max(axis=1, keepdims=True) has shape (m, 1) and "
                  "lines up with Z (m, K); Z.max(axis=1) has shape (m,).")
-
-
-def _softmax_case(Z, note=""):
-    expected = reference("losses").softmax(Z.copy())
-
-    def variants():
-        out = [(_quiet(_softmax_rows, Z, shift=None), "your softmax overflows: " + OVERFLOW_HINT),
-               (_quiet(_softmax_rows, Z, shift="global"),
-                "subtract each row's own maximum (Z.max(axis=1, keepdims=True)), not the maximum of the whole "
-                "array: a row far below the global maximum underflows to exp(−1000) = 0, and 0 / 0 is nan."),
-               (_quiet(_softmax_rows, Z, axis=0),
-                "each row of A (one example) must sum to 1: take the max and the sum over axis=1 (the classes), "
-                "not axis=0 (the examples)."),
-               (_quiet(_softmax_rows, Z, axis=None),
-                "normalise each row separately (sum over axis=1 with keepdims=True), not the whole array at once.")]
-        return [Variant(h, {"A": v}) for v, h in out]
-
-    return Case(args=[("Z", Z)],
-                outputs=[Out("A", expected, shape_hint="A has the shape of Z, (m, K); a result of shape (m, m) "
-                             "means a max or a sum lost its axis: " + KEEPDIMS_HINT)],
-                describe=describe(Z.dtype, Z=Z), dtype=Z.dtype, note=note, hint=SOFTMAX_HINT, variants=variants,
-                inspect=_nonfinite_inspect("A", "your A contains nan or inf: " + OVERFLOW_HINT),
-                exception_hint=lambda exc, line: KEEPDIMS_HINT if "broadcast" in str(exc) else SOFTMAX_HINT)
 
 
 def _random_logits(rng, dt, *, square_ok=False):
@@ -155,22 +129,7 @@ def _random_logits(rng, dt, *, square_ok=False):
 
 
 VISIBLE_Z = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
-HUGE_Z = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, 0.0, 1000.0]])
 SPREAD_Z = np.array([[1000.0, 999.0, 998.0, 997.0], [1.0, 2.0, 3.0, 4.0], [-5.0, 0.0, 5.0, 1.0]])
-
-
-@forbids(*LOSS_FORBIDDEN)
-def softmax(func, hidden=False, seed=0):
-    """Check ``softmax(Z) -> A`` for logits Z of shape (m, K), rows summing to 1."""
-    __tracebackhide__ = True
-    if not hidden:
-        cases = [_softmax_case(VISIBLE_Z.copy(), "two examples, three classes; the second row is uniform"),
-                 _softmax_case(HUGE_Z.copy(), "huge logits: np.exp(1000) overflows unless you shift by the row max"),
-                 _softmax_case(SPREAD_Z.copy(), "rows at very different heights: shift each row by its own max")]
-    else:
-        rng = np.random.default_rng(seed)
-        cases = [_softmax_case(_random_logits(rng, dt)) for dt in float_dtypes(rng, _HIDDEN)]
-    run_check("softmax", func, cases, hidden=hidden, forbidden=LOSS_FORBIDDEN)
 
 
 CE_HINT = ("cost = −(1/m)·Σ_i log softmax(Z)[i, y_i]; compute the log-probabilities directly with log-sum-exp: "
@@ -179,8 +138,10 @@ CE_HINT = ("cost = −(1/m)·Σ_i log softmax(Z)[i, y_i]; compute the log-probab
 LOG_UNDERFLOW_HINT = ("np.log(softmax(Z)) is log(0) = −inf where a probability underflows to 0 (a class far "
                       "below the best one, e.g. logits 1000 apart): compute the log-probabilities directly, "
                       "log softmax(Z) = (Z − max) − np.log(np.sum(np.exp(Z − max), axis=1, keepdims=True)).")
-DZ_HINT = ("dZ = (softmax(Z) − one_hot(y)) / m, where one_hot(y)[i, y_i] = 1: start from softmax(Z) (your "
-           "function), subtract 1 at [i, y_i] in every row, divide by m.")
+DZ_HINT = ("dZ = (softmax(Z) − one_hot(y)) / m, where one_hot(y)[i, y_i] = 1: start from softmax(Z) (the "
+           "notebook's softmax), subtract 1 at [i, y_i] in every row, divide by m.")
+NO_SHIFT_HINT = ("your log-sum-exp overflows (or underflows): np.exp of a logit far from 0 is inf (or 0), and its log "
+                 "inf (or −inf); subtract each row's maximum before np.exp. " + CE_HINT)
 LABELS_HINT = "y holds integer class labels of shape (m,); Z is (m, K)."
 
 
@@ -192,11 +153,10 @@ def _ce_variants(Z, y, expected):
             (-float(np.mean(_pick(np.exp(logp), y))),
              "you forgot the log: the cost is −log p[i, y_i], not −p[i, y_i]."),
             (_quiet(lambda: -float(np.mean(np.log(_pick(_softmax_rows(Z), y))))), LOG_UNDERFLOW_HINT),
+            (_quiet(lambda: -float(np.mean(_pick(_log_softmax(Z, shift=False), y)))), NO_SHIFT_HINT),
             (_quiet(lambda: -float(np.mean(np.log(_pick(f64(Z), y))))),
              "Z holds logits (any real numbers), not probabilities: turn them into log-probabilities first. "
              + CE_HINT),
-            (_quiet(lambda: -float(np.mean(_pick(_log_softmax(Z, shift=False), y)))),
-             "your log-sum-exp overflows: subtract the row maximum before np.exp. " + CE_HINT),
             (expected / K, "average over the m examples only: averaging −one_hot·log p over all m·K entries "
              "also divides by K."),
             (-expected, "the cost is −log p (a positive number): you lost the minus sign."),
@@ -231,7 +191,14 @@ def _sce_case(Z, y, note=""):
     cost = float(cost)
 
     def variants():
-        return ([Variant(h, {"cost": v}) for v, h in _ce_variants(Z, y, cost)]
+        # Without the max shift both outputs go wrong together; naming them both tells this
+        # mistake apart from np.log(softmax(Z)), whose cost can be just as infinite.
+        m = Z.shape[0]
+        logp = _quiet(_log_softmax, Z, shift=False)
+        one_hot = np.eye(Z.shape[1])[y]
+        no_shift = Variant(NO_SHIFT_HINT, {"cost": _quiet(lambda: -float(np.mean(_pick(logp, y)))),
+                                           "dZ": _quiet(lambda: (np.exp(logp) - one_hot) / m)})
+        return ([no_shift] + [Variant(h, {"cost": v}) for v, h in _ce_variants(Z, y, cost)]
                 + [Variant(h, {"dZ": v}) for v, h in _dz_variants(Z, y)])
 
     return Case(args=[("Z", Z), ("y", y)],
@@ -257,7 +224,7 @@ def softmax_cross_entropy(func, hidden=False, seed=0):
     computed stably from the logits, and its gradient (softmax(Z) − one_hot(y)) / m."""
     __tracebackhide__ = True
     if not hidden:
-        cases = [_sce_case(VISIBLE_Z.copy(), VISIBLE_Y.copy(), "the softmax example, labels [2, 0]"),
+        cases = [_sce_case(VISIBLE_Z.copy(), VISIBLE_Y.copy(), "two examples, three classes, labels [2, 0]"),
                  _sce_case(HUGE_CE_Z.copy(), HUGE_CE_Y.copy(),
                            "huge logits: the first example's class is 1000 below the best, so its loss is 1000"),
                  _sce_case(SPREAD_Z.copy(), np.array([0, 2, 1]), "rows at very different heights"),
