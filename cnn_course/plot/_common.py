@@ -27,6 +27,16 @@ def _tight(fig, **kwargs) -> None:
         fig.tight_layout(**kwargs)
 
 
+def _finish(fig, title: str | None = None, ax=None):
+    """Title the figure (``ax``'s title when given, else one above all axes), lay it out and
+    close it: a notebook then shows it once, as the value the plotting function returns."""
+    if title:
+        (ax.set_title if ax is not None else fig.suptitle)(title)
+    _tight(fig)
+    plt.close(fig)
+    return fig
+
+
 def _grid(n: int, cols: int, size: float):
     """A figure with exactly ``n`` axes laid out on a grid of ``cols`` columns."""
     cols = max(1, min(cols, n))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._common import _tight, _to_numpy
+from ._common import _finish, _to_numpy
 
 __all__ = ["plot_run_comparison", "plot_percentile_bands", "plot_batch_size_effect", "plot_histograms"]
 
@@ -73,9 +73,7 @@ def plot_run_comparison(runs, smooth: int = 20, loss_ylim=None):
             ax_loss.set_ylim(*loss_ylim)
     axes[0, 0].set_ylabel("cross-entropy")
     axes[1, 0].set_ylabel("accuracy (%)")
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig)
 
 
 def plot_percentile_bands(traces, titles=None, ylabel: str = "value", sharey: bool = True):
@@ -111,9 +109,7 @@ def plot_percentile_bands(traces, titles=None, ylabel: str = "value", sharey: bo
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
     axes[0, 0].set_ylabel(ylabel)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig)
 
 
 def plot_batch_size_effect(batch_sizes, accuracies, reference=None, title: str | None = None):
@@ -144,11 +140,7 @@ def plot_batch_size_effect(batch_sizes, accuracies, reference=None, title: str |
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
-    if title:
-        ax.set_title(title)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def plot_histograms(arrays, titles=None, bins: int = 30, size: float = 3.2, sharex: bool = False):
@@ -174,6 +166,4 @@ def plot_histograms(arrays, titles=None, bins: int = 30, size: float = 3.2, shar
         if titles is not None:
             ax.set_title(titles[k], fontsize=10)
         ax.grid(alpha=0.3)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig)

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 
-from ._common import _grid, _tight, _to_numpy
+from ._common import _finish, _grid, _tight, _to_numpy
 
 __all__ = ["show_images", "show_matrix", "show_matrices", "show_conv_step", "show_feature_maps", "show_filters"]
 
@@ -53,11 +53,7 @@ def show_images(images, titles=None, cols: int = 4, cmap: str = "gray", size: fl
         ax.set_axis_off()
         if titles is not None:
             ax.set_title(titles[i], fontsize=10)
-    if suptitle:
-        fig.suptitle(suptitle)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig, suptitle)
 
 
 def _text_colour(rgba) -> str:
@@ -123,9 +119,7 @@ def show_matrix(a, title: str | None = None, annotate: bool = True, cmap: str = 
     rows, cols = a.shape
     fig, ax = plt.subplots(figsize=(max(2.0, size * cols + 0.5), max(2.0, size * rows + 0.7)))
     _draw_matrix(ax, a, title, annotate, cmap, fmt, highlight)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig)
 
 
 def show_matrices(mats, titles=None, symbols=None, annotate: bool = True, cmap: str = "gray",
@@ -219,11 +213,7 @@ def show_feature_maps(maps, cols: int = 8, cmap: str = "viridis", titles=None, s
         ax.imshow(maps[c], cmap=cmap)
         ax.set_axis_off()
         ax.set_title(titles[c] if titles is not None else str(c), fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig, suptitle)
 
 
 def show_filters(w, cols: int = 8, cmap: str = "gray", size: float = 1.3, suptitle: str | None = None):
@@ -248,8 +238,4 @@ def show_filters(w, cols: int = 8, cmap: str = "gray", size: float = 1.3, suptit
             ax.imshow(w[k, 0], cmap=cmap, vmin=-lim, vmax=lim)
         ax.set_axis_off()
         ax.set_title(str(k), fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig, suptitle)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._common import _PATH_COLORS, _grid, _tight, _to_numpy
+from ._common import _PATH_COLORS, _finish, _grid, _to_numpy
 
 __all__ = ["plot_paths", "draw_paths", "plot_decision_boundary", "plot_ewa", "plot_surfaces", "plot_samples"]
 
@@ -88,11 +88,7 @@ def plot_paths(paths, loss_fn=None, title: str | None = None, xlim=None, ylim=No
     paths = _check_paths(paths)  # before the figure exists, so a bad input leaks no figure
     fig, ax = plt.subplots(figsize=size)
     draw_paths(ax, paths, loss_fn, xlim, ylim)
-    if title:
-        ax.set_title(title)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def _predictors(predict) -> dict:
@@ -136,11 +132,7 @@ def plot_decision_boundary(predict, X, y, title: str | None = None, cols: int = 
         ax.set_title(label if title is None or len(predictors) > 1 else f"{title}  {label}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    if title and len(predictors) > 1:
-        fig.suptitle(title)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig, title if len(predictors) > 1 else None)
 
 
 def plot_ewa(values, betas=(0.9, 0.98, 0.5), bias_correction=False, x=None, xlabel: str = "day",
@@ -177,11 +169,7 @@ def plot_ewa(values, betas=(0.9, 0.98, 0.5), bias_correction=False, x=None, xlab
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    if title:
-        ax.set_title(title)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def plot_surfaces(surfaces, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), n: int = 60, size: float = 4.0):
@@ -210,9 +198,7 @@ def plot_surfaces(surfaces, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), n: int = 60, siz
         ax.set_xlabel("$w_0$")
         ax.set_ylabel("$w_1$")
         ax.set_zlabel("J")
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig)
 
 
 def plot_samples(samples, low: float, high: float, log: bool = True, bins: int = 20, size=(10.0, 3.2)):
@@ -242,6 +228,4 @@ def plot_samples(samples, low: float, high: float, log: bool = True, bins: int =
             ax.set_title(name, fontsize=10)
         ax.set_xlabel("value")
         ax.set_ylabel("count")
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._common import _PATH_COLORS, _tight, _to_numpy
+from ._common import _PATH_COLORS, _finish, _to_numpy
 
 __all__ = ["plot_history", "plot_curves", "compare_histories"]
 
@@ -37,9 +37,7 @@ def plot_history(history):
             ax.legend()
     ax_loss.set_title("loss per epoch")
     ax_acc.set_title("accuracy per epoch")
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig)
 
 
 def _curve(c):
@@ -78,11 +76,7 @@ def plot_curves(curves, xlabel: str = "iteration", ylabel: str = "cost", title: 
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both" if (logx or logy) else "major")
     ax.legend(fontsize=9)
-    if title:
-        ax.set_title(title)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig, title, ax)
 
 
 def compare_histories(histories, title: str | None = None):
@@ -114,8 +108,4 @@ def compare_histories(histories, title: str | None = None):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
-    if title:
-        fig.suptitle(title)
-    _tight(fig)
-    plt.close(fig)
-    return fig
+    return _finish(fig, title)
