@@ -10,9 +10,41 @@ generate`` releases it here rather than through nbgrader: the instructor's versi
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 FRONT_PAGE = "00_start_here.ipynb"
+
+# How long a notebook takes, as the front page explains it to students and as each notebook's
+# first cell states it (tests/test_front_page.py holds every notebook to it).
+READING_WORDS_PER_MINUTE = 130
+MINUTES_PER_DEMO_CELL = 1 / 3
+MINUTES_PER_POINT = 5
+
+
+class TimeEstimate(NamedTuple):
+    minutes: int  # rounded to half hours
+    words: int  # the required reading: markdown outside <details> boxes and ``` blocks
+    demos: int  # code cells that are neither an exercise nor its test
+    points: int
+
+
+def estimate_time(nb) -> TimeEstimate:
+    """A notebook's (nbformat node) time estimate: reading, running the demonstrations and
+    solving the exercises, at the rates above."""
+    words = demos = points = 0
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown":
+            text = re.sub(r"```.*?```|<details>.*?</details>", " ", cell.source, flags=re.S)
+            words += len(text.split())
+        elif meta.get("grade"):
+            points += int(meta.get("points") or 0)
+        elif not meta.get("solution"):
+            demos += 1
+    raw = words / READING_WORDS_PER_MINUTE + demos * MINUTES_PER_DEMO_CELL + points * MINUTES_PER_POINT
+    return TimeEstimate(max(30, 30 * round(raw / 30)), words, demos, points)
 
 
 def front_page_text(root: Path) -> str | None:
