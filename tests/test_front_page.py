@@ -98,6 +98,28 @@ def test_front_page_time_estimate_is_the_notebooks_own(topic):
     assert f"about {stated.group(1)} minutes |" in _table_row(topic[:2])
 
 
+def test_time_estimate_leaves_out_boxes_and_optional_sections():
+    def code(grade_id, **nbgrader):
+        cell = nbformat.v4.new_code_cell("x = 1")
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, **nbgrader}
+        return cell
+
+    md = nbformat.v4.new_markdown_cell
+    nb = nbformat.v4.new_notebook(cells=[
+        md("## 1. Words\n" + "word " * 128 + "\n<details><summary>box</summary>\n" + "hidden " * 500 + "\n</details>"),
+        code("demo"),
+        md("### Play (optional)\n" + "skipped " * 300),
+        code("skipped-demo"),
+        md("### Back\n```text\n" + "output " * 400 + "\n```"),
+        code("answer", solution=True), code("test", grade=True, points=2),
+        md("## 2. Later (optional)\n### still optional\n" + "skipped " * 50 + "\n## 3. Required again"),
+        code("demo-2"),
+    ])
+    est = estimate_time(nb)
+    assert (est.words, est.demos, est.points) == (3 + 128 + 2 + 4, 2, 2), est
+    assert est.minutes == 30  # 137 / 130 + 2 / 3 + 10 = 11.7 minutes, but never less than half an hour
+
+
 def test_front_page_explains_how_times_are_estimated():
     text = " ".join(_cell("topics").split())
     seconds = round(60 * MINUTES_PER_DEMO_CELL)

@@ -25,23 +25,49 @@ MINUTES_PER_POINT = 5
 
 class TimeEstimate(NamedTuple):
     minutes: int  # rounded to half hours
-    words: int  # the required reading: markdown outside <details> boxes and ``` blocks
-    demos: int  # code cells that are neither an exercise nor its test
+    words: int  # the required reading: markdown outside <details> boxes, ``` blocks and optional sections
+    demos: int  # code cells outside optional sections that are neither an exercise nor its test
     points: int
+
+
+_HEADING = re.compile(r"^(#+)\s")
+
+
+def _without_boxes(markdown: str) -> str:
+    return re.sub(r"```.*?```|<details>.*?</details>", " ", markdown, flags=re.S)
+
+
+def optional_parts(nb):
+    """Yield (cell, text of its lines that are required reading, optional) for every cell: a
+    section whose heading says "(optional" lasts up to the next heading of its level or above;
+    a code cell is optional when it follows an optional line."""
+    level = None
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            yield cell, "", level is not None
+            continue
+        required = []
+        for line in _without_boxes(cell.source).splitlines():
+            heading = _HEADING.match(line)
+            if heading and level and len(heading.group(1)) <= level:
+                level = None
+            if heading and "(optional" in line.lower():
+                level = len(heading.group(1))
+            if level is None:
+                required.append(line)
+        yield cell, "\n".join(required), level is not None
 
 
 def estimate_time(nb) -> TimeEstimate:
     """A notebook's (nbformat node) time estimate: reading, running the demonstrations and
-    solving the exercises, at the rates above."""
+    solving the exercises, at the rates above; collapsed boxes and optional sections left out."""
     words = demos = points = 0
-    for cell in nb.cells:
+    for cell, text, optional in optional_parts(nb):
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "markdown":
-            text = re.sub(r"```.*?```|<details>.*?</details>", " ", cell.source, flags=re.S)
-            words += len(text.split())
-        elif meta.get("grade"):
+        words += len(text.split())
+        if meta.get("grade"):
             points += int(meta.get("points") or 0)
-        elif not meta.get("solution"):
+        elif cell.cell_type == "code" and not meta.get("solution") and not optional:
             demos += 1
     raw = words / READING_WORDS_PER_MINUTE + demos * MINUTES_PER_DEMO_CELL + points * MINUTES_PER_POINT
     return TimeEstimate(max(30, 30 * round(raw / 30)), words, demos, points)
