@@ -16,13 +16,13 @@ import pytest
 from _nbgrader_helpers import REPO
 from cnn_course import ref
 from cnn_course.autograde.course import list_assignments
-from cnn_course.autograde.front_page import FRONT_PAGE, front_page_problems, release_front_page
+from cnn_course.autograde.front_page import (
+    FRONT_PAGE, MINUTES_PER_DEMO_CELL, MINUTES_PER_POINT, READING_WORDS_PER_MINUTE, estimate_time,
+    front_page_problems, release_front_page,
+)
 
-# Each notebook's first markdown cell states "**Time:** about N minutes" and
-# "**Prerequisites:** ..." (issue 9). Until the notebooks that state them are merged, a
-# notebook without the line is skipped. TODO(lead): set to True once they are merged, so
-# that a missing line fails.
-STRICT_TIME_LINES = False
+# Each notebook's first markdown cell states "**Time:** about N minutes" (N from the course's
+# estimate, cnn_course.autograde.front_page.estimate_time) and "**Prerequisites:** ...".
 TIME_LINE = re.compile(r"\*\*Time:\*\*\s*about\s+(\d+)\s+minutes")
 EXERCISE_LINE = re.compile(r"^\d+\.\s+`(\w+)`\s+\((\d+) points?\)", re.M)
 TOPICS = list_assignments(REPO / "solutions")
@@ -72,19 +72,60 @@ def test_front_page_lists_every_exercise_with_its_points(topic):
     assert f"{len(graded)} exercises, {total} points" in _cell(f"notebook-{topic}")
 
 
+def _first_markdown(topic: str) -> str:
+    return next(c for c in _notebook(topic).cells if c.cell_type == "markdown").source
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_notebook_states_its_time_and_prerequisites_first(topic):
+    first = _first_markdown(topic)
+    stated = TIME_LINE.search(first)
+    assert stated, f"{topic}'s first markdown cell must state '**Time:** about N minutes'"
+    assert "**Prerequisites:**" in first, f"{topic}'s first markdown cell must state its prerequisites"
+    est = estimate_time(_notebook(topic))
+    assert int(stated.group(1)) == est.minutes, (
+        f"{topic} says about {stated.group(1)} minutes; the course's estimate is about {est.minutes}: "
+        f"{est.words} words of reading, {est.demos} demonstration cells, {est.points} points of exercises")
+
+
 @pytest.mark.parametrize("topic", TOPICS)
 def test_front_page_time_estimate_is_the_notebooks_own(topic):
     promised = TIME_LINE.search(_cell(f"notebook-{topic}"))
     assert promised, f"the front page states no '**Time:** about N minutes' for {topic}"
-    first_markdown = next(c for c in _notebook(topic).cells if c.cell_type == "markdown")
-    stated = TIME_LINE.search(first_markdown.source)
-    if stated is None:
-        if STRICT_TIME_LINES:
-            pytest.fail(f"{topic}'s first markdown cell states no '**Time:** about N minutes'")
-        pytest.skip(f"{topic}'s first cell has no '**Time:** about N minutes' line yet "
-                    "(issue 9; STRICT_TIME_LINES makes this a failure)")
-    assert promised.group(1) == stated.group(1), (
-        f"front page: about {promised.group(1)} minutes for {topic}; the notebook says {stated.group(1)}")
+    stated = TIME_LINE.search(_first_markdown(topic))
+    assert stated and promised.group(1) == stated.group(1), (
+        f"front page: about {promised.group(1)} minutes for {topic}; the notebook says {stated and stated.group(1)}")
+    assert f"about {stated.group(1)} minutes |" in _table_row(topic[:2])
+
+
+def test_time_estimate_leaves_out_boxes_and_optional_sections():
+    def code(grade_id, **nbgrader):
+        cell = nbformat.v4.new_code_cell("x = 1")
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, **nbgrader}
+        return cell
+
+    md = nbformat.v4.new_markdown_cell
+    nb = nbformat.v4.new_notebook(cells=[
+        md("## 1. Words\n" + "word " * 128 + "\n<details><summary>box</summary>\n" + "hidden " * 500 + "\n</details>"),
+        code("demo"),
+        md("### Play (optional)\n" + "skipped " * 300),
+        code("skipped-demo"),
+        md("### Back\n```text\n" + "output " * 400 + "\n```"),
+        code("answer", solution=True), code("test", grade=True, points=2),
+        md("## 2. Later (optional)\n### still optional\n" + "skipped " * 50 + "\n## 3. Required again"),
+        code("demo-2"),
+    ])
+    est = estimate_time(nb)
+    assert (est.words, est.demos, est.points) == (3 + 128 + 2 + 4, 2, 2), est
+    assert est.minutes == 30  # 137 / 130 + 2 / 3 + 10 = 11.7 minutes, but never less than half an hour
+
+
+def test_front_page_explains_how_times_are_estimated():
+    text = " ".join(_cell("topics").split())
+    seconds = round(60 * MINUTES_PER_DEMO_CELL)
+    for phrase in (f"{READING_WORDS_PER_MINUTE} words a minute", f"{seconds} seconds for each demonstration cell",
+                   f"{MINUTES_PER_POINT} minutes for each point", "rounded to the half hour"):
+        assert phrase in text, phrase
 
 
 def _table_row(number: str) -> str:

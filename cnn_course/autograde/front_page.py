@@ -10,9 +10,67 @@ generate`` releases it here rather than through nbgrader: the instructor's versi
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 FRONT_PAGE = "00_start_here.ipynb"
+
+# How long a notebook takes, as the front page explains it to students and as each notebook's
+# first cell states it (tests/test_front_page.py holds every notebook to it).
+READING_WORDS_PER_MINUTE = 130
+MINUTES_PER_DEMO_CELL = 1 / 3
+MINUTES_PER_POINT = 5
+
+
+class TimeEstimate(NamedTuple):
+    minutes: int  # rounded to half hours
+    words: int  # the required reading: markdown outside <details> boxes, ``` blocks and optional sections
+    demos: int  # code cells outside optional sections that are neither an exercise nor its test
+    points: int
+
+
+_HEADING = re.compile(r"^(#+)\s")
+
+
+def _without_boxes(markdown: str) -> str:
+    return re.sub(r"```.*?```|<details>.*?</details>", " ", markdown, flags=re.S)
+
+
+def optional_parts(nb):
+    """Yield (cell, text of its lines that are required reading, optional) for every cell: a
+    section whose heading says "(optional" lasts up to the next heading of its level or above;
+    a code cell is optional when it follows an optional line."""
+    level = None
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            yield cell, "", level is not None
+            continue
+        required = []
+        for line in _without_boxes(cell.source).splitlines():
+            heading = _HEADING.match(line)
+            if heading and level and len(heading.group(1)) <= level:
+                level = None
+            if heading and "(optional" in line.lower():
+                level = len(heading.group(1))
+            if level is None:
+                required.append(line)
+        yield cell, "\n".join(required), level is not None
+
+
+def estimate_time(nb) -> TimeEstimate:
+    """A notebook's (nbformat node) time estimate: reading, running the demonstrations and
+    solving the exercises, at the rates above; collapsed boxes and optional sections left out."""
+    words = demos = points = 0
+    for cell, text, optional in optional_parts(nb):
+        meta = cell.metadata.get("nbgrader", {})
+        words += len(text.split())
+        if meta.get("grade"):
+            points += int(meta.get("points") or 0)
+        elif cell.cell_type == "code" and not meta.get("solution") and not optional:
+            demos += 1
+    raw = words / READING_WORDS_PER_MINUTE + demos * MINUTES_PER_DEMO_CELL + points * MINUTES_PER_POINT
+    return TimeEstimate(max(30, 30 * round(raw / 30)), words, demos, points)
 
 
 def front_page_text(root: Path) -> str | None:
