@@ -175,7 +175,7 @@ def _dz_variants(Z, y):
             ((Y - A) / m, "the sign of dZ is flipped: dZ = (softmax(Z) − one_hot(y)) / m."),
             (A / m, "subtract the one-hot labels: dZ = (softmax(Z) − one_hot(y)) / m."),
             ((A - Y) / (m * K), "divide dZ by m only (the number of examples), not by m·K."),
-            (_quiet(lambda: (_softmax_rows(Z, shift=None) - Y) / m),
+            (_quiet(lambda: (_softmax_rows(Z, shift=False) - Y) / m),
              "the softmax in your dZ overflows: " + OVERFLOW_HINT)]
 
 
