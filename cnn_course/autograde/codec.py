@@ -526,12 +526,13 @@ def write_message(path, tree: dict, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
-def read_message(path) -> tuple[dict, dict[str, np.ndarray]]:
+def read_message(path, *, dir_fd: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """Read a message written by :func:`write_message` (maybe by a hostile process): a regular
-    file, not a link, not larger than the cap; the content is checked by :func:`decode_message`."""
+    file, not a link, not larger than the cap; the content is checked by :func:`decode_message`.
+    ``dir_fd``: ``path`` is relative to that open directory (as in :func:`os.open`)."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(os.fspath(path), flags)
+        fd = os.open(os.fspath(path), flags, dir_fd=dir_fd)
     except OSError as exc:
         raise CodecError(f"cannot open the message: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as f:

@@ -32,7 +32,7 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.connect import channel_socket_types
 from zmq.utils.monitor import recv_monitor_message
 
-from .codec import MAX_MESSAGE_BYTES, CodecError, decode_message, encode_message
+from .codec import CodecError, encode_message, read_message
 from .links import AGENT_IMPORT, AGENT_NAME, AgentError, KernelDied, RemoteTimeout, open_envelope, request_envelope
 from .sandbox import SandboxKernelManager
 
@@ -478,8 +478,7 @@ class KernelLink:
                 self.state = "died"
                 raise KernelDied(f"the kernel died ({run.exit})")
             try:
-                answer = _read_answer(resp, gfd, MAX_MESSAGE_BYTES)
-                tree, out_arrays = decode_message(answer)
+                tree, out_arrays = read_message(resp, dir_fd=gfd)
             except (OSError, CodecError) as exc:
                 detail = f"{run.content.get('ename')}: {run.content.get('evalue')}" if run.status == "error" else exc
                 raise AgentError(f"the kernel's answer could not be read ({detail})") from None
@@ -493,14 +492,3 @@ class KernelLink:
                 with contextlib.suppress(OSError):
                     os.unlink(name, dir_fd=gfd)
             os.close(gfd)
-
-
-def _read_answer(name: str, dir_fd: int, cap: int) -> bytes:
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError("the answer is not a regular file")
-        if st.st_size > cap:
-            raise OSError(f"the answer is larger than {cap // 2**20} MiB")
-        return fh.read(cap + 1)
