@@ -169,3 +169,19 @@ def test_errors_say_what_was_expected(rng):
     with pytest.raises(ValueError, match=r"must have shape \(16, 6, 5, 5\)"):
         ref.params_to_torch(params, nn.Sequential(nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 3), nn.Linear(400, 120),
                                                   nn.Linear(120, 84), nn.Linear(84, 10)))
+
+
+@pytest.mark.parametrize("modern", [False, True])
+def test_weights_copy_into_the_zoo_lenet5(rng, modern):
+    """The converters also fit cnn_course.pt.models.lenet5 (skipped until the zoo has it)."""
+    models = pytest.importorskip("cnn_course.pt.models")
+    if not hasattr(models, "lenet5"):
+        pytest.skip("cnn_course.pt.models.lenet5 is not there yet")
+    params = ref.lenet5_init(11, num_classes=10, modern=modern)
+    module = ref.params_to_torch(params, models.lenet5(num_classes=10, modern=modern).double())
+    x = rng.standard_normal((3, 1, 32, 32))
+    with torch.no_grad():
+        expected = module(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(ref.lenet5_forward(x, params, modern)[0], expected, rtol=1e-10, atol=1e-12)
+    back = ref.params_from_torch(module)
+    assert all(np.array_equal(back[k], params[k]) for k in params)
