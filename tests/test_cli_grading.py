@@ -212,6 +212,28 @@ def test_collect_from_zip_with_a_top_folder(setup, capsys):
     assert (setup.root / "submitted" / "partial" / A / f"{NB}.ipynb").read_bytes() == (setup.inbox / "partial.ipynb").read_bytes()
 
 
+def test_collect_refuses_hostile_zip_names_by_name(setup, capsys):
+    """A trailing newline is not a student id ("$" used to accept it), and an entry whose path
+    leaves the zip is refused with its reason, not dropped as if it were a dotfile."""
+    zpath = setup.tmp / "hostile.zip"
+    good = setup.write("correct").read_bytes()
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("correct.ipynb", good)
+        z.writestr("evil\n.ipynb", good)
+        z.writestr("../escape.ipynb", good)
+        z.writestr("/abs.ipynb", good)
+    code = cli.main(["collect", A, str(zpath), *setup.args()])
+    captured = capsys.readouterr()
+    assert code == cli.EXIT_FAILED
+    assert captured.err.splitlines() == [
+        "skipped ../escape.ipynb: its path leaves the zip's folder (.. or an absolute path); refused",
+        "skipped /abs.ipynb: its path leaves the zip's folder (.. or an absolute path); refused",
+        "skipped 'evil\\n.ipynb': 'evil\\n' is not a valid student id (letters, digits, _ . - only)",
+    ], captured.err
+    assert sorted(p.name for p in (setup.root / "submitted").iterdir()) == ["correct"]
+    assert sorted(r[0] for r in setup.sql("SELECT id FROM student")) == ["correct"]
+
+
 def test_collect_reports_each_bad_notebook(setup, capsys):
     setup.write("correct")
     (setup.inbox / "notjson.ipynb").write_text('{"cells": [ this is not json')

@@ -115,7 +115,7 @@ def check_sync(root: Path) -> list[str]:
     problems += front_page_problems(root)  # course/00_start_here.ipynb, not an assignment
     if committed.is_dir():
         for extra in sorted(committed.iterdir()):
-            if extra.is_dir() and ASSIGNMENT_RE.match(extra.name) and extra.name not in assignments:
+            if extra.is_dir() and ASSIGNMENT_RE.fullmatch(extra.name) and extra.name not in assignments:
                 problems.append(f"stale assignment folder (no solutions/{extra.name}): {extra}")
     return problems
 
@@ -226,7 +226,7 @@ def _run_generate(args) -> int:
         print(f"recorded {', '.join(assignments)} in the gradebook {_shown_url(db_url)}")
     if not args.assignments:  # a full regeneration also drops topics gone from solutions/
         for old in sorted((root / "course").iterdir()):
-            if old.is_dir() and ASSIGNMENT_RE.match(old.name) and old.name not in assignments:
+            if old.is_dir() and ASSIGNMENT_RE.fullmatch(old.name) and old.name not in assignments:
                 shutil.rmtree(old)
                 print(f"removed {old} (no solutions/{old.name})")
     return EXIT_OK
@@ -291,7 +291,8 @@ def _run_collect(args) -> int:
         note = f"; missing cell(s) {', '.join(c.missing_cells)}: nbgrader puts deleted test cells back" if c.missing_cells else ""
         print(f"collected {c.student} ({c.state}{note})")
     for name, reason in result.problems:
-        print(f"skipped {name}: {reason}", file=sys.stderr)
+        shown = name if name.isprintable() else repr(name)  # a newline in a name must not forge a line
+        print(f"skipped {shown}: {reason}", file=sys.stderr)
     print(
         f"{len(result.collected)} submission(s) of {result.assignment} in {args.root / 'submitted'}"
         + (f"; {len(result.problems)} file(s) skipped" if result.problems else "")

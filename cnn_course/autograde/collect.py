@@ -72,7 +72,7 @@ def read_roster(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     else:
         for line in lines:
             students[line.strip()] = {}
-    bad = [s for s in students if not STUDENT_ID_RE.match(s)]
+    bad = [s for s in students if not STUDENT_ID_RE.fullmatch(s)]
     if bad:
         raise UsageError(f"the roster {path} has invalid student id(s) {', '.join(map(repr, bad[:5]))} (letters, digits, _ . - only)")
     return students
@@ -83,6 +83,10 @@ def _entry_time_zip(info: zipfile.ZipInfo) -> datetime:
         return datetime.fromtimestamp(time.mktime((*info.date_time, 0, 0, -1)), timezone.utc)
     except (OverflowError, ValueError):
         return datetime.now(timezone.utc)
+
+
+#: Stands for a zip entry's path that escapes the zip (``../x.ipynb``, ``/x.ipynb``, ``C:x``).
+UNSAFE = "\0unsafe"
 
 
 def _ignored(parts: Sequence[str]) -> bool:
@@ -112,8 +116,11 @@ def _source_entries(source: Path) -> list[tuple[str, tuple[str, ...], Callable[[
     for info in zf.infolist():
         if info.is_dir():
             continue
-        parts = tuple(p for p in info.filename.replace("\\", "/").split("/") if p not in ("", "."))
-        if not parts or _ignored(parts):
+        raw = info.filename.replace("\\", "/")
+        parts = tuple(p for p in raw.split("/") if p not in ("", "."))
+        if ".." in parts or raw.startswith("/") or (parts and parts[0].endswith(":")):
+            parts = (UNSAFE,)  # refused by name in collect, never unpacked
+        elif not parts or _ignored(parts):
             continue
         entries.append((info.filename, parts, (lambda i=info: zf.read(i)), info.file_size, _entry_time_zip(info)))
     return entries
@@ -205,14 +212,18 @@ def collect(
 
     entries = _source_entries(source)
     # A zip (or folder) holding one top folder: look inside it.
-    if entries and all(len(parts) > 1 for _, parts, *_ in entries) and len({parts[0] for _, parts, *_ in entries}) == 1:
-        entries = [(name, parts[1:], *rest) for name, parts, *rest in entries]
+    safe = [e for e in entries if e[1] != (UNSAFE,)]
+    if safe and all(len(parts) > 1 for _, parts, *_ in safe) and len({parts[0] for _, parts, *_ in safe}) == 1:
+        entries = [(name, parts if parts == (UNSAFE,) else parts[1:], *rest) for name, parts, *rest in entries]
     if not entries:
         raise UsageError(f"no notebooks in {source}")
 
     seen: dict[str, str] = {}
     accepted = []
     for name, parts, read, size, when in sorted(entries, key=lambda e: e[0]):
+        if parts == (UNSAFE,):
+            result.problems.append((name, "its path leaves the zip's folder (.. or an absolute path); refused"))
+            continue
         if len(parts) > 1:
             result.problems.append((name, "in a subfolder; expected <student_id>.ipynb files side by side"))
             continue
@@ -220,7 +231,7 @@ def collect(
         if not dot or ext != "ipynb":
             result.problems.append((name, "not a notebook; expected <student_id>.ipynb"))
             continue
-        if not STUDENT_ID_RE.match(stem):
+        if not STUDENT_ID_RE.fullmatch(stem):
             result.problems.append((name, f"{stem!r} is not a valid student id (letters, digits, _ . - only)"))
             continue
         if stem in seen:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .course import DB_URL_ENV, UsageError, generate_release, list_assignments, load_config
 
-STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+STUDENT_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")  # always .fullmatch: "$" would accept a trailing newline
 RECORD_NAME = ".cnn-course-graded.json"  # completion record, written last
 MANUAL_NAME = ".cnn-course-manual.json"  # "needs manual grading" marker
 SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for the lock
@@ -266,7 +266,7 @@ def submitted_students(course: CourseRoot, assignment: str) -> list[str]:
         return []
     return sorted(
         p.name for p in base.iterdir()
-        if p.is_dir() and STUDENT_ID_RE.match(p.name) and any((p / assignment).glob("*.ipynb"))
+        if p.is_dir() and STUDENT_ID_RE.fullmatch(p.name) and any((p / assignment).glob("*.ipynb"))
     )
 
 
