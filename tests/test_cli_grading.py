@@ -234,6 +234,17 @@ def test_collect_refuses_hostile_zip_names_by_name(setup, capsys):
     assert sorted(r[0] for r in setup.sql("SELECT id FROM student")) == ["correct"]
 
 
+def test_db_url_elsewhere_makes_no_default_gradebook_folder(setup, capsys, monkeypatch):
+    cache = setup.tmp / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.delenv("CNN_COURSE_DB_URL", raising=False)
+    setup.write("correct")
+    assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
+    assert cli.main(["export", A, "--csv", str(setup.tmp / "grades.csv"), *setup.args()]) == 0
+    assert not cache.exists(), "nbgrader_config.py made the default gradebook's folder although --db-url names another"
+    assert "CNN_COURSE_DB_URL" not in os.environ  # main() puts the environment back
+
+
 def test_collect_reports_each_bad_notebook(setup, capsys):
     setup.write("correct")
     (setup.inbox / "notjson.ipynb").write_text('{"cells": [ this is not json')

@@ -30,6 +30,7 @@ assignment or student, unreadable notebook, no course root).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import shlex
@@ -480,6 +481,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _db_url_in_environment(db_url: str | None):
+    old = os.environ.get(DB_URL_ENV)
+    if db_url:
+        os.environ[DB_URL_ENV] = db_url
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(DB_URL_ENV, None)
+        else:
+            os.environ[DB_URL_ENV] = old
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -493,7 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.root = find_root()
             except FileNotFoundError as e:
                 raise UsageError(str(e)) from None
-        return args._command.run(args)
+        with _db_url_in_environment(args.db_url):  # so nbgrader_config.py makes no default gradebook folder
+            return args._command.run(args)
     except UsageError as e:
         print(f"cnn-course {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
