@@ -245,6 +245,22 @@ def test_db_url_elsewhere_makes_no_default_gradebook_folder(setup, capsys, monke
     assert "CNN_COURSE_DB_URL" not in os.environ  # main() puts the environment back
 
 
+def test_collect_renumbers_duplicated_cell_ids_in_one_line(setup, capsys, recwarn):
+    path = setup.write("correct")
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        cell["id"] = "same"
+    path.write_text(json.dumps(nb))
+    assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
+    captured = capsys.readouterr()
+    n = len(nb["cells"]) - 1
+    assert captured.out.splitlines()[0] == f"collected correct (new; {n} duplicated cell id(s) renumbered)", captured.out
+    assert "Non-unique" not in captured.err and not [w for w in recwarn if "cell id" in str(w.message)]
+    stored = json.loads((setup.root / "submitted" / "correct" / A / f"{NB}.ipynb").read_text())
+    ids = [c["id"] for c in stored["cells"]]
+    assert len(set(ids)) == len(ids) and ids[0] == "same"
+
+
 def test_collect_reports_each_bad_notebook(setup, capsys):
     setup.write("correct")
     (setup.inbox / "notjson.ipynb").write_text('{"cells": [ this is not json')

@@ -290,6 +290,8 @@ def _run_collect(args) -> int:
     result = collect.collect(args.root, args.assignment, args.source, db_url=args.db_url, roster=args.roster)
     for c in result.collected:
         note = f"; missing cell(s) {', '.join(c.missing_cells)}: nbgrader puts deleted test cells back" if c.missing_cells else ""
+        if c.renumbered_ids:
+            note += f"; {c.renumbered_ids} duplicated cell id(s) renumbered"
         print(f"collected {c.student} ({c.state}{note})")
     for name, reason in result.problems:
         shown = name if name.isprintable() else repr(name)  # a newline in a name must not forge a line

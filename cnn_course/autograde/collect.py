@@ -34,6 +34,7 @@ class Collected:
     source: str  # file name as found (zip entry or path relative to the folder)
     state: str  # "new", "updated", "unchanged"
     missing_cells: list[str] = field(default_factory=list)
+    renumbered_ids: int = 0  # cells whose duplicated id collect replaced
 
 
 @dataclass
@@ -126,8 +127,9 @@ def _source_entries(source: Path) -> list[tuple[str, tuple[str, ...], Callable[[
     return entries
 
 
-def check_notebook(data: bytes, assignment: str, expected: list[str]) -> tuple[object, list[str]]:
-    """Parse and check one submitted notebook: ``(notebook, missing graded cells)``.
+def check_notebook(data: bytes, assignment: str, expected: list[str]) -> tuple[object, list[str], int]:
+    """Parse and check one submitted notebook: ``(notebook, missing graded cells, number of
+    duplicated cell ids renumbered)``.
 
     Raises ``ValueError`` with the reason (one sentence) when it cannot be collected.
     """
@@ -151,6 +153,7 @@ def check_notebook(data: bytes, assignment: str, expected: list[str]) -> tuple[o
         raise ValueError(f"nbformat {version} notebook; expected nbformat 4 (open and save it in Jupyter to convert it)")
     if not isinstance(raw.get("cells"), list):
         raise ValueError("not a Jupyter notebook (no cells list)")
+    renumbered = _renumber_duplicate_ids(raw["cells"])
     try:
         nb = nbformat.from_dict(raw)
         nbformat.validate(nb)
@@ -168,7 +171,27 @@ def check_notebook(data: bytes, assignment: str, expected: list[str]) -> tuple[o
     missing = [g for g in expected if g not in present]
     if expected and len(missing) == len(expected):
         raise ValueError(f"not a {assignment} notebook (it has none of the cells {', '.join(expected)})")
-    return nb, missing
+    return nb, missing, renumbered
+
+
+def _renumber_duplicate_ids(cells: list) -> int:
+    """Give every cell whose ``id`` repeats an earlier one a fresh id, in place; the count.
+
+    nbformat would repair them too, with one warning per cell each time any later step
+    reads the notebook; collect repairs once and says so in one line."""
+    seen, renumbered = set(), 0
+    for cell in cells:
+        cid = cell.get("id") if isinstance(cell, dict) else None
+        if not isinstance(cid, str):
+            continue
+        if cid in seen:
+            n = len(seen)
+            while f"cell-{n}" in seen:
+                n += 1
+            cid = cell["id"] = f"cell-{n}"
+            renumbered += 1
+        seen.add(cid)
+    return renumbered
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -246,16 +269,20 @@ def collect(
             continue
         data = read()
         try:
-            _, missing = check_notebook(data, assignment, info.graded_cells)
+            nb, missing, renumbered = check_notebook(data, assignment, info.graded_cells)
         except ValueError as e:
             result.problems.append((name, str(e)))
             continue
-        accepted.append((stem, name, data, when, missing))
+        if renumbered:  # store the repaired notebook, so no later step warns about it again
+            import nbformat
+
+            data = (nbformat.writes(nb) + "\n").encode()
+        accepted.append((stem, name, data, when, missing, renumbered))
 
     with course.gradebook() as gb:
         for sid, fields in (known or {}).items():  # the whole roster: export lists who did not submit
             gb.update_or_create_student(sid, **fields)
-        for stem, name, data, when, missing in accepted:
+        for stem, name, data, when, missing, renumbered in accepted:
             folder = course.folder("submitted", stem, assignment)
             target = folder / f"{info.name}.ipynb"
             if target.is_file() and target.read_bytes() == data:
@@ -267,5 +294,5 @@ def collect(
                 _write_bytes_atomic(folder / "timestamp.txt", (stamp + "\n").encode())
             if known is None:
                 gb.update_or_create_student(stem)
-            result.collected.append(Collected(stem, name, state, missing))
+            result.collected.append(Collected(stem, name, state, missing, renumbered))
     return result
