@@ -12,7 +12,6 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
-    ClearHiddenTests,
     ClearOutput,
     GetGrades,
     IgnorePattern,
@@ -22,7 +21,12 @@ from nbgrader.preprocessors import (
 )
 
 from cnn_course.autograde.executor import SandboxedExecute
-from cnn_course.autograde.preprocessors import HideHiddenTestTracebacks, RestoreCells, SafeDeduplicateIds
+from cnn_course.autograde.preprocessors import (
+    ClearHiddenTestsInTestCells,
+    HideHiddenTestTracebacks,
+    RestoreCells,
+    SafeDeduplicateIds,
+)
 
 c = get_config()  # noqa: F821 (injected by traitlets' config loader)
 
@@ -116,6 +120,6 @@ c.OverwriteCells.add_missing_cells = True
 c.GenerateFeedback.preprocessors = [
     GetGrades,
     HideHiddenTestTracebacks,
-    ClearHiddenTests,
+    ClearHiddenTestsInTestCells,
     CSSHTMLHeaderPreprocessor,
 ]

@@ -25,7 +25,8 @@ A = "00_toy"
 NB = "00_toy"
 
 # Answer cells of the toy notebook, by student.
-WRONG_SHAPE_RELU = "def relu(x):\n    return np.maximum(np.ravel(x), 0.0)"  # passes the visible test only
+# passes the visible test only; its comment is nbgrader's marker text, harmless outside test cells
+WRONG_SHAPE_RELU = "def relu(x):\n    # BEGIN HIDDEN TESTS, said the student\n    return np.maximum(np.ravel(x), 0.0)"
 SLEEPY_RELU = "import time\ntime.sleep(120)\n\ndef relu(x):\n    return np.maximum(x, 0.0)"
 
 
@@ -397,6 +398,7 @@ def test_feedback_summary(graded, capsys):
         assert line not in summary
         assert squash(line) not in page, f"hidden test line in the feedback page: {line}"
     assert not list(folder.glob(".cnn-course-*")), "grading records must not be released as feedback"
+    assert "BEGIN HIDDEN TESTS, said the student" in page and "np.ravel(x)" in page  # the student's code, whole
 
 
 def test_force_regrades_without_duplicates(graded, capsys):
