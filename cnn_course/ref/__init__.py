@@ -20,6 +20,11 @@ Fully connected networks: ``init_std``/``initialize_parameters`` (``cnn_course.r
 ``gradient_check`` with ``dict_to_vector``/``vector_to_dict`` and the ``GRADCHECK_OK``/
 ``GRADCHECK_BAD`` thresholds, and the small network of ``cnn_course.ref.mlp``: ``mlp_forward``,
 ``mlp_backward``, ``mlp_loss``, ``mlp_predict``, ``mlp_accuracy`` and ``train_mlp``.
+Layer tables (``cnn_course.ref.summary``): ``spec_table(spec, input_shape)`` gives each layer's
+output shape, parameters and multiply-adds (``Row``s in a ``LayerTable``, ``print_table``) from
+a layer spec built with ``cnn_course.ref.summary``'s constructors (``conv``, ``pool``, ``fc``,
+``residual``…); the zoo's specs ``LENET5``, ``ALEXNET``, ``VGG16`` and ``lenet5_spec``,
+``alexnet_spec``, ``vgg_spec``, ``resnet_spec``, ``cifar_resnet_spec``.
 """
 
 from .batchnorm import (
@@ -81,6 +86,21 @@ from .pool import (
     pool2d_backward_loops,
     pool2d_forward,
     pool2d_forward_loops,
+)
+from .summary import (
+    ALEXNET,
+    LENET5,
+    VGG16,
+    LayerTable,
+    Row,
+    alexnet_spec,
+    cifar_resnet_spec,
+    format_table,
+    lenet5_spec,
+    print_table,
+    resnet_spec,
+    spec_table,
+    vgg_spec,
 )
 
 __all__ = [
@@ -151,4 +171,18 @@ __all__ = [
     "update_parameters",
     "rel_error",
     "zero_pad",
+    # summary: layer tables from a layer spec
+    "ALEXNET",
+    "LENET5",
+    "VGG16",
+    "LayerTable",
+    "Row",
+    "alexnet_spec",
+    "cifar_resnet_spec",
+    "format_table",
+    "lenet5_spec",
+    "print_table",
+    "resnet_spec",
+    "spec_table",
+    "vgg_spec",
 ]
