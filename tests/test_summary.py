@@ -1,8 +1,10 @@
 """Layer tables: cnn_course.ref.summary.spec_table (NumPy side, from a spec) equals
 cnn_course.pt.summary.layer_table (torchinfo on the torch model) for every network of the zoo."""
 
+import gc
 import subprocess
 import sys
+import weakref
 
 import pytest
 import torch
@@ -91,6 +93,10 @@ def test_layer_table_leaves_the_model_as_it_was():
     assert model.training and all(m.training for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # running stats too
     assert next(model.parameters()).device.type == "cpu"  # not moved to a GPU even where one exists
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None  # torchinfo's cache does not keep the model (and its memory) alive
 
 
 @pytest.mark.parametrize("device", DEVICES)

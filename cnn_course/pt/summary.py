@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import torch
 import torchinfo
+import torchinfo.torchinfo
 from torch import nn
 
 from .. import _validate
@@ -70,6 +71,8 @@ def layer_table(model: nn.Module, input_size=None) -> LayerTable:
     except RuntimeError as err:  # torchinfo wraps the model's own error
         cause = err.__cause__ or err
         raise ValueError(f"the model cannot run on an input of size {size}: {cause}") from cause
+    finally:  # torchinfo keeps every summary (and so the model) in a module-level cache
+        torchinfo.torchinfo.clear_cached_forward_pass()
     names = {id(m): name for name, m in model.named_modules()}
     seen: set[int] = set()
     table = LayerTable()
