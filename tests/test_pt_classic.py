@@ -117,7 +117,8 @@ def test_vgg_initialisation_like_torchvision():
 @pytest.mark.parametrize("build, shape, expected", [
     (models.lenet5, (2, 1, 28, 28), r"lenet5 expects images of shape \(N, 1, 32, 32\), got x.shape=\(2, 1, 28, 28\)"),
     (models.lenet5, (1, 32, 32), r"x must be 4-D with shape \(N, 1, 32, 32\)"),
-    (lambda: models.vgg(((1, 4),), image_size=8, hidden=8), (1, 1, 8, 8), r"vgg expects images of shape \(N, 3, 8, 8\)"),
+    (lambda: models.vgg(((1, 4),), image_size=8, hidden=8), (1, 1, 8, 8),
+     r"vgg expects images of shape \(N, 3, 8, 8\)"),
 ])
 def test_wrong_input_shape_says_what_was_expected(build, shape, expected):
     with pytest.raises(ValueError, match=expected):

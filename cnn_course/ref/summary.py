@@ -240,10 +240,12 @@ def _one(layer: dict, shape: tuple, name: str) -> Row:
 
 def _walk(spec, shape: tuple, prefix: str, rows: list) -> tuple:
     if isinstance(spec, (str, bytes, dict)) or not hasattr(spec, "__iter__"):
-        raise TypeError(f"a spec must be a list of layer dicts (from conv(), pool(), fc(), ...), got {type(spec).__name__}")
+        raise TypeError("a spec must be a list of layer dicts (from conv(), pool(), fc(), ...), "
+                        f"got {type(spec).__name__}")
     for i, layer in enumerate(spec):
         if not isinstance(layer, dict) or "kind" not in layer:
-            raise TypeError(f"spec item {prefix}{i} must be a layer dict made by conv(), pool(), fc(), ...; got {layer!r}")
+            raise TypeError(f"spec item {prefix}{i} must be a layer dict made by conv(), pool(), fc(), ...; "
+                            f"got {layer!r}")
         name = prefix + (layer.get("name") or str(i))
         if layer["kind"] != "residual":
             rows.append(_one(layer, shape, name))
