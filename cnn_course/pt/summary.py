@@ -19,7 +19,8 @@ table from a layer spec; the tests hold them equal for every network of the zoo)
   included, does one multiply-add per output position: params · N·H_out·W_out for a
   convolution, params · N for a linear layer; 0 for layers without parameters. Batch norm:
   0 (torchinfo counts 2·C per image; at inference batch norm folds into the convolution
-  before it, so we leave it out).
+  before it, so we leave it out). A module with sub-layers and parameters of its own gets
+  a row with those parameters and 0 multiply-adds (what it computes is not known).
 """
 
 from __future__ import annotations
