@@ -362,12 +362,12 @@ def test_export_csv(graded, tmp_path, capsys, monkeypatch):
     assert cli.main(["export", A, *graded.args()]) == 0
     assert capsys.readouterr().out == "wrote 5 student(s) to grades-00_toy.csv (4 graded, 1 not submitted)\n"
     assert (tmp_path / "grades-00_toy.csv").read_text() == (
-        "id,test_relu,test_count_positive,total,max_total,status\n"
-        "absent,,,,3,not submitted\n"
-        "correct,2,1,3,3,graded\n"
-        "empty,0,0,0,3,graded\n"
-        "partial,2,0,2,3,graded\n"
-        "wrong,0,1,1,3,graded\n"
+        "id,test_relu,test_count_positive,total,max_total,status,note\n"
+        "absent,,,,3,not submitted,\n"
+        "correct,2,1,3,3,graded,\n"
+        "empty,0,0,0,3,graded,\n"
+        "partial,2,0,2,3,graded,\n"
+        "wrong,0,1,1,3,graded,\n"
     )
 
 
@@ -501,10 +501,10 @@ def test_dead_or_stuck_worker_is_replaced(setup, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["export", A, *setup.args()]) == 0
     assert Path("grades-00_toy.csv").read_text().splitlines()[1:] == [
-        "correct,2,1,3,3,graded",
-        "crasher,,,,3,needs manual grading",
-        "partial,2,0,2,3,graded",
-        "sleepy,,,,3,needs manual grading",
+        "correct,2,1,3,3,graded,",
+        "crasher,,,,3,needs manual grading,the grading worker died (exit code 3)",
+        "partial,2,0,2,3,graded,",
+        "sleepy,,,,3,needs manual grading,still running after the hard limit of 12 s; the worker was killed",
     ]
     capsys.readouterr()
     assert cli.main(["feedback", A, "--student", "crasher", "correct", *setup.args()]) == cli.EXIT_FAILED

@@ -337,9 +337,9 @@ def test_instructor_workflow_gives_the_same_grades_on_postgres_as_on_sqlite(pg, 
     assert lite[0] == expected, f"SQLite grades {lite[0]} are not the submissions' worth {expected}"
     assert post[0] == lite[0], f"PostgreSQL grades {post[0]} differ from SQLite's {lite[0]}"
     assert post[1] == lite[1], f"the exported CSV differs:\n--- SQLite\n{lite[1]}--- PostgreSQL\n{post[1]}"
-    rows = [f"{student},{p['test_relu']:g},{p['test_count_positive']:g},{sum(p.values()):g},3,graded"
+    rows = [f"{student},{p['test_relu']:g},{p['test_count_positive']:g},{sum(p.values()):g},3,graded,"
             for student, p in sorted(expected.items())]
-    assert post[1] == "\n".join(["id,test_relu,test_count_positive,total,max_total,status", *rows]) + "\n"
+    assert post[1] == "\n".join(["id,test_relu,test_count_positive,total,max_total,status,note", *rows]) + "\n"
 
     # Resume on PostgreSQL: a second run finds every completion record current, grades nothing.
     again = workers.autograde(tmp_path / "postgres", ASSIGNMENT, db_url=pg_url, workers=2,

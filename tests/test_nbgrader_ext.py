@@ -16,7 +16,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from _nbgrader_helpers import TEST_SANDBOX_UID, TOY_ROOT, solution_sources
-from cnn_course.autograde.course import canonical_notebook, hidden_test_lines
+from cnn_course.autograde.course import REVIEW_KEY, canonical_notebook, hidden_test_lines
 from cnn_course.autograde.executor import SandboxedExecute
 from cnn_course.autograde.outputs import _OutputCollector
 from cnn_course.autograde.preprocessors import HideHiddenTestTracebacks
@@ -360,11 +360,24 @@ def test_restart_cap_and_notebook_budget(tmp_path):
         assert ename == "NotRun" and "time budget of 3 s" in evalue, evalue
 
 
-def test_tampering_costs_the_tests_after_it(tmp_path):
+def test_tests_after_tampering_are_graded_and_flagged_for_review(tmp_path):
     nb, _ = grade(toy(extra={"test_relu": "import gc\ngc.collect()"}), tmp_path / "sub")
-    assert errors(nb, "test_relu") == []
-    ((ename, evalue),) = errors(nb, "test_count_positive")
-    assert ename == "NotGraded" and "gc" in evalue and "interferes with the grader" in evalue
+    assert errors(nb, "test_relu") == [] and errors(nb, "test_count_positive") == []  # the verdicts stand
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_count_positive"]
+    note = cell.outputs[0]
+    assert note.output_type == "stream" and ("needs review: its checks passed, but your notebook interferes with "
+                                             "the grader.") in note.text.splitlines()[0]
+    assert "gc" in note.text
+    (entry,) = nb.metadata[REVIEW_KEY]
+    assert entry["grade_id"] == "test_count_positive" and entry["passed"] is True
+    assert entry["reason"] == "tampering in cell 6 line 1 (gc, gc.collect)"
+
+
+def test_a_forged_review_list_is_replaced_by_the_graders(tmp_path):
+    sub = toy()
+    sub.metadata[REVIEW_KEY] = [{"grade_id": "test_relu", "reason": "forged", "passed": False}]
+    nb, _ = grade(sub, tmp_path / "sub")
+    assert REVIEW_KEY not in nb.metadata
 
 
 def test_output_collector_caps_text_and_cleans_progress_bars():

@@ -47,7 +47,7 @@ from .course import (
     load_config,
 )
 from .front_page import front_page_problems, release_front_page
-from .gradebook import _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
+from .gradebook import _fmt, _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -329,6 +329,12 @@ def _run_autograde(args) -> int:
         f"failed {len(result.failed)}"
         + (f" (needs manual grading: {', '.join(o.student for o in result.failed)})" if result.failed else "")
     )
+    reviewed = [o for o in result.graded if o.review]
+    if reviewed:
+        print(f"{len(reviewed)} graded submission(s) need review (their grades count once a person confirms them "
+              "in the formgrader; `cnn-course export` lists them):")
+        for o in reviewed:
+            print(f"  {o.student} {_fmt(o.score)}/{_fmt(o.max_score)}: {o.review}")
     if n_done:
         print(
             f"throughput: {result.per_minute:.1f} submissions/minute "

@@ -45,7 +45,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Float, Integer, Unicode, default
 
 from . import static
-from .course import without_hidden_tests
+from .course import REVIEW_KEY, without_hidden_tests
 from .judge import run_test_cell
 from .kernel import KernelLink, SandboxKernel, _seconds
 from .outputs import _OutputCollector
@@ -250,6 +250,8 @@ class SandboxedExecute(Execute):
         self._replay: list[tuple[int, str]] = []
         self._restarts = 0
         self._given_up: str | None = None
+        self._reviews: list[dict] = []
+        nb.metadata.pop(REVIEW_KEY, None)  # only the grader writes it
         self.kernel = None
         workdir = self._make_workdir()
         try:
@@ -271,6 +273,8 @@ class SandboxedExecute(Execute):
                 nb.metadata["language_info"] = self.kernel.language_info
             for index, cell in enumerate(nb.cells):
                 self._preprocess_cell(cell, index, report)
+            if self._reviews:
+                nb.metadata[REVIEW_KEY] = self._reviews
         finally:
             if self.kernel is not None:
                 self.kernel.stop()
@@ -350,19 +354,29 @@ class SandboxedExecute(Execute):
         self._recover()
 
     def _judge(self, cell, index, report) -> None:
-        problem = None
+        problem, tampering = None, []
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id", index)
         if report is not None:
             try:
-                problem = report.problem(cell.source, index)
+                tampering = report.tampering_before(index)
+                problem = report.problem(cell.source, index, tampering=False)
             except Exception as e:  # the static look must never stop grading
                 self.log.error("static analysis failed on cell %d: %s", index, e)
         if problem:
-            tampering = bool(getattr(report, "tampering_before", lambda i: [])(index))
-            cell.outputs = [_error_output("NotGraded" if tampering else "NotYourOwnWork", problem)]
+            cell.outputs = [_error_output("NotYourOwnWork", problem)]
             return
+        self._grade_test_cell(cell, index, gid)
+        if tampering:  # the verdict came from the grader: it stands, and a person reviews it
+            passed = not any(o.get("output_type") == "error" for o in cell.outputs)
+            names = static.graded_names(cell.source)
+            label = names[0] if names else "this exercise"
+            cell.outputs.insert(0, new_output("stream", name="stderr",
+                                              text=report.review_message(label, tampering, passed) + "\n"))
+            self._reviews.append({"grade_id": str(gid), "reason": report.review_reason(tampering), "passed": passed})
+
+    def _grade_test_cell(self, cell, index, gid) -> None:
         timeout = self._cell_timeout()
         link = KernelLink(self.kernel)
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id", index)
         result = run_test_cell(cell.source, link, timeout=timeout, filename=f"<test cell {gid}>",
                                       output_limit=self.max_output_chars)
         outputs = []

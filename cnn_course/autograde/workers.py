@@ -35,9 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .course import CheckFailed, UsageError
+from .course import REVIEW_KEY, CheckFailed, UsageError
 from .gradebook import (
-    MANUAL_NAME, RECORD_NAME, STATUS_MANUAL, CourseRoot, _fmt, _gradebook_submissions, _nbgrader_reason,
+    MANUAL_NAME, RECORD_NAME, STATUS_MANUAL, STATUS_REVIEW, CourseRoot, review_line, _fmt, _gradebook_submissions, _nbgrader_reason,
     assignment_info, open_course, read_record, record_is_current, submission_hashes, submitted_students,
 )
 
@@ -54,6 +54,7 @@ class GradeOutcome:
     max_score: float | None = None
     seconds: float = 0.0
     reason: str = ""  # why it failed (it then needs manual grading)
+    review: str = ""  # graded, but tampering was found: what and where (a person confirms the grades)
 
 
 @dataclass
@@ -182,8 +183,16 @@ def grade_one(course: CourseRoot, config, assignment: str, student: str) -> Grad
     if not result.get("success"):  # the whole story goes to the worker's log
         print(f"nbgrader autograde failed for {student}:\n{result.get('log', '')}\n{result.get('error', '')}", flush=True)
         return GradeOutcome(student, "failed", seconds=seconds, reason=_nbgrader_reason(result))
+    reviews = _reviews(course, assignment, student)
     with course.gradebook() as gb:
         sub = gb.find_submission(assignment, student)
+        if reviews:  # the formgrader lists these grades as needing a person
+            flagged = {r["grade_id"] for r in reviews}
+            for nb in sub.notebooks:
+                for grade in nb.grades:
+                    if grade.name in flagged:
+                        grade.needs_manual_grade = True
+            gb.db.commit()
         score, max_score, manual = float(sub.score), float(sub.max_score), bool(sub.needs_manual_grade)
     _write_json_atomic(
         course.folder("autograded", student, assignment) / RECORD_NAME,
@@ -194,12 +203,28 @@ def grade_one(course: CourseRoot, config, assignment: str, student: str) -> Grad
             "score": score,
             "max_score": max_score,
             "needs_manual_grade": manual,
+            "review": reviews,
             "sandbox_uid": config.SandboxedExecute.get("sandbox_uid"),
             "graded_at": _now(),
             "seconds": round(seconds, 3),
         },
     )
-    return GradeOutcome(student, "graded", score, max_score, seconds)
+    return GradeOutcome(student, "graded", score, max_score, seconds, review=review_line(reviews))
+
+
+def _reviews(course: CourseRoot, assignment: str, student: str) -> list[dict]:
+    """The grader's list of test cells graded after tampering, from the autograded notebooks."""
+    import nbformat
+
+    found = []
+    for path in sorted(course.folder("autograded", student, assignment).glob("*.ipynb")):
+        try:
+            entries = nbformat.read(path, as_version=4).metadata.get(REVIEW_KEY) or []
+        except Exception:  # noqa: BLE001 - nbgrader wrote it; unreadable means nothing to add
+            continue
+        found += [{"grade_id": str(e.get("grade_id")), "reason": str(e.get("reason", ""))[:300],
+                   "passed": bool(e.get("passed"))} for e in entries if isinstance(e, dict)]
+    return found
 
 
 def _die_with_parent(parent: int) -> None:
@@ -329,10 +354,12 @@ class _Progress:
         self.done += 1
         if o.status == "graded":
             line = f"{o.student} {_fmt(o.score)}/{_fmt(o.max_score)} {o.seconds:.1f}s"
+            if o.review:
+                line += f" — {STATUS_REVIEW}: {o.review}"
         else:
             line = f"{o.student} {STATUS_MANUAL}: {o.reason} {o.seconds:.1f}s"
         if self.bar is not None:
-            if o.status != "graded":
+            if o.status != "graded" or o.review:
                 self.bar.write(line, file=self.stream)
             self.bar.set_postfix_str(o.student, refresh=False)
             self.bar.update(1)
