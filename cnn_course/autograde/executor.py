@@ -44,7 +44,7 @@ from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Float, Integer, Unicode, default
 
-from . import static
+from . import seeds, static
 from .course import REVIEW_KEY, without_hidden_tests
 from .judge import run_test_cell
 from .kernel import KernelLink, SandboxKernel, _seconds
@@ -197,6 +197,11 @@ class SandboxedExecute(Execute):
     sandbox_file_bytes = Integer(Limits.file_bytes, help="Largest file the notebook may write.").tag(config=True)
     sandbox_open_files = Integer(Limits.open_files, help="Open-file limit of each sandboxed process.").tag(config=True)
     sandbox_tmp_bytes = Integer(Limits.tmp_bytes, help="Size of the sandbox's private /tmp.").tag(config=True)
+    _seed_key: bytes | None = None  # set per notebook by preprocess
+
+    per_submission_seeds = Bool(True, help="Run each test cell's seed=<int> as a seed derived from the course's "
+                                "secret, the student and the submission (cnn_course/autograde/seeds.py), so recorded "
+                                "hidden cases are worthless for the next submission.").tag(config=True)
     workdir_root = Unicode("/tmp/cnng", help="Parent of the per-notebook work dirs (keep it short: unix socket "
                                              "paths live under it).").tag(config=True)
     copy_max_bytes = Integer(256 * 2**20, help="Most bytes of submission files copied into the work dir.").tag(
@@ -251,6 +256,9 @@ class SandboxedExecute(Execute):
         self._restarts = 0
         self._given_up: str | None = None
         self._reviews: list[dict] = []
+        student = str((resources.get("nbgrader") or {}).get("student") or "")
+        self._seed_key = seeds.submission_key(seeds.course_secret(), student, nb) \
+            if student and self.per_submission_seeds else None
         nb.metadata.pop(REVIEW_KEY, None)  # only the grader writes it
         self.kernel = None
         workdir = self._make_workdir()
@@ -377,7 +385,8 @@ class SandboxedExecute(Execute):
     def _grade_test_cell(self, cell, index, gid) -> None:
         timeout = self._cell_timeout()
         link = KernelLink(self.kernel)
-        result = run_test_cell(cell.source, link, timeout=timeout, filename=f"<test cell {gid}>",
+        source = seeds.reseed_source(cell.source, self._seed_key, str(gid)) if self._seed_key else cell.source
+        result = run_test_cell(source, link, timeout=timeout, filename=f"<test cell {gid}>",
                                       output_limit=self.max_output_chars)
         outputs = []
         if result.output:
