@@ -260,9 +260,10 @@ def graded(tmp_path_factory) -> Graded:
     scores = {h.name: grades(url, h.name) for h in STUDENTS}
     review = {h.name: flagged(url, h.name) for h in STUDENTS}
     fb = _run(["feedback", H.ASSIGNMENT], root, url, 600)
-    export = _run(["export", H.ASSIGNMENT, "--csv", str(root / "grades.csv")], root, url, 300)
+    grades_csv = tmp_path_factory.mktemp("export") / "grades.csv"
+    export = _run(["export", H.ASSIGNMENT, "--csv", str(grades_csv)], root, url, 300)
     assert export.returncode == 0, export.stdout + export.stderr
-    exported = {row["id"]: row for row in csv.DictReader(io.StringIO((root / "grades.csv").read_text()))}
+    exported = {row["id"]: row for row in csv.DictReader(io.StringIO(grades_csv.read_text()))}
     print(f"\nadversarial suite: {len(STUDENTS)} submissions autograded in {seconds:.1f} s "
           f"with {WORKERS} workers (cell timeout {CELL_TIMEOUT} s)\n{auto.stdout}{auto.stderr}")
     graded = Graded(root, url, canary, release, source, listener, before, gradebook_state(url), files_before,

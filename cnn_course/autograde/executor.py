@@ -378,7 +378,7 @@ class SandboxedExecute(Execute):
             passed = not any(o.get("output_type") == "error" for o in cell.outputs)
             names = static.graded_names(cell.source)
             label = names[0] if names else "this exercise"
-            cell.outputs.insert(0, new_output("stream", name="stderr",
+            cell.outputs.insert(0, new_output("stream", name="stdout",  # stderr would fail the cell (nbgrader)
                                               text=report.review_message(label, tampering, passed) + "\n"))
             self._reviews.append({"grade_id": str(gid), "reason": report.review_reason(tampering), "passed": passed})
 

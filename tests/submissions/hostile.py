@@ -317,7 +317,8 @@ HOSTILE: list[Hostile] = [
             answers={"conv_forward": _wrong("conv_forward"), "pool_forward": _wrong("pool_forward")}),
     Hostile("patch_checks", "replaces cnn_course.grading.core.run_check/compare, the topic check "
             "conv_forward and builtins.isinstance with always-pass versions, then hands in a wrong conv_single_step",
-            frozenset({"test_conv_single_step", "test_conv_forward", "test_pool_forward_max"}),
+            frozenset({"test_conv_single_step", "test_conv_forward"}),
+            review=frozenset({"test_conv_single_step", "test_conv_forward", "test_pool_forward_max"}),
             answers={"conv_single_step": "import numpy as np\n"
                      "import cnn_course.grading.core as core\n"
                      "from cnn_course.grading import convolution\n\n"
@@ -378,13 +379,17 @@ HOSTILE: list[Hostile] = [
                                  "    if callable(obj) and getattr(obj, '__name__', '') == 'run_check':\n"
                                  "        print('found the grader')\n"),)),
     Hostile("exec_answer", "defines conv_output_size with exec() (tampering: every test from there on)",
-            frozenset(), review=frozenset({"test_conv_output_size", "test_conv_single_step", "test_conv_forward",
-                                           "test_pool_forward_max"}),
+            # the exec'd conv_output_size (correct but for the filter that does not fit) is graded as it is
+            frozenset({"test_conv_output_size"}),
+            review=frozenset({"test_conv_output_size", "test_conv_single_step", "test_conv_forward",
+                              "test_pool_forward_max"}),
             answers={"conv_output_size": 'exec("def conv_output_size(n, f, pad, stride):\\n'
                      '    return (n + 2 * pad - f) // stride + 1")\n'}),
     Hostile("forge_agent", "replaces the kernel agent's serve() with one that answers 'passed' (after the "
             "conv_single_step test), then hands in a wrong conv_forward",
-            frozenset({"test_conv_forward"}), review=frozenset({"test_conv_forward", "test_pool_forward_max"}),
+            # its forged agent cannot answer the grader any more: what the kernel no longer runs scores 0
+            frozenset({"test_conv_forward", "test_pool_forward_max"}),
+            review=frozenset({"test_conv_forward", "test_pool_forward_max"}),
             extra=(Cell("test_conv_single_step",
                         "import json\n\ntry:\n"
                         "    __cnn_agent__.serve = lambda req, resp: open(resp, 'w').write(json.dumps({'ok': True}))\n"
