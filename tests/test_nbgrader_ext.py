@@ -449,3 +449,23 @@ def test_files_the_notebook_writes_cannot_replace_the_restarted_kernel(tmp_path)
     assert [o.ename for o in cell_after(nb, "imports").outputs] == ["KernelDied"]
     assert ex._restarts == 1
     assert errors(nb, "test_relu") == [] and errors(nb, "test_count_positive") == []
+
+
+FILL = ("written = 0\n"
+        "for i in range(80):  # 80 files of 63 MiB: 4.9 GiB, on the grading host without a bound\n"
+        "    with open(f'fill{i}.bin', 'wb') as f:\n"
+        "        f.write(b'\\0' * (63 * 2**20))\n"
+        "    written += 1\n")
+
+
+def test_a_submission_filling_its_work_dir_costs_only_that_cell(tmp_path):
+    from cnn_course.autograde.sandbox import probe_bwrap
+
+    assert probe_bwrap() is None, "the work dir's size limit is a tmpfs mounted for the bwrap sandbox"
+    nb, ex = grade(toy(extra={"test_relu": FILL}), tmp_path / "sub", sandbox_work_bytes=128 * 2**20)
+    filler = cell_after(nb, "test_relu")
+    text = "".join(o.get("text", "") + o.get("evalue", "") for o in filler.outputs)
+    assert "No space left on device" in text and "filled its work dir (128 MiB)" in text, text
+    assert errors(nb, "test_relu") == [] and errors(nb, "test_count_positive") == []  # grading went on
+    assert ex._restarts == 1
+    assert not list(Path(ex.workdir_root).glob(f"{UID}-*"))  # unmounted and removed

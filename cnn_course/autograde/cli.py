@@ -329,6 +329,10 @@ def _run_autograde(args) -> int:
         f"failed {len(result.failed)}"
         + (f" (needs manual grading: {', '.join(o.student for o in result.failed)})" if result.failed else "")
     )
+    if result.disk_full:
+        print(f"stopped: the disk holding {result.disk_full} is full. The {len(result.graded)} submission(s) graded "
+              f"in this run are kept; {len(result.not_graded)} are not graded yet. Free some space and run the same "
+              "command again: it grades only what has no completion record.", file=sys.stderr)
     reviewed = [o for o in result.graded if o.review]
     if reviewed:
         print(f"{len(reviewed)} graded submission(s) need review (their grades count once a person confirms them "
@@ -342,7 +346,7 @@ def _run_autograde(args) -> int:
         )
     for o in result.failed:
         print(f"  {o.student}: {o.reason}", file=sys.stderr)
-    return EXIT_FAILED if result.failed else EXIT_OK
+    return EXIT_FAILED if result.failed or result.disk_full else EXIT_OK
 
 
 def _run_export(args) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -65,6 +66,8 @@ class AutogradeResult:
     skipped: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     interrupted: bool = False
+    disk_full: str = ""  # the full disk's folder, when grading stopped for it
+    not_graded: list[str] = field(default_factory=list)  # left for the next run (the disk was full)
 
     @property
     def graded(self) -> list[GradeOutcome]:
@@ -280,6 +283,19 @@ def _worker_main(index: int, workers: int, conn, root: str, db_url: str, assignm
         conn.send(("result", outcome))
 
 
+_NO_SPACE = "No space left on device"
+DISK_MARGIN = 16 * 2**20  # less free space than this on the course's disk: stop grading
+
+
+def disk_full(root: Path, margin: int = DISK_MARGIN) -> bool:
+    """Whether the disk holding the course folder (the autograded notebooks, the records,
+    a SQLite gradebook next to them) has less than ``margin`` bytes free."""
+    try:
+        return shutil.disk_usage(root).free < margin
+    except OSError:
+        return False
+
+
 def _kill_tree(pid: int) -> None:
     """SIGKILL a worker and everything it started (kernels, sandboxes)."""
     procs = []
@@ -480,6 +496,12 @@ def autograde(
         slot.conn, slot.ready, slot.task = parent_end, False, None
 
     def finish(slot: _Slot, outcome: GradeOutcome) -> None:
+        if outcome.status != "graded" and (_NO_SPACE in outcome.reason or disk_full(course.root)):
+            # not the submission's fault: stop here, keep what is graded, leave the rest for a rerun
+            result.disk_full = str(course.root)
+            result.not_graded += [outcome.student, *queue]
+            queue.clear()
+            return
         if outcome.status != "graded":
             mark_needs_manual_grading(course, assignment, outcome.student, outcome.reason)
         result.outcomes.append(outcome)
@@ -548,6 +570,10 @@ def autograde(
                     slot.proc.join(timeout=5)
                     lost(slot, f"still running after the hard limit of {_fmt(hard_limit)} s; the worker was killed")
                     continue
+                if slot.ready and slot.task is None and queue and disk_full(course.root):
+                    result.disk_full = str(course.root)
+                    result.not_graded += list(queue)
+                    queue.clear()
                 if slot.ready and slot.task is None and queue:
                     slot.task, slot.started = queue.popleft(), time.monotonic()
                     slot.conn.send(slot.task)

@@ -490,6 +490,14 @@ HOSTILE: list[Hostile] = [
                                 "                for _ in range(640):\n                    fh.write(block)\n"
                                 "        except OSError as e:\n            print(path, type(e).__name__)\n"
                                 "    return None\n")}),
+    Hostile("disk_filler", "conv_forward writes 80 files of 63 MiB (4.9 GiB, each under the 64 MiB file limit) "
+            "into its work dir, then computes the right answer",
+            frozenset({"test_conv_forward"}),
+            answers={"conv_forward": CORRECT["conv_forward"].replace("def conv_forward(", "def _cf(")
+                     + "\n\ndef conv_forward(A_prev, W, b, stride=1, pad=0):\n"
+                     "    for i in range(80):\n        with open(f'fill{i}.bin', 'wb') as fh:\n"
+                     "            fh.write(b'\\0' * (63 * 2**20))\n"
+                     "    return _cf(A_prev, W, b, stride, pad)\n"}),
     Hostile("huge_print", "prints 1 GiB from a cell and 1 MiB from every conv_output_size call (all answers "
             "correct)",
             frozenset(),
