@@ -309,13 +309,15 @@ def _run_autograde(args) -> int:
     try:
         result = workers.autograde(
             args.root, args.assignment, db_url=args.db_url, workers=args.workers, students=args.student,
-            force=args.force, cell_timeout=args.timeout, hard_limit=args.hard_limit,
+            force=args.force, cell_timeout=args.timeout, hard_limit=args.hard_limit, shard=args.shard,
         )
     except workers.Interrupted as e:
         r = e.result
         again = ["cnn-course", "autograde", args.assignment]
         if args.student:
             again += ["--student", *args.student]
+        if args.shard:
+            again += ["--shard", f"{args.shard[0]}/{args.shard[1]}"]
         again += ["--root", str(args.root)] + (["--db-url", args.db_url] if args.db_url else [])
         print(
             f"interrupted: the workers and their kernels are stopped; {len(r.graded)} submission(s) graded in this "
@@ -427,11 +429,26 @@ def _configure_collect(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 1/2, got {text!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return k, n
+
+
 def _configure_autograde(p: argparse.ArgumentParser) -> None:
     _one_assignment(p)
     p.add_argument("--workers", type=int, default=None, metavar="N", help="grading processes (default: the cores available here)")
     p.add_argument("--student", action="extend", nargs="+", default=None, metavar="ID", help="grade only these students (repeatable)")
     p.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
+    p.add_argument(
+        "--shard", type=_shard, default=None, metavar="K/N",
+        help="grade only part K of N (by a hash of the student id): run N graders, on this machine or others sharing "
+        "the course folder and a PostgreSQL gradebook, with K = 1..N",
+    )
     p.add_argument(
         "--timeout", type=int, default=None, metavar="SECONDS",
         help="time limit per notebook cell (default: Execute.timeout of nbgrader_config.py)",

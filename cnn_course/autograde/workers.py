@@ -22,6 +22,7 @@ student is flagged "needs manual grading" (a marker file and nbgrader's own
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -283,6 +284,13 @@ def _worker_main(index: int, workers: int, conn, root: str, db_url: str, assignm
         conn.send(("result", outcome))
 
 
+def in_shard(student: str, k: int, n: int) -> bool:
+    """Whether ``student`` is in part ``k`` (1..n) of ``n``: a hash of the id, the same on
+    every machine and in every run."""
+    digest = hashlib.sha256(student.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") % n == k - 1
+
+
 _NO_SPACE = "No space left on device"
 DISK_MARGIN = 16 * 2**20  # less free space than this on the course's disk: stop grading
 
@@ -437,6 +445,7 @@ def autograde(
     hard_limit: float | None = None,
     progress_stream=None,
     grade_fn: Callable = grade_one,
+    shard: tuple[int, int] | None = None,
 ) -> AutogradeResult:
     """Grade every collected submission of ``assignment`` that has no current completion
     record (all of them with ``force``; only ``students`` when given) in ``workers``
@@ -444,7 +453,12 @@ def autograde(
 
     The workers are ``spawn``ed: a script calling this needs the usual
     ``if __name__ == "__main__":`` guard. ``grade_fn(course, config, assignment, student)``
-    (default ``grade_one``) must be importable by name in the workers."""
+    (default ``grade_one``) must be importable by name in the workers.
+
+    ``shard=(k, n)`` grades only the k-th of n disjoint parts of the submissions (by a hash
+    of the student id, :func:`in_shard`): n graders, on one machine or several sharing the
+    course folder and a PostgreSQL gradebook, each started with its own k, grade every
+    submission exactly once."""
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
@@ -462,6 +476,11 @@ def autograde(
         chosen = list(dict.fromkeys(students))
     else:
         chosen = collected
+    if shard is not None:
+        k, n_shards = shard
+        if not (isinstance(k, int) and isinstance(n_shards, int) and 1 <= k <= n_shards):
+            raise UsageError(f"--shard must be K/N with 1 <= K <= N, got {k}/{n_shards}")
+        chosen = [s for s in chosen if in_shard(s, k, n_shards)]
     in_gb = _gradebook_submissions(course, assignment)
     todo, skipped = [], []
     for s in chosen:
@@ -475,6 +494,7 @@ def autograde(
         return result
 
     log_dir = course.root / "autograded" / LOG_DIR
+    log_tag = f"-shard{shard[0]}of{shard[1]}" if shard else ""
     log_dir.mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
     queue = deque(todo)
@@ -487,7 +507,7 @@ def autograde(
         slot.proc = ctx.Process(
             target=_worker_main,
             args=(slot.index, n, child_end, str(course.root), course.db_url, assignment, cell_timeout, os.getpid(),
-                  str(log_dir / f"{assignment}-worker{slot.index}.log"), grade_fn),
+                  str(log_dir / f"{assignment}{log_tag}-worker{slot.index}.log"), grade_fn),
             name=f"cnn-course-grader-{slot.index}",
             daemon=True,
         )
@@ -523,7 +543,7 @@ def autograde(
             start_failures += 1
             if start_failures > 3:
                 raise CheckFailed(
-                    f"grading workers die while starting; see {log_dir / f'{assignment}-worker{slot.index}.log'}"
+                    f"grading workers die while starting; see {log_dir / f'{assignment}{log_tag}-worker{slot.index}.log'}"
                 )
         try:
             slot.conn.close()
