@@ -382,6 +382,15 @@ from cnn_course.ref import classic
 def lenet5_forward(x, params, modern=False):
     return classic.lenet5_forward(x, params)[0]
 ''', frozenset({"lenet5_forward"}), "put the layers together yourself"),
+    Bug("lenet5_forward_calls_ref_lenet", "lenet5_forward",  # through the course's top-level export
+        '''\
+import numpy as np
+from cnn_course import ref
+
+def lenet5_forward(x, params, modern=False):
+    logits, _ = ref.lenet5_forward(x, params, modern=modern)
+    return logits
+''', frozenset({"lenet5_forward"}), "lenet5_forward earns no points: it calls cnn_course.ref"),
     Bug("lenet5_forward_calls_torch", "lenet5_forward",
         '''\
 import numpy as np
