@@ -17,7 +17,7 @@ import torch
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import classic as check
 from submissions import namespace
-from submissions.classic import BUGS, CHECKS, CORRECT, VECTORISED
+from submissions.classic_networks import BUGS, CHECKS, CORRECT, VECTORISED
 
 EXERCISES = list(CORRECT)
 SEED = 2041
@@ -212,3 +212,26 @@ def test_checks_judged_as_in_the_notebook(bug):
         assert judged.passed is (bug is None), judged
         if bug is not None:
             assert bug.hint in judged.evalue, judged.evalue
+
+
+def test_the_judges_static_pass_flags_the_cheats_but_not_the_course_layers():
+    """Under the autograder, a static look at the notebook refuses the cheats of the catalogue before
+    anything runs, with the message of the check's own forbidden list; the correct NumPy LeNet-5,
+    which calls ref.conv2d_forward and ref.pool2d_forward, is not flagged (tests/test_static.py
+    checks every correct solution)."""
+    import nbformat
+    from _nbgrader_helpers import REPO, fill_answers
+    from cnn_course.autograde.static import analyze
+
+    release = nbformat.read(REPO / "course" / "04_classic_networks" / "04_classic_networks.ipynb", as_version=4)
+    solution = nbformat.read(REPO / "solutions" / "04_classic_networks" / "04_classic_networks.ipynb", as_version=4)
+    tests = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells
+             if c.metadata.get("nbgrader", {}).get("grade")}
+    report = analyze(fill_answers(release, CORRECT), release)
+    assert report.problem(tests["test_lenet5_forward"]) is None
+    for bug in [b for b in BUGS if "calls" in b.name]:
+        report = analyze(fill_answers(release, {**CORRECT, bug.function: bug.source}), release)
+        msg = report.problem(tests[f"test_{bug.function}"])
+        assert msg and msg.startswith(f"{bug.function} earns no points"), (bug.name, msg)
+        if bug.function == "lenet5_forward" and "torch" not in bug.name:
+            assert "The course's layer functions (cnn_course.ref.conv2d_forward" in msg, msg

@@ -1,4 +1,4 @@
-'''Topic-4 submissions (classic networks): correct solutions, other correct ones, and bugs.
+'''Topic-4 submissions (04_classic_networks; the pipeline finds this catalogue by the topic name): correct solutions, other correct ones, and bugs.
 
 ``CORRECT`` maps each exercise of ``solutions/04_classic_networks`` to the source a careful
 student would write. ``VECTORISED`` holds correct solutions written differently (a dict of
@@ -456,17 +456,27 @@ def vgg_block(num_convs, in_channels, out_channels):
 # Bugs autograded end to end by default: one or more per exercise, the issue's list first
 # (CNN_COURSE_ALL_BUGS=1 grades every bug).
 PIPELINE_BUGS = [
+    # the issue's list: biases counted twice, pooling parameters, flatten parameters, the pool of a VGG block
+    # in the wrong place, wrong padding in 3×3 same convolutions, tanh/ReLU and average/max mix-ups, a wrong
+    # flatten size; and one bug at least for every exercise. Packed into 5 submissions (tests/_pipeline.py).
+    "output_shape_no_plus_one",
     "layer_counts_bias_twice",
     "layer_counts_pool_params",
     "layer_counts_flatten_params",
+    "network_table_input_shape_rows",
+    "lenet5_relu_in_classic",
+    "lenet5_max_in_classic",
+    "lenet5_same_padding",
+    "lenet5_pool_before_act",
+    "lenet5_forward_max_in_classic",
+    "lenet5_forward_tanh_in_modern",
+    "lenet5_forward_calls_classic",
+    "lenet5_forward_flatten_channels_last",
     "vgg_block_pool_each_conv",
     "vgg_block_no_padding",
-    "lenet5_relu_in_classic",
-    "lenet5_forward_max_in_classic",
+    "vgg_block_padding_2",
     "vggnet_flatten_size",
-    "output_shape_no_plus_one",
-    "network_table_input_shape_rows",
-    "lenet5_forward_calls_classic",
+    "vggnet_in_channels_every_block",
 ]
 
 # The bug whose feedback page the pipeline reads.
@@ -474,9 +484,9 @@ FEEDBACK_BUG = "layer_counts_pool_params"
 
 # Submissions that misbehave: name -> ({answer cell: source}, the test cells that must score 0).
 MISBEHAVING = {
-    # Hangs in the test cell (and in the worked example after it); interrupted each time.
-    "lenet_forward_infinite_loop": (
-        {"lenet5_forward": "def lenet5_forward(x, params, modern=False):\n    while True:\n        pass"},
-        {"test_lenet5_forward"},
+    # Kills the kernel while the answer cell runs; vgg_block is then never defined, and VGGNet calls it.
+    "vgg_block_kernel_crash": (
+        {"vgg_block": "import os\nos._exit(1)\n\ndef vgg_block(num_convs, in_channels, out_channels):\n    pass"},
+        {"test_vgg_block", "test_VGGNet"},
     ),
 }
