@@ -13,14 +13,14 @@ import numpy as np
 
 from ._common import _tight
 
-__all__ = ["show_table", "plot_cost_shares"]
+__all__ = ["print_spec_table", "plot_cost_shares"]
 
 
 def _shape_text(shape) -> str:
     return " × ".join(str(int(v)) for v in shape)
 
 
-def show_table(rows, input_shape=None, title: str | None = None, only_weights: bool = False) -> None:
+def print_spec_table(rows, input_shape=None, title: str | None = None, only_weights: bool = False) -> None:
     """Print ``rows`` as an aligned table with totals (``only_weights``: skip the rows without
     parameters, e.g. activations, pooling, flatten, dropout)."""
     rows = list(rows)
