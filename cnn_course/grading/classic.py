@@ -217,6 +217,12 @@ FC_NEEDS_VECTOR = ("a fully connected layer takes a vector: on a volume (n_C, n_
                    "first, and your function must raise ValueError instead of returning a shape.")
 
 
+TYPE_VARIANTS = [Variant(f"return the shape as a tuple of ints, (n_C, n_H, n_W) or (n,), not a {kind}: tuple(...) "
+                         "turns a list into one.", {"type of the result": kind}) for kind in ("list", "ndarray")]
+TYPE_VARIANTS.append(Variant("return the shape as a tuple of ints, (n_C, n_H, n_W) or (n,): a flattened volume is "
+                             "the 1-tuple (n,), with the comma.", {"type of the result": "int"}))
+
+
 def _describe(layer, shape) -> str:
     return f"layer={layer!r}, input_shape={tuple(shape)}"
 
@@ -241,18 +247,15 @@ def _shape_case(layer, shape, note=""):
             continue
         if value != expected:
             variants.append(Variant(hint, {"output shape": _int_tuple(value)}))
-    if layer[0] == "flatten":
-        variants.append(Variant("flatten returns a 1-tuple: (n_C·n_H·n_W,), with the comma.",
-                                {"output shape": math.prod(shape)}))
 
     def call(func, values):
         result = func(*values)
-        return (list(result) if isinstance(result, (tuple, list)) else result), type(result).__name__
+        return type(result).__name__, (list(result) if isinstance(result, (tuple, list)) else result)
 
     return Case(args=[("layer", layer), ("input_shape", tuple(shape))], note=note, describe=_describe(layer, shape),
-                outputs=[Out("output shape", _int_tuple(expected), kind="list"),
-                         Out("type of the result", "tuple", kind="exact")],
-                call=call, variants=lambda: variants, hint=SHAPE_FORMULAS,
+                outputs=[Out("type of the result", "tuple", kind="exact"),
+                         Out("output shape", _int_tuple(expected), kind="list")],
+                call=call, variants=lambda: variants + TYPE_VARIANTS, hint=SHAPE_FORMULAS,
                 exception_hint=lambda exc, line: (
                     "this layer keeps the shape of a vector too: return the input shape unchanged for "
                     "relu, tanh and dropout." if layer[0] in KEEP_SHAPE and len(shape) == 1 else None))

@@ -260,7 +260,12 @@ BUGS: list[Bug] = [
         frozenset({"output_shape", "network_table"}), "does not always halve"),
     Bug("output_shape_flatten_int", "output_shape",
         _replace("output_shape", "return (int(np.prod(input_shape)),)", "return int(np.prod(input_shape))"),
-        frozenset({"output_shape", "network_table"}), "with the comma"),
+        frozenset({"output_shape", "network_table"}), "the 1-tuple (n,), with the comma"),
+    Bug("output_shape_list", "output_shape",
+        _replace("output_shape", "return tuple(input_shape)", "return list(input_shape)")
+        .replace("return (n_C, (n_H + 2 * pad - f) // stride + 1, (n_W + 2 * pad - f) // stride + 1)",
+                 "return [n_C, (n_H + 2 * pad - f) // stride + 1, (n_W + 2 * pad - f) // stride + 1]"),
+        frozenset({"output_shape"}), "not a list: tuple(...) turns a list into one"),
     Bug("output_shape_fc_on_volume", "output_shape",  # no ValueError for a forgotten flatten
         _replace("output_shape", '''        if len(input_shape) != 1:
             raise ValueError(f"fc needs a vector, got {input_shape}: flatten first")
