@@ -125,8 +125,9 @@ def test_spec_tables_agree_with_torchinfo():
             return nn.Conv2d(shape[0], layer[1], layer[2], stride=layer[3], padding=layer[4])
         if kind == "fc":
             return nn.Linear(shape[0], layer[1])
-        return {"maxpool": lambda: nn.MaxPool2d(layer[1], layer[2]), "avgpool": lambda: nn.AvgPool2d(layer[1], layer[2]),
-                "relu": nn.ReLU, "tanh": nn.Tanh, "flatten": nn.Flatten, "dropout": nn.Dropout}[kind]()
+        if kind in ("maxpool", "avgpool"):
+            return (nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d)(layer[1], layer[2])
+        return {"relu": nn.ReLU, "tanh": nn.Tanh, "flatten": nn.Flatten, "dropout": nn.Dropout}[kind]()
 
     rng = np.random.default_rng(0)
     specs = [(check.LENET5, check.LENET5_INPUT), (check.ALEXNET, check.ALEXNET_INPUT)]
@@ -148,7 +149,8 @@ def test_value_messages_name_the_case_and_the_layer():
     assert "layer_counts failed visible case 2 of 6 (a pooling layer): layer=('avgpool', 2, 2), " \
            "input_shape=(6, 28, 28)" in msg, msg
     assert "params is wrong: expected 0, got 24." in msg
-    ns = namespace(CORRECT, {"network_table": next(b for b in BUGS if b.name == "network_table_input_shape_rows").source})
+    rows_bug = next(b for b in BUGS if b.name == "network_table_input_shape_rows")
+    ns = namespace(CORRECT, {"network_table": rows_bug.source})
     msg = str(outcome("network_table", ns["network_table"]))
     assert "table[0][1] (output shape)" in msg and "yours shows its input shape" in msg, msg
 
@@ -199,7 +201,8 @@ def test_checks_judged_as_in_the_notebook(bug):
     functions = (*TORCH_EXERCISES, "lenet5_forward") if bug is None else (bug.function,)
     for fn in functions:
         c = checks_of(fn)[0]
-        cell = f"from cnn_course.grading import classic as check\ncheck.{c}({fn})\ncheck.{c}({fn}, hidden=True, seed=7)\n"
+        cell = (f"from cnn_course.grading import classic as check\n"
+                f"check.{c}({fn})\ncheck.{c}({fn}, hidden=True, seed=7)\n")
         g, out = dict(namespace(CORRECT, overrides)), io.StringIO()
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):

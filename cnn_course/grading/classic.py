@@ -25,9 +25,9 @@ import math
 
 import numpy as np
 
-from .core import FORBIDDEN, Case, CheckFailed, Out, Variant, forbids, run_check
-from .classic_torch import (_LENET_MISTAKES, LENET_SHAPES, _mistake_text, lenet5, lenet_reference, vgg_block,  # noqa: F401
-                            vgg_net)
+from .core import FORBIDDEN, Case, Out, Variant, forbids, run_check
+from .classic_torch import LENET_SHAPES, _LENET_MISTAKES, _mistake_text, lenet_reference
+from .classic_torch import lenet5, vgg_block, vgg_net  # noqa: F401  (re-exported: the notebook's check.<name>)
 
 __all__ = ["output_shape", "layer_counts", "network_table", "lenet5_forward", "lenet5", "vgg_block", "vgg_net",
            "LENET5", "ALEXNET", "VGG16", "VGG16_CFG", "vgg_spec"]
@@ -480,7 +480,8 @@ def _lenet_numpy_case(rng, m, modern, note=""):
         out = []
         for kw, hint in _LENET_MISTAKES:
             hint = hint.replace("torch.flatten(x, 1) or nn.Flatten()", "a.reshape(len(a), -1)")
-            out.append(Variant(_mistake_text(hint, modern), {"logits": lenet_reference(weights, x, modern=modern, **kw)}))
+            logits = lenet_reference(weights, x, modern=modern, **kw)
+            out.append(Variant(_mistake_text(hint, modern), {"logits": logits}))
         return out
 
     def exception_hint(exc, line):
@@ -515,4 +516,4 @@ def lenet5_forward(func, hidden=False, seed=0):
     run_check("lenet5_forward", func, cases, hidden=hidden, forbidden=LENET_FORBIDDEN)
 
 
-__all__ += ["LENET_FORBIDDEN", "PARAM_KEYS", "CheckFailed"]
+__all__ += ["LENET_FORBIDDEN", "PARAM_KEYS"]

@@ -203,7 +203,11 @@ def _block_ref(weights, x, *, pad=1, pool="max", where="end", relu="all", pool_f
     torch, F = _torch()
     w = [torch.as_tensor(a) for a in weights]
     n = len(w) // 2
-    pool_fn = (lambda a: F.max_pool2d(a, pool_f, pool_s)) if pool == "max" else (lambda a: F.avg_pool2d(a, pool_f, pool_s))
+    pool_2d = F.max_pool2d if pool == "max" else F.avg_pool2d
+
+    def pool_fn(a):
+        return pool_2d(a, pool_f, pool_s)
+
     a = torch.as_tensor(x)
     with torch.no_grad():
         if where == "start":

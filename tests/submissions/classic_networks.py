@@ -1,4 +1,5 @@
-'''Topic-4 submissions (04_classic_networks; the pipeline finds this catalogue by the topic name): correct solutions, other correct ones, and bugs.
+'''Topic-4 submissions (04_classic_networks: the pipeline finds a catalogue by the topic's name):
+correct solutions, other correct ones, and bugs.
 
 ``CORRECT`` maps each exercise of ``solutions/04_classic_networks`` to the source a careful
 student would write. ``VECTORISED`` holds correct solutions written differently (a dict of
