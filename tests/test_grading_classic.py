@@ -238,3 +238,24 @@ def test_the_judges_static_pass_flags_the_cheats_but_not_the_course_layers():
         assert msg and msg.startswith(f"{bug.function} earns no points"), (bug.name, msg)
         if bug.function == "lenet5_forward" and "torch" not in bug.name:
             assert "The course's layer functions (cnn_course.ref.conv2d_forward" in msg, msg
+
+
+def test_the_notebooks_specs_are_the_graders():
+    """The layer lists the notebook teaches with are the ones the checks grade against."""
+    import ast
+
+    import nbformat
+    from _nbgrader_helpers import REPO
+
+    nb = nbformat.read(REPO / "solutions" / "04_classic_networks" / "04_classic_networks.ipynb", as_version=4)
+    specs = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) \
+                        and node.targets[0].id in ("LENET5", "ALEXNET"):
+                    specs[node.targets[0].id] = ast.literal_eval(node.value)
+    assert specs == {"LENET5": check.LENET5, "ALEXNET": check.ALEXNET}
+    from cnn_course.pt.models import VGG16_CFG  # the notebook builds its VGG16 spec from the zoo's configuration
+
+    assert check.VGG16_CFG == VGG16_CFG == ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
