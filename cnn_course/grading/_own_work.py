@@ -242,6 +242,13 @@ def _cheat_message(name: str, found: str, how: str, forbidden=FORBIDDEN) -> str:
         return (f"{name} earns no points: it calls {found} ({how}).\n"
                 "  This exercise asks you to build it yourself from torch.nn and torch.optim. The course "
                 "library (cnn_course.pt, cnn_course.ref) has it ready-made, which does the work for you.")
+    if "cnn_course.ref" not in forbidden:  # the course's layers are allowed; its ready-made whole is not
+        ready = ", ".join(f for f in forbidden if f.startswith("cnn_course"))
+        return (f"{name} earns no points: it calls {found} ({how}).\n"
+                "  This exercise asks you to put the layers together yourself. The course's ready-made version "
+                f"({ready}), PyTorch or scipy.signal / scipy.ndimage does the work for you. The course's layer "
+                "functions (cnn_course.ref.conv2d_forward, pool2d_forward, ...), NumPy and your own earlier "
+                "functions are fine.")
     extra = [f for f in forbidden if f not in FORBIDDEN]
     libs = "scipy.signal / scipy.ndimage" + "".join(f" / {f}" for f in extra)
     return (f"{name} earns no points: it calls {found} ({how}).\n"
