@@ -11,7 +11,7 @@ rules, nn.Module blocks, functional layers) that the checks and the anti-cheat m
 
 from __future__ import annotations
 
-from . import Bug
+from . import Bug, replacer
 
 # The checks that grade each exercise, where they are not the exercise's own name.
 CHECKS = {"LeNet5": ("lenet5",), "VGGNet": ("vgg_net",)}
@@ -238,11 +238,7 @@ def vgg_block(num_convs, in_channels, out_channels):
 }
 
 
-def _replace(name: str, old: str, new: str, count: int = 1) -> str:
-    src = CORRECT[name]
-    if src.count(old) < 1:
-        raise ValueError(f"{old!r} not in CORRECT[{name!r}]")
-    return src.replace(old, new, count)
+_replace = replacer(CORRECT)
 
 
 BUGS: list[Bug] = [
