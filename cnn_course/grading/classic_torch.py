@@ -114,7 +114,8 @@ _LENET_MISTAKES = [
     (dict(act="swap", pool="swap"), "your numbers are those of the other variant: modern=False is tanh + average "
      "pooling (1998), modern=True is ReLU + max pooling (today)."),
     (dict(order="pool_act"), "the activation comes right after each convolution, before its pooling "
-     "(conv → {act} → pool). Pooling first is how the 1998 paper ordered it, not this notebook's LeNet-5."),
+     "(conv → {act} → pool). In the 1998 paper each pooling layer had a squashing function of its own, "
+     "after the pooling; this notebook's LeNet-5 has one activation per convolution, before the pooling."),
     (dict(fc_act=False), "the hidden fully connected layers (120 and 84 units) need the activation too: "
      "fc1 → {act} → fc2 → {act} → fc3."),
     (dict(conv_act=False), "the convolutions need the activation: conv → {act} → pool."),
