@@ -417,10 +417,11 @@ def count_block(kind, in_channels, width, stride=1, *, conv_bias=False, bn=True,
     """Learnable parameters of a block in the torch layout; the keywords switch one mistake on
     (conv biases counted, batch norm left out, running statistics counted as parameters, the
     projection forgotten / always there / without its BN, the bottleneck's expansion missing)."""
-    bn_per_channel = (2 if bn else 0) + (3 if running else 0)  # γ, β (+ running mean, var, count)
+    bn_per_channel = (2 if bn else 0) + (2 if running else 0)  # γ, β (+ running mean and variance)
+    counter = 1 if running == "all" else 0  # + num_batches_tracked, one number per batch norm
 
     def conv(c_in, c_out, f):
-        return c_out * c_in * f * f + (c_out if conv_bias else 0) + c_out * bn_per_channel
+        return c_out * c_in * f * f + (c_out if conv_bias else 0) + c_out * bn_per_channel + counter
 
     if kind == "basic":
         out_channels = width
@@ -430,7 +431,7 @@ def count_block(kind, in_channels, width, stride=1, *, conv_bias=False, bn=True,
         total = conv(in_channels, width, 1) + conv(width, width, 3) + conv(width, out_channels, 1)
     needs = stride != 1 or in_channels != out_channels
     if projection is True or (projection == "auto" and needs):
-        total += conv(in_channels, out_channels, 1) - (0 if proj_bn else out_channels * bn_per_channel)
+        total += conv(in_channels, out_channels, 1) - (0 if proj_bn else out_channels * bn_per_channel + counter)
     return total
 
 
@@ -445,6 +446,9 @@ def _count_case(kind, c_in, width, stride, note=""):
                  ("you counted the running mean and variance (and the batch counter) of each batch norm: they are "
                   "buffers, updated by averaging, not parameters learned by gradient descent; count γ and β only.",
                   dict(running=True)),
+                 ("you counted the running mean and variance and the batch counter of each batch norm: they are "
+                  "buffers, updated by averaging, not parameters learned by gradient descent; count γ and β only.",
+                  dict(running="all")),
                  ("you counted a bias for each convolution and left out the batch norms' γ and β.",
                   dict(conv_bias=True, bn=False))]
         needs = stride != 1 or c_in != out_c

@@ -54,7 +54,8 @@ PADDING = ("the main path changed the height and width, so it cannot be added to
            "convolution needs padding=1 (the stride belongs to the first convolution and to the 1×1 projection, "
            "which needs no padding).")
 PROJ_STRIDE = ("the main path and the shortcut give different sizes: the 1×1 projection must use the block's stride, "
-               "like the first 3×3 convolution (nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)).")
+               "like the first 3×3 convolution (nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)), "
+               "and each 3×3 convolution needs padding=1 (the 1×1 projection none).")
 PROJ_MISSING = ("the projection shortcut is missing: x has in_channels channels and the full size, the main path "
                 "out_channels channels and 1/stride of the size, so x cannot be added as it is. The shortcut is a 1×1 "
                 "convolution with the block's stride (no bias) followed by its own nn.BatchNorm2d(out_channels), "
@@ -256,11 +257,11 @@ def _block_hint(c_in, c_out, projection):
     return hint
 
 
+_SIZE_ERRORS = ("must match the size", "size of tensor", "Output size is too small", "Kernel size can't be greater")
+
+
 def _exception_hint(exc, line):
-    text = str(exc)
-    if "must match the size" in text or "size of tensor" in text:
-        return PADDING
-    return None
+    return PADDING if any(e in str(exc) for e in _SIZE_ERRORS) else None
 
 
 def _block_case(name, cls, args, c_in, c_out, stride, projection, rng, m, side, note=""):
@@ -307,9 +308,8 @@ def _block_case(name, cls, args, c_in, c_out, stride, projection, rng, m, side, 
 
 
 def _conv_exception_hint(exc, line):
-    text = str(exc)
-    if "must match the size" in text or "size of tensor" in text:
-        return PROJ_STRIDE + " And " + PADDING[0].lower() + PADDING[1:]
+    if any(e in str(exc) for e in _SIZE_ERRORS):
+        return PROJ_STRIDE
     return None
 
 
@@ -321,8 +321,9 @@ def identity_block(IdentityBlock, hidden=False, seed=0):
     __tracebackhide__ = True
     own_work("IdentityBlock", IdentityBlock)
     rng = np.random.default_rng(seed)
-    sizes = [(3, 2, 5, "3 channels, two 5×5 inputs with negative values"), (1, 3, 4, "a single channel")] \
-        if not hidden else [(int(rng.integers(1, 6)), int(rng.integers(2, 4)), int(rng.integers(3, 7)), "")
+    # (sides of 5 are left out: without padding 5 -> 3 -> 1, and a 1×1 result would broadcast silently)
+    sizes = [(3, 2, 6, "3 channels, two 6×6 inputs with negative values"), (1, 3, 4, "a single channel")] \
+        if not hidden else [(int(rng.integers(1, 6)), int(rng.integers(2, 4)), int(rng.choice([3, 4, 6, 7])), "")
                             for _ in range(4)]
     for c in dict.fromkeys(s[0] for s in sizes):
         _check_structure(f"IdentityBlock({c})", IdentityBlock, (c,), block_shapes(c, c, False),
