@@ -20,6 +20,11 @@ Fully connected networks: ``init_std``/``initialize_parameters`` (``cnn_course.r
 ``gradient_check`` with ``dict_to_vector``/``vector_to_dict`` and the ``GRADCHECK_OK``/
 ``GRADCHECK_BAD`` thresholds, and the small network of ``cnn_course.ref.mlp``: ``mlp_forward``,
 ``mlp_backward``, ``mlp_loss``, ``mlp_predict``, ``mlp_accuracy`` and ``train_mlp``.
+Whole networks: the residual block of ``cnn_course.ref.resnet`` (``residual_block_init``,
+``residual_block_forward``/``residual_block_backward``, ``residual_block_learnable``) and
+LeNet-5 of ``cnn_course.ref.classic`` (``lenet5_init``, ``lenet5_forward``/``lenet5_backward``,
+``lenet5_loss``, ``lenet5_train_step``, ``lenet5_train``, ``lenet5_accuracy``, and
+``params_to_torch``/``params_from_torch`` to copy weights to and from a torch LeNet-5).
 """
 
 from .batchnorm import (
@@ -28,6 +33,18 @@ from .batchnorm import (
     batchnorm_backward,
     batchnorm_backward_steps,
     batchnorm_forward,
+)
+from .classic import (
+    LENET5_KEYS,
+    lenet5_accuracy,
+    lenet5_backward,
+    lenet5_forward,
+    lenet5_init,
+    lenet5_loss,
+    lenet5_train,
+    lenet5_train_step,
+    params_from_torch,
+    params_to_torch,
 )
 from .conv import (
     Conv2d,
@@ -81,6 +98,12 @@ from .pool import (
     pool2d_backward_loops,
     pool2d_forward,
     pool2d_forward_loops,
+)
+from .resnet import (
+    residual_block_backward,
+    residual_block_forward,
+    residual_block_init,
+    residual_block_learnable,
 )
 
 __all__ = [
@@ -151,4 +174,19 @@ __all__ = [
     "update_parameters",
     "rel_error",
     "zero_pad",
+    # whole networks: residual block, LeNet-5
+    "residual_block_backward",
+    "residual_block_forward",
+    "residual_block_init",
+    "residual_block_learnable",
+    "LENET5_KEYS",
+    "lenet5_accuracy",
+    "lenet5_backward",
+    "lenet5_forward",
+    "lenet5_init",
+    "lenet5_loss",
+    "lenet5_train",
+    "lenet5_train_step",
+    "params_from_torch",
+    "params_to_torch",
 ]
