@@ -12,7 +12,6 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
-    ClearHiddenTests,
     ClearOutput,
     GetGrades,
     IgnorePattern,
@@ -22,7 +21,12 @@ from nbgrader.preprocessors import (
 )
 
 from cnn_course.autograde.executor import SandboxedExecute
-from cnn_course.autograde.preprocessors import HideHiddenTestTracebacks, RestoreCells, SafeDeduplicateIds
+from cnn_course.autograde.preprocessors import (
+    ClearHiddenTestsInTestCells,
+    HideHiddenTestTracebacks,
+    RestoreCells,
+    SafeDeduplicateIds,
+)
 
 c = get_config()  # noqa: F821 (injected by traitlets' config loader)
 
@@ -45,9 +49,13 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "course"
 # The gradebook holds student data: never inside the tracked tree. gradebook.db is also
 # gitignored, but a per-user cache path keeps it out of the checkout altogether.
-_GRADEBOOK_DIR = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "cnn-course")
-os.makedirs(_GRADEBOOK_DIR, exist_ok=True)  # sqlite does not create folders
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_GRADEBOOK_DIR, "gradebook.db")
+# $CNN_COURSE_DB_URL (which `cnn-course --db-url` sets for its own process) names another.
+if os.environ.get("CNN_COURSE_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["CNN_COURSE_DB_URL"]
+else:
+    _GRADEBOOK_DIR = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "cnn-course")
+    os.makedirs(_GRADEBOOK_DIR, exist_ok=True)  # sqlite does not create folders
+    c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_GRADEBOOK_DIR, "gradebook.db")
 # Editor and Python litter must not be released or copied into submissions.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache", ".cnn-course-*"]
 # nbgrader files every assignment under this course; PostgreSQL enforces that the course
@@ -112,6 +120,6 @@ c.OverwriteCells.add_missing_cells = True
 c.GenerateFeedback.preprocessors = [
     GetGrades,
     HideHiddenTestTracebacks,
-    ClearHiddenTests,
+    ClearHiddenTestsInTestCells,
     CSSHTMLHeaderPreprocessor,
 ]

@@ -153,3 +153,20 @@ def test_execute_reports_a_raising_cell(toy_root, capsys):
     assert cli.main(["--root", str(toy_root), "execute"]) == cli.EXIT_FAILED
     assert "boom in the last cell" in capsys.readouterr().err
     assert nb_path.read_text() == before, "a failed execution must not overwrite the notebook"
+
+
+@pytest.mark.parametrize("result, reason", [
+    # nbgrader's own failure: its exception line, not the traceback above it
+    ({"success": False, "log": "[INFO] Sanitizing\n[ERROR] There was an error processing assignment\n",
+      "error": "Traceback (most recent call last):\n  File \"x.py\", line 1, in f\n    raise RuntimeError(...)\n"
+               "RuntimeError: No end hidden tests statement found\n"},
+     "nbgrader could not generate feedback: RuntimeError: No end hidden tests statement found"),
+    # an [ERROR] line that goes on into a traceback keeps only the sentence
+    ({"success": False, "log": "[ERROR] Kernel died " + "x " * 300 + "Traceback (most recent call last): boom\n"},
+     "nbgrader could not generate feedback: Kernel died " + " ".join(["x"] * 94) + " …"),
+])
+def test_nbgrader_failures_read_as_one_sentence(result, reason):
+    from cnn_course.autograde.gradebook import _nbgrader_reason
+
+    got = _nbgrader_reason(result).replace("could not grade it", "could not generate feedback")
+    assert got == reason and "\n" not in got and len(got) < 300

@@ -25,7 +25,8 @@ A = "00_toy"
 NB = "00_toy"
 
 # Answer cells of the toy notebook, by student.
-WRONG_SHAPE_RELU = "def relu(x):\n    return np.maximum(np.ravel(x), 0.0)"  # passes the visible test only
+# passes the visible test only; its comment is nbgrader's marker text, harmless outside test cells
+WRONG_SHAPE_RELU = "def relu(x):\n    # BEGIN HIDDEN TESTS, said the student\n    return np.maximum(np.ravel(x), 0.0)"
 SLEEPY_RELU = "import time\ntime.sleep(120)\n\ndef relu(x):\n    return np.maximum(x, 0.0)"
 
 
@@ -212,6 +213,55 @@ def test_collect_from_zip_with_a_top_folder(setup, capsys):
     assert (setup.root / "submitted" / "partial" / A / f"{NB}.ipynb").read_bytes() == (setup.inbox / "partial.ipynb").read_bytes()
 
 
+def test_collect_refuses_hostile_zip_names_by_name(setup, capsys):
+    """A trailing newline is not a student id ("$" used to accept it), and an entry whose path
+    leaves the zip is refused with its reason, not dropped as if it were a dotfile."""
+    zpath = setup.tmp / "hostile.zip"
+    good = setup.write("correct").read_bytes()
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.writestr("correct.ipynb", good)
+        z.writestr("evil\n.ipynb", good)
+        z.writestr("../escape.ipynb", good)
+        z.writestr("/abs.ipynb", good)
+    code = cli.main(["collect", A, str(zpath), *setup.args()])
+    captured = capsys.readouterr()
+    assert code == cli.EXIT_FAILED
+    assert captured.err.splitlines() == [
+        "skipped ../escape.ipynb: its path leaves the zip's folder (.. or an absolute path); refused",
+        "skipped /abs.ipynb: its path leaves the zip's folder (.. or an absolute path); refused",
+        "skipped 'evil\\n.ipynb': 'evil\\n' is not a valid student id (letters, digits, _ . - only)",
+    ], captured.err
+    assert sorted(p.name for p in (setup.root / "submitted").iterdir()) == ["correct"]
+    assert sorted(r[0] for r in setup.sql("SELECT id FROM student")) == ["correct"]
+
+
+def test_db_url_elsewhere_makes_no_default_gradebook_folder(setup, capsys, monkeypatch):
+    cache = setup.tmp / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.delenv("CNN_COURSE_DB_URL", raising=False)
+    setup.write("correct")
+    assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
+    assert cli.main(["export", A, "--csv", str(setup.tmp / "grades.csv"), *setup.args()]) == 0
+    assert not cache.exists(), "nbgrader_config.py made the default gradebook's folder although --db-url names another"
+    assert "CNN_COURSE_DB_URL" not in os.environ  # main() puts the environment back
+
+
+def test_collect_renumbers_duplicated_cell_ids_in_one_line(setup, capsys, recwarn):
+    path = setup.write("correct")
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        cell["id"] = "same"
+    path.write_text(json.dumps(nb))
+    assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
+    captured = capsys.readouterr()
+    n = len(nb["cells"]) - 1
+    assert captured.out.splitlines()[0] == f"collected correct (new; {n} duplicated cell id(s) renumbered)", captured.out
+    assert "Non-unique" not in captured.err and not [w for w in recwarn if "cell id" in str(w.message)]
+    stored = json.loads((setup.root / "submitted" / "correct" / A / f"{NB}.ipynb").read_text())
+    ids = [c["id"] for c in stored["cells"]]
+    assert len(set(ids)) == len(ids) and ids[0] == "same"
+
+
 def test_collect_reports_each_bad_notebook(setup, capsys):
     setup.write("correct")
     (setup.inbox / "notjson.ipynb").write_text('{"cells": [ this is not json')
@@ -348,6 +398,7 @@ def test_feedback_summary(graded, capsys):
         assert line not in summary
         assert squash(line) not in page, f"hidden test line in the feedback page: {line}"
     assert not list(folder.glob(".cnn-course-*")), "grading records must not be released as feedback"
+    assert "BEGIN HIDDEN TESTS, said the student" in page and "np.ravel(x)" in page  # the student's code, whole
 
 
 def test_force_regrades_without_duplicates(graded, capsys):

@@ -7,6 +7,8 @@ from contextlib import redirect_stdout
 import numpy as np
 import pytest
 
+from cnn_course.autograde.codec import make_unsupported
+
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading.core import (
     FORBIDDEN, Case, Out, Variant, compare, find_forbidden_static, run_check, watch_forbidden_calls,
@@ -57,6 +59,10 @@ def test_generic_hint_and_note():
     (lambda x: (x * 2).tolist(), "y must be a NumPy array, got list"),
     (lambda x: np.zeros((3, 3)), "y has the wrong shape: expected (2, 3), got (3, 3)."),
     (lambda x: (x * 2).astype(int), "y has dtype int64, but it must be a floating-point array"),
+    (lambda x: (x * 2).astype(object), "y must be a NumPy array of numbers (float, int or bool), got an array of dtype object."),
+    # what the grader receives from the sandbox for an object array (the codec cannot carry one)
+    (lambda x: make_unsupported("ndarray", "array([None], dtype=object)"),
+     "y must be a NumPy array of numbers (float, int or bool), got an array of dtype object, text or structured."),
 ])
 def test_type_shape_and_dtype_messages(func, text):
     assert text in failure(func)

@@ -30,6 +30,7 @@ assignment or student, unreadable notebook, no course root).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import shlex
@@ -115,7 +116,7 @@ def check_sync(root: Path) -> list[str]:
     problems += front_page_problems(root)  # course/00_start_here.ipynb, not an assignment
     if committed.is_dir():
         for extra in sorted(committed.iterdir()):
-            if extra.is_dir() and ASSIGNMENT_RE.match(extra.name) and extra.name not in assignments:
+            if extra.is_dir() and ASSIGNMENT_RE.fullmatch(extra.name) and extra.name not in assignments:
                 problems.append(f"stale assignment folder (no solutions/{extra.name}): {extra}")
     return problems
 
@@ -226,7 +227,7 @@ def _run_generate(args) -> int:
         print(f"recorded {', '.join(assignments)} in the gradebook {_shown_url(db_url)}")
     if not args.assignments:  # a full regeneration also drops topics gone from solutions/
         for old in sorted((root / "course").iterdir()):
-            if old.is_dir() and ASSIGNMENT_RE.match(old.name) and old.name not in assignments:
+            if old.is_dir() and ASSIGNMENT_RE.fullmatch(old.name) and old.name not in assignments:
                 shutil.rmtree(old)
                 print(f"removed {old} (no solutions/{old.name})")
     return EXIT_OK
@@ -289,9 +290,12 @@ def _run_collect(args) -> int:
     result = collect.collect(args.root, args.assignment, args.source, db_url=args.db_url, roster=args.roster)
     for c in result.collected:
         note = f"; missing cell(s) {', '.join(c.missing_cells)}: nbgrader puts deleted test cells back" if c.missing_cells else ""
+        if c.renumbered_ids:
+            note += f"; {c.renumbered_ids} duplicated cell id(s) renumbered"
         print(f"collected {c.student} ({c.state}{note})")
     for name, reason in result.problems:
-        print(f"skipped {name}: {reason}", file=sys.stderr)
+        shown = name if name.isprintable() else repr(name)  # a newline in a name must not forge a line
+        print(f"skipped {shown}: {reason}", file=sys.stderr)
     print(
         f"{len(result.collected)} submission(s) of {result.assignment} in {args.root / 'submitted'}"
         + (f"; {len(result.problems)} file(s) skipped" if result.problems else "")
@@ -479,6 +483,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _db_url_in_environment(db_url: str | None):
+    old = os.environ.get(DB_URL_ENV)
+    if db_url:
+        os.environ[DB_URL_ENV] = db_url
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(DB_URL_ENV, None)
+        else:
+            os.environ[DB_URL_ENV] = old
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -492,7 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.root = find_root()
             except FileNotFoundError as e:
                 raise UsageError(str(e)) from None
-        return args._command.run(args)
+        with _db_url_in_environment(args.db_url):  # so nbgrader_config.py makes no default gradebook folder
+            return args._command.run(args)
     except UsageError as e:
         print(f"cnn-course {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

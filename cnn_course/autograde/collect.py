@@ -34,6 +34,7 @@ class Collected:
     source: str  # file name as found (zip entry or path relative to the folder)
     state: str  # "new", "updated", "unchanged"
     missing_cells: list[str] = field(default_factory=list)
+    renumbered_ids: int = 0  # cells whose duplicated id collect replaced
 
 
 @dataclass
@@ -72,7 +73,7 @@ def read_roster(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     else:
         for line in lines:
             students[line.strip()] = {}
-    bad = [s for s in students if not STUDENT_ID_RE.match(s)]
+    bad = [s for s in students if not STUDENT_ID_RE.fullmatch(s)]
     if bad:
         raise UsageError(f"the roster {path} has invalid student id(s) {', '.join(map(repr, bad[:5]))} (letters, digits, _ . - only)")
     return students
@@ -83,6 +84,10 @@ def _entry_time_zip(info: zipfile.ZipInfo) -> datetime:
         return datetime.fromtimestamp(time.mktime((*info.date_time, 0, 0, -1)), timezone.utc)
     except (OverflowError, ValueError):
         return datetime.now(timezone.utc)
+
+
+#: Stands for a zip entry's path that escapes the zip (``../x.ipynb``, ``/x.ipynb``, ``C:x``).
+UNSAFE = "\0unsafe"
 
 
 def _ignored(parts: Sequence[str]) -> bool:
@@ -112,15 +117,19 @@ def _source_entries(source: Path) -> list[tuple[str, tuple[str, ...], Callable[[
     for info in zf.infolist():
         if info.is_dir():
             continue
-        parts = tuple(p for p in info.filename.replace("\\", "/").split("/") if p not in ("", "."))
-        if not parts or _ignored(parts):
+        raw = info.filename.replace("\\", "/")
+        parts = tuple(p for p in raw.split("/") if p not in ("", "."))
+        if ".." in parts or raw.startswith("/") or (parts and parts[0].endswith(":")):
+            parts = (UNSAFE,)  # refused by name in collect, never unpacked
+        elif not parts or _ignored(parts):
             continue
         entries.append((info.filename, parts, (lambda i=info: zf.read(i)), info.file_size, _entry_time_zip(info)))
     return entries
 
 
-def check_notebook(data: bytes, assignment: str, expected: list[str]) -> tuple[object, list[str]]:
-    """Parse and check one submitted notebook: ``(notebook, missing graded cells)``.
+def check_notebook(data: bytes, assignment: str, expected: list[str]) -> tuple[object, list[str], int]:
+    """Parse and check one submitted notebook: ``(notebook, missing graded cells, number of
+    duplicated cell ids renumbered)``.
 
     Raises ``ValueError`` with the reason (one sentence) when it cannot be collected.
     """
@@ -144,6 +153,7 @@ def check_notebook(data: bytes, assignment: str, expected: list[str]) -> tuple[o
         raise ValueError(f"nbformat {version} notebook; expected nbformat 4 (open and save it in Jupyter to convert it)")
     if not isinstance(raw.get("cells"), list):
         raise ValueError("not a Jupyter notebook (no cells list)")
+    renumbered = _renumber_duplicate_ids(raw["cells"])
     try:
         nb = nbformat.from_dict(raw)
         nbformat.validate(nb)
@@ -161,7 +171,27 @@ def check_notebook(data: bytes, assignment: str, expected: list[str]) -> tuple[o
     missing = [g for g in expected if g not in present]
     if expected and len(missing) == len(expected):
         raise ValueError(f"not a {assignment} notebook (it has none of the cells {', '.join(expected)})")
-    return nb, missing
+    return nb, missing, renumbered
+
+
+def _renumber_duplicate_ids(cells: list) -> int:
+    """Give every cell whose ``id`` repeats an earlier one a fresh id, in place; the count.
+
+    nbformat would repair them too, with one warning per cell each time any later step
+    reads the notebook; collect repairs once and says so in one line."""
+    seen, renumbered = set(), 0
+    for cell in cells:
+        cid = cell.get("id") if isinstance(cell, dict) else None
+        if not isinstance(cid, str):
+            continue
+        if cid in seen:
+            n = len(seen)
+            while f"cell-{n}" in seen:
+                n += 1
+            cid = cell["id"] = f"cell-{n}"
+            renumbered += 1
+        seen.add(cid)
+    return renumbered
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -205,14 +235,18 @@ def collect(
 
     entries = _source_entries(source)
     # A zip (or folder) holding one top folder: look inside it.
-    if entries and all(len(parts) > 1 for _, parts, *_ in entries) and len({parts[0] for _, parts, *_ in entries}) == 1:
-        entries = [(name, parts[1:], *rest) for name, parts, *rest in entries]
+    safe = [e for e in entries if e[1] != (UNSAFE,)]
+    if safe and all(len(parts) > 1 for _, parts, *_ in safe) and len({parts[0] for _, parts, *_ in safe}) == 1:
+        entries = [(name, parts if parts == (UNSAFE,) else parts[1:], *rest) for name, parts, *rest in entries]
     if not entries:
         raise UsageError(f"no notebooks in {source}")
 
     seen: dict[str, str] = {}
     accepted = []
     for name, parts, read, size, when in sorted(entries, key=lambda e: e[0]):
+        if parts == (UNSAFE,):
+            result.problems.append((name, "its path leaves the zip's folder (.. or an absolute path); refused"))
+            continue
         if len(parts) > 1:
             result.problems.append((name, "in a subfolder; expected <student_id>.ipynb files side by side"))
             continue
@@ -220,7 +254,7 @@ def collect(
         if not dot or ext != "ipynb":
             result.problems.append((name, "not a notebook; expected <student_id>.ipynb"))
             continue
-        if not STUDENT_ID_RE.match(stem):
+        if not STUDENT_ID_RE.fullmatch(stem):
             result.problems.append((name, f"{stem!r} is not a valid student id (letters, digits, _ . - only)"))
             continue
         if stem in seen:
@@ -235,16 +269,20 @@ def collect(
             continue
         data = read()
         try:
-            _, missing = check_notebook(data, assignment, info.graded_cells)
+            nb, missing, renumbered = check_notebook(data, assignment, info.graded_cells)
         except ValueError as e:
             result.problems.append((name, str(e)))
             continue
-        accepted.append((stem, name, data, when, missing))
+        if renumbered:  # store the repaired notebook, so no later step warns about it again
+            import nbformat
+
+            data = (nbformat.writes(nb) + "\n").encode()
+        accepted.append((stem, name, data, when, missing, renumbered))
 
     with course.gradebook() as gb:
         for sid, fields in (known or {}).items():  # the whole roster: export lists who did not submit
             gb.update_or_create_student(sid, **fields)
-        for stem, name, data, when, missing in accepted:
+        for stem, name, data, when, missing, renumbered in accepted:
             folder = course.folder("submitted", stem, assignment)
             target = folder / f"{info.name}.ipynb"
             if target.is_file() and target.read_bytes() == data:
@@ -256,5 +294,5 @@ def collect(
                 _write_bytes_atomic(folder / "timestamp.txt", (stamp + "\n").encode())
             if known is None:
                 gb.update_or_create_student(stem)
-            result.collected.append(Collected(stem, name, state, missing))
+            result.collected.append(Collected(stem, name, state, missing, renumbered))
     return result

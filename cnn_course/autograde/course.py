@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "nbgrader_config.py"
 DB_URL_ENV = "CNN_COURSE_DB_URL"
-ASSIGNMENT_RE = re.compile(r"^\d\d_[a-z0-9_]+$")  # topic folders: 01_convolution
+ASSIGNMENT_RE = re.compile(r"\d\d_[a-z0-9_]+")  # topic folders: 01_convolution; always .fullmatch
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
 
@@ -72,7 +72,7 @@ def list_assignments(solutions: str | os.PathLike) -> list[str]:
     if not solutions.is_dir():
         return []
     return sorted(
-        p.name for p in solutions.iterdir() if p.is_dir() and ASSIGNMENT_RE.match(p.name) and any(p.glob("*.ipynb"))
+        p.name for p in solutions.iterdir() if p.is_dir() and ASSIGNMENT_RE.fullmatch(p.name) and any(p.glob("*.ipynb"))
     )
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .course import DB_URL_ENV, UsageError, generate_release, list_assignments, load_config
 
-STUDENT_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+STUDENT_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")  # always .fullmatch: "$" would accept a trailing newline
 RECORD_NAME = ".cnn-course-graded.json"  # completion record, written last
 MANUAL_NAME = ".cnn-course-manual.json"  # "needs manual grading" marker
 SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for the lock
@@ -266,7 +266,7 @@ def submitted_students(course: CourseRoot, assignment: str) -> list[str]:
         return []
     return sorted(
         p.name for p in base.iterdir()
-        if p.is_dir() and STUDENT_ID_RE.match(p.name) and any((p / assignment).glob("*.ipynb"))
+        if p.is_dir() and STUDENT_ID_RE.fullmatch(p.name) and any((p / assignment).glob("*.ipynb"))
     )
 
 
@@ -316,8 +316,20 @@ def _nbgrader_reason(result: dict) -> str:
         elif current is not None:
             current.append(line)
     useful = [" ".join(m) for m in messages if m[0] and not m[0].startswith(("Please see", "There was an error"))]
-    pick = useful[0] if useful else (error[-1] if error else (log[-1] if log else "unknown error"))
-    return "nbgrader could not grade it: " + re.sub(r"\s+", " ", pick)[:300]
+    raised = [x for x in error + log if _EXCEPTION_LINE.match(x)]  # "RuntimeError: what went wrong"
+    pick = useful[0] if useful else (raised[-1] if raised else (error[-1] if error else (log[-1] if log else "unknown error")))
+    return "nbgrader could not grade it: " + _one_sentence(pick)
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Warning|Exit|Interrupt): \S")
+
+
+def _one_sentence(text: str, limit: int = 200) -> str:
+    """``text`` on one line, a traceback cut off, at most ``limit`` characters (at a word)."""
+    text = re.sub(r"\s+", " ", text.split("Traceback (most recent call last)")[0]).strip() or "unknown error"
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " …"
+    return text
 
 
 def _fmt(x: float | None) -> str:

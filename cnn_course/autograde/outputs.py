@@ -143,8 +143,10 @@ class _OutputCollector:
     def finish(self) -> list[NotebookNode]:
         notes = []
         if self.dropped_chars:
+            # "at least": the grader counts what reached it; a kernel printing faster than it is
+            # read also loses messages in transport (ZeroMQ drops them past its high-water mark)
             notes.append(f"[output cut: the grader keeps {self.max_chars:,} characters of a cell's output; "
-                         f"{self.dropped_chars:,} more were dropped]\n")
+                         f"at least {self.dropped_chars:,} more were dropped]\n")
         if self.dropped_outputs:
             notes.append(f"[{self.dropped_outputs:,} more output(s) dropped: the grader keeps {self.max_outputs} "
                          f"outputs and {_size(self.max_rich)} of images per cell]\n")

@@ -17,6 +17,8 @@ Cleaning feedback (``GenerateFeedback.preprocessors``):
     cleans the cell's *source*. This preprocessor runs before it and rewrites those
     tracebacks: the ``ename: evalue`` line (our feedback message) stays, the quoted
     source of a cell with hidden tests goes.
+``ClearHiddenTestsInTestCells``
+    ``ClearHiddenTests`` that leaves students' cells alone (marker text there is just text).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pathlib import Path
 import nbformat
 from nbconvert.filters import strip_ansi
 from nbgrader.api import MissingEntry
-from nbgrader.preprocessors import DeduplicateIds, NbGraderPreprocessor, OverwriteCells
+from nbgrader import utils as nbgrader_utils
+from nbgrader.preprocessors import ClearHiddenTests, DeduplicateIds, NbGraderPreprocessor, OverwriteCells
 from traitlets import Unicode
 
 from .course import hidden_test_lines
@@ -72,7 +75,7 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):
     ).tag(config=True)
 
     def preprocess_cell(self, cell, resources, cell_index):
-        if cell.cell_type != "code":
+        if not _is_test_cell(cell):
             return cell, resources
         hidden = set(hidden_test_lines(cell.source))
         if not hidden:
@@ -98,6 +101,24 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):
                 kept.append(final)
             output.traceback = kept
         return cell, resources
+
+
+def _is_test_cell(cell) -> bool:
+    """An autograder test cell: the only cells whose hidden-test markers are the course's.
+    (Their metadata comes from the gradebook: ``RestoreCells`` rebuilt it before grading.)"""
+    return cell.cell_type == "code" and nbgrader_utils.is_grade(cell) and not nbgrader_utils.is_solution(cell)
+
+
+class ClearHiddenTestsInTestCells(ClearHiddenTests):
+    """nbgrader's ``ClearHiddenTests`` for test cells only. Stock, it reads the markers in
+    every code cell, so a student's comment "BEGIN HIDDEN TESTS" made feedback fail ("No
+    end hidden tests statement found") or cut the student's own code; in a student's cell
+    the marker text is just text."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if not _is_test_cell(cell):
+            return cell, resources
+        return super().preprocess_cell(cell, resources, cell_index)
 
 
 # --------------------------------------------------------------------------- sanitizing

@@ -76,6 +76,15 @@ def _type_name(x) -> str:
     return type(x).__name__
 
 
+def _not_numeric_array(name: str, got) -> str:
+    """The message for a result that is not an array of numbers."""
+    if isinstance(got, np.ndarray) or type(got).__name__ == "ndarray":  # the latter: one the sandbox could not send
+        dtype = f"dtype {got.dtype}" if isinstance(got, np.ndarray) else "dtype object, text or structured"
+        return (f"{name} must be a NumPy array of numbers (float, int or bool), got an array of {dtype}. "
+                "Hint: an array built from Python objects or None has dtype object; build it from numbers.")
+    return f"{name} must be a NumPy array, got {_type_name(got)}."
+
+
 def _close(got: np.ndarray, expected: np.ndarray, dtype, equal_nan: bool = False) -> np.ndarray:
     rtol, atol = tolerances(dtype)
     finite = np.abs(expected[np.isfinite(expected)]) if expected.size else expected
@@ -139,8 +148,8 @@ def compare(out: Out, got, dtype) -> list[str] | None:
     if out.kind == "ints":
         return _compare_ints(name, got, exp)
     # "array" and "mask"
-    if not isinstance(got, np.ndarray):
-        return [f"{name} must be a NumPy array, got {_type_name(got)}."]
+    if not isinstance(got, np.ndarray) or got.dtype.kind not in "biufc":
+        return [_not_numeric_array(name, got)]
     if got.shape != exp.shape:
         return [f"{name} has the wrong shape: expected {exp.shape}, got {got.shape}."]
     if out.kind == "mask":
@@ -259,8 +268,8 @@ def _compare_list(out: Out, got, dtype) -> list[str] | None:
 
 
 def _compare_ints(name: str, got, exp: np.ndarray) -> list[str] | None:
-    if not isinstance(got, np.ndarray):
-        return [f"{name} must be a NumPy array, got {_type_name(got)}."]
+    if not isinstance(got, np.ndarray) or got.dtype.kind not in "biufc":
+        return [_not_numeric_array(name, got)]
     if got.shape != exp.shape:
         return [f"{name} has the wrong shape: expected {exp.shape}, got {got.shape}."]
     if got.dtype.kind not in "iu":

@@ -3,8 +3,12 @@
 ``cnn_course.pt.conv`` mirrors ``cnn_course.ref.conv`` and ``cnn_course.pt.pool`` mirrors
 ``cnn_course.ref.pool``; ``cnn_course.pt.batchnorm`` mirrors ``cnn_course.ref.batchnorm``
 (``batch_norm`` and the modules ``BatchNorm1d``/``BatchNorm2d``, drop-ins for torch's).
-The training helpers live in ``cnn_course.pt.train`` and the small networks in
-``cnn_course.pt.models``. ``cnn_course.pt.optim`` mirrors ``cnn_course.ref.optim``:
+The training helpers live in ``cnn_course.pt.train`` and the networks in the model zoo
+``cnn_course.pt.models`` (``SmallConvNet``; the classic ``lenet5``, ``alexnet``, ``vgg``,
+``vgg16``, ``vgg_block`` of ``cnn_course.pt.classic``; the residual ``BasicBlock``,
+``Bottleneck``, ``resnet18/34/50`` and small-image ``cifar_resnet``, ``resnet20/32/56`` of
+``cnn_course.pt.resnet``). ``cnn_course.pt.summary.layer_table(model, input_size)`` tabulates
+any model layer by layer (torchinfo; ``print_table``), the twin of ``cnn_course.ref.summary``. ``cnn_course.pt.optim`` mirrors ``cnn_course.ref.optim``:
 the optimizers ``GD``, ``Momentum``, ``RMSProp``, ``Adam`` (``torch.optim.Optimizer`` classes),
 ``schedule``/``lr_lambda`` for the learning-rate decays and ``random_mini_batches``.
 Fully connected networks: ``cnn_course.pt.init`` (``init_std``, ``initialize_``),
@@ -23,9 +27,29 @@ from .experiments import RunHistory, activation_modules, batch_stat_accuracy, co
 from .init import init_std, initialize_
 from .losses import cross_entropy, l2_penalty, log_softmax, softmax
 from .mlp import MLP
-from .models import SmallConvNet
+from .models import (
+    VGG16_CFG,
+    BasicBlock,
+    Bottleneck,
+    ClassicNet,
+    ResNet,
+    SmallConvNet,
+    alexnet,
+    cifar_resnet,
+    lenet5,
+    resnet18,
+    resnet20,
+    resnet32,
+    resnet34,
+    resnet50,
+    resnet56,
+    vgg,
+    vgg16,
+    vgg_block,
+)
 from .optim import GD, Adam, Momentum, RMSProp, lr_lambda, random_mini_batches, schedule
 from .pool import AvgPool2d, MaxPool2d, pool2d
+from .summary import format_table, layer_table, print_table
 from .train import History, evaluate, fit, set_seed
 
 __all__ = [
@@ -34,7 +58,10 @@ __all__ = [
     "zero_pad", "conv_output_size", "conv2d", "Conv2d",
     "pool2d", "MaxPool2d", "AvgPool2d",
     "batch_norm", "BatchNorm1d", "BatchNorm2d",
-    "SmallConvNet", "History", "fit", "evaluate", "set_seed",
+    "SmallConvNet", "ClassicNet", "VGG16_CFG", "lenet5", "alexnet", "vgg_block", "vgg", "vgg16",
+    "BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50",
+    "cifar_resnet", "resnet20", "resnet32", "resnet56", "layer_table", "print_table", "format_table",
+    "History", "fit", "evaluate", "set_seed",
     "RunHistory", "train_run", "compare_runs", "activation_modules", "batch_stat_accuracy",
     "GD", "Momentum", "RMSProp", "Adam", "lr_lambda", "schedule", "random_mini_batches",
 ]

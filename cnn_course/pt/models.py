@@ -1,4 +1,14 @@
-"""Small networks built from the course's own layers."""
+"""The course's model zoo: import every network from here.
+
+* ``SmallConvNet`` (below): two conv blocks built from the course's own layers, for 8×8 digits.
+* ``cnn_course.pt.classic``: ``lenet5``, ``alexnet``, ``vgg_block``, ``vgg``, ``vgg16``,
+  ``VGG16_CFG`` (and ``ClassicNet``, the shape-checking ``nn.Sequential`` they return).
+* ``cnn_course.pt.resnet``: ``BasicBlock``, ``Bottleneck``, ``ResNet``, ``resnet18``,
+  ``resnet34``, ``resnet50`` and the small-image ``cifar_resnet``, ``resnet20``,
+  ``resnet32``, ``resnet56``.
+
+``cnn_course.pt.summary.layer_table(model, input_size)`` prints any of them layer by layer.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +16,28 @@ import torch
 from torch import nn
 
 from .. import _validate
+from .classic import VGG16_CFG, ClassicNet, alexnet, lenet5, vgg, vgg16, vgg_block
 from .conv import Conv2d
 from .pool import MaxPool2d
+from .resnet import (
+    BasicBlock,
+    Bottleneck,
+    ResNet,
+    cifar_resnet,
+    resnet18,
+    resnet20,
+    resnet32,
+    resnet34,
+    resnet50,
+    resnet56,
+)
 
-__all__ = ["SmallConvNet"]
+__all__ = [
+    "SmallConvNet",
+    "ClassicNet", "VGG16_CFG", "alexnet", "lenet5", "vgg", "vgg16", "vgg_block",
+    "BasicBlock", "Bottleneck", "ResNet",
+    "cifar_resnet", "resnet18", "resnet20", "resnet32", "resnet34", "resnet50", "resnet56",
+]
 
 
 class SmallConvNet(nn.Module):

@@ -25,6 +25,12 @@ Whole networks: the residual block of ``cnn_course.ref.resnet`` (``residual_bloc
 LeNet-5 of ``cnn_course.ref.classic`` (``lenet5_init``, ``lenet5_forward``/``lenet5_backward``,
 ``lenet5_loss``, ``lenet5_train_step``, ``lenet5_train``, ``lenet5_accuracy``, and
 ``params_to_torch``/``params_from_torch`` to copy weights to and from a torch LeNet-5).
+
+Layer tables (``cnn_course.ref.summary``): ``spec_table(spec, input_shape)`` gives each layer's
+output shape, parameters and multiply-adds (``Row``s in a ``LayerTable``, ``print_table``) from
+a layer spec built with ``cnn_course.ref.summary``'s constructors (``conv``, ``pool``, ``fc``,
+``residual``…); the zoo's specs ``LENET5``, ``ALEXNET``, ``VGG16`` and ``lenet5_spec``,
+``alexnet_spec``, ``vgg_spec``, ``resnet_spec``, ``cifar_resnet_spec``.
 """
 
 from .batchnorm import (
@@ -104,6 +110,21 @@ from .resnet import (
     residual_block_forward,
     residual_block_init,
     residual_block_learnable,
+)
+from .summary import (
+    ALEXNET,
+    LENET5,
+    VGG16,
+    LayerTable,
+    Row,
+    alexnet_spec,
+    cifar_resnet_spec,
+    format_table,
+    lenet5_spec,
+    print_table,
+    resnet_spec,
+    spec_table,
+    vgg_spec,
 )
 
 __all__ = [
@@ -189,4 +210,18 @@ __all__ = [
     "lenet5_train_step",
     "params_from_torch",
     "params_to_torch",
+    # summary: layer tables from a layer spec
+    "ALEXNET",
+    "LENET5",
+    "VGG16",
+    "LayerTable",
+    "Row",
+    "alexnet_spec",
+    "cifar_resnet_spec",
+    "format_table",
+    "lenet5_spec",
+    "print_table",
+    "resnet_spec",
+    "spec_table",
+    "vgg_spec",
 ]
