@@ -200,3 +200,33 @@ def test_checks_are_fast(correct_ns):
         run(correct_ns, exercise, hidden=True, seed=SEED)
         run(correct_ns, exercise)
         assert time.perf_counter() - start < 4.0, exercise
+
+
+def _notebook_test_cells():
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "solutions/05_resnet/05_resnet.ipynb").read_text())
+    return {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in nb["cells"]
+            if c["cell_type"] == "code" and c["metadata"]["nbgrader"].get("grade")}
+
+
+def test_the_notebook_s_test_cells_give_the_same_verdicts_through_the_judge():
+    """Under the autograder the student's functions live in another process and every value
+    crosses the codec: the caches of the course's layers (a BatchNormCache arrives as a plain
+    tuple) and the student's modules (as handles) must still work, and a bug still fail with its hint."""
+    from cnn_course.autograde.judge import run_test_cell
+    from cnn_course.autograde.links import LoopbackLink
+
+    cells = _notebook_test_cells()
+    assert list(cells) == [f"test_{e}" for e in EXERCISES]
+    link = LoopbackLink(namespace(CORRECT))
+    for gid, source in cells.items():
+        result = run_test_cell(source, link, timeout=120, filename=f"<{gid}>")
+        assert result.passed, (gid, result)
+    for name in ("bwd_no_shortcut_grad", "fwd_calls_library_block"):
+        b = next(b for b in BUGS if b.name == name)
+        link = LoopbackLink(namespace(CORRECT, {b.function: b.source}))
+        result = run_test_cell(cells["test_residual_block_backward"], link, timeout=120)
+        assert not result.passed
+        assert (b.hint if name.startswith("bwd") else "cannot be checked") in result.evalue, result.evalue
