@@ -443,12 +443,11 @@ def _count_case(kind, c_in, width, stride, note=""):
         found = [("you counted a bias for each convolution: a convolution followed by batch norm has none in the "
                   "torch layout (bias=False), since BN's β takes its role.", dict(conv_bias=True)),
                  ("you left out the batch norms: each has a γ and a β per channel (2·C parameters).", dict(bn=False)),
-                 ("you counted the running mean and variance (and the batch counter) of each batch norm: they are "
-                  "buffers, updated by averaging, not parameters learned by gradient descent; count γ and β only.",
-                  dict(running=True)),
-                 ("you counted the running mean and variance and the batch counter of each batch norm: they are "
-                  "buffers, updated by averaging, not parameters learned by gradient descent; count γ and β only.",
-                  dict(running="all")),
+                 ("you counted the running mean and variance of each batch norm: they are buffers, updated by "
+                  "averaging, not parameters learned by gradient descent; count γ and β only.", dict(running=True)),
+                 ("you counted the running mean and variance and the batch counter (num_batches_tracked) of each "
+                  "batch norm: they are buffers, updated by averaging or counting, not parameters learned by gradient "
+                  "descent; count γ and β only.", dict(running="all")),
                  ("you counted a bias for each convolution and left out the batch norms' γ and β.",
                   dict(conv_bias=True, bn=False))]
         needs = stride != 1 or c_in != out_c
