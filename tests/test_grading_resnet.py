@@ -58,7 +58,10 @@ def correct_ns():
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_correct_solution_passes_visible_and_hidden(correct_ns, exercise):
     visible = run(correct_ns, exercise)
-    assert re.fullmatch(rf"✓ {exercise}: \d visible cases passed\n", visible), visible
+    report = (r"Gradient check of residual_block_backward's dx against centred differences of your "
+              r"residual_block_forward \(visible case 1, 8 entries of x\):\n  relative error \d\.\de-\d\d — below 1e-7: your dx agrees "
+              r"with the numerical gradient\n") if exercise == "residual_block_backward" else ""
+    assert re.fullmatch(rf"{report}✓ {exercise}: \d visible cases passed\n", visible), visible
     for seed in (SEED, 7):
         hidden = run(correct_ns, exercise, hidden=True, seed=seed)
         assert hidden == f"✓ {exercise}: {CHECKS[exercise][2]} hidden cases passed\n", hidden
@@ -230,3 +233,16 @@ def test_the_notebook_s_test_cells_give_the_same_verdicts_through_the_judge():
         result = run_test_cell(cells["test_residual_block_backward"], link, timeout=120)
         assert not result.passed
         assert (b.hint if name.startswith("bwd") else "cannot be checked") in result.evalue, result.evalue
+
+
+def test_visible_backward_prints_the_gradient_check_and_a_bug_disagrees():
+    out = run(bug_ns("bwd_no_shortcut_grad"), "residual_block_forward")  # the forward is right
+    assert "✓ residual_block_forward" in out
+    import io as _io
+    buf = _io.StringIO()
+    with redirect_stdout(buf), pytest.raises(CheckFailed):
+        ns = bug_ns("bwd_no_shortcut_grad")
+        check.residual_block_backward(ns["residual_block_backward"], ns["residual_block_forward"])
+    assert "far above 1e-7: your dx and the numerical gradient disagree" in buf.getvalue(), buf.getvalue()
+    hidden = run(namespace(CORRECT), "residual_block_backward", hidden=True, seed=SEED)
+    assert "Gradient check" not in hidden

@@ -59,6 +59,7 @@ STATS = {"1": ("running_mean1", "running_var1"), "2": ("running_mean2", "running
          "s": ("running_means", "running_vars")}
 MOMENTUM, EPS = 0.1, 1e-5
 _HIDDEN = 10
+_GRAD_POINTS = 8  # entries of x the visible gradient check compares
 
 RECIPE = ("out = relu(z2 + shortcut), with z1 = BN1(conv 3×3 of x, stride s, pad 1), a1 = relu(z1), "
           "z2 = BN2(conv 3×3 of a1, stride 1, pad 1); shortcut = x, or BNs(conv 1×1 of x, stride s, pad 0) when "
@@ -374,6 +375,40 @@ def _backward_case(forward, x, params, stride, dout, note=""):
     )
 
 
+def _gradient_report(func, forward_func, case_args) -> None:
+    """Visible mode: dx of the student's backward against centred differences of the student's
+    own forward pass (train mode) on the first visible case; prints the relative error, or
+    nothing when either function fails (the cases then say what is wrong)."""
+    x, params, stride, dout = case_args
+    try:
+        with np.errstate(all="ignore"):
+            out, cache = forward_func(x.copy(), {k: v.copy() for k, v in params.items()}, stride, True)
+            if compare(Out("out", reference_block(x, params, stride, True)["out"]), out, np.float64):
+                return
+            dx = np.asarray(func(dout.copy(), cache)["dx"], dtype=np.float64)
+
+            def f(xx):
+                return np.asarray(forward_func(xx, {k: v.copy() for k, v in params.items()}, stride, True)[0])
+
+            h, positions = 1e-5, list(np.ndindex(x.shape))[::max(1, x.size // _GRAD_POINTS)]
+            num = np.empty(len(positions))
+            for k, idx in enumerate(positions):  # a sample of x's entries keeps the check fast
+                xp, xm = x.copy(), x.copy()
+                xp[idx] += h
+                xm[idx] -= h
+                num[k] = np.sum((f(xp) - f(xm)) * dout) / (2 * h)
+            ana = np.array([dx[idx] for idx in positions])
+            err = float(np.max(np.abs(ana - num) / np.maximum(1e-8, np.abs(ana) + np.abs(num))))
+    except Exception:  # the cases below report whatever went wrong
+        return
+    verdict = ("below 1e-7: your dx agrees with the numerical gradient" if err < 1e-7 else
+               "far above 1e-7: your dx and the numerical gradient disagree" if err > 1e-3 else
+               "between 1e-7 and 1e-3: look closer")
+    print(f"Gradient check of residual_block_backward's dx against centred differences of your "
+          f"residual_block_forward (visible case 1, {len(positions)} entries of x):\n  relative error {err:.1e} — "
+          f"{verdict}")
+
+
 @forbids(*RESIDUAL_FORBIDDEN)
 def residual_block_backward(func, forward_func, hidden=False, seed=0):
     """Check ``residual_block_backward(dout, cache) -> grads`` (a dict: ``dx`` and ``dW1``,
@@ -393,8 +428,10 @@ def residual_block_backward(func, forward_func, hidden=False, seed=0):
     if not hidden:
         rng = np.random.default_rng(5052)
         blocks = [(x, p, s, note) for x, p, s, train, note in _visible_blocks() if train]
-        cases = [_backward_case(forward_func, x, p, s, np.round(rng.normal(0, 1, _out_shape(x, p, s)), 2), note)
-                 for x, p, s, note in blocks]
+        douts = [np.round(rng.normal(0, 1, _out_shape(x, p, s)), 2) for x, p, s, _ in blocks]
+        cases = [_backward_case(forward_func, x, p, s, dout, note) for (x, p, s, note), dout in zip(blocks, douts)]
+        if find_forbidden_static(func, RESIDUAL_FORBIDDEN) is None:
+            _gradient_report(func, forward_func, (blocks[0][0], blocks[0][1], blocks[0][2], douts[0]))
     else:
         rng = np.random.default_rng(seed)
         cases = []
