@@ -246,3 +246,23 @@ def test_visible_backward_prints_the_gradient_check_and_a_bug_disagrees():
     assert "far above 1e-7: your dx and the numerical gradient disagree" in buf.getvalue(), buf.getvalue()
     hidden = run(namespace(CORRECT), "residual_block_backward", hidden=True, seed=SEED)
     assert "Gradient check" not in hidden
+
+
+def test_an_error_inside_a_course_layer_shows_the_student_s_line():
+    msg = str(failure(bug_ns("fwd_padding_0"), "residual_block_forward"))
+    assert "at line " in msg and "in residual_block_forward:" in msg and "ref.conv2d_forward(" in msg, msg
+    assert "check_conv_args" not in msg and "padding 1 for each 3×3 convolution" in msg, msg
+
+
+def test_batchnorm_backward_accepts_its_cache_as_a_plain_tuple():
+    """What the autograder's codec makes of a BatchNormCache (a NamedTuple) on its way back."""
+    from cnn_course import ref
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 3, 2, 2))
+    _, cache = ref.batchnorm_forward(x, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3))
+    dout = rng.normal(size=x.shape)
+    for a, b in zip(ref.batchnorm_backward(dout, cache), ref.batchnorm_backward(dout, tuple(cache))):
+        assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="BatchNormCache"):
+        ref.batchnorm_backward(dout, tuple(cache)[:-1])
