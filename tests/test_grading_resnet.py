@@ -266,3 +266,12 @@ def test_batchnorm_backward_accepts_its_cache_as_a_plain_tuple():
         assert np.array_equal(a, b)
     with pytest.raises(ValueError, match="BatchNormCache"):
         ref.batchnorm_backward(dout, tuple(cache)[:-1])
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_alternative_solutions_pass(exercise):
+    from submissions.resnet import ALTERNATIVE
+
+    ns = namespace(CORRECT, ALTERNATIVE)
+    run(ns, exercise)
+    run(ns, exercise, hidden=True, seed=SEED + 1)

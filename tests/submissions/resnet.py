@@ -348,3 +348,124 @@ MISBEHAVING: dict[str, tuple[dict[str, str], set[str]]] = {
 
 # The bug whose feedback page the pipeline inspects.
 FEEDBACK_BUG = "fwd_add_after_relu"
+
+# A second, self-consistent correct set (its own cache layout, nn.Sequential bodies, a
+# ModuleList of blocks, adaptive pooling): it replaces all six exercises at once.
+ALTERNATIVE: dict[str, str] = {
+    "residual_block_forward": '''\
+import numpy as np
+from cnn_course import ref
+
+def _conv_bn(x, params, s, stride, pad, train):
+    z, conv = ref.conv2d_forward(x, params["W" + s], params["b" + s], stride, pad)
+    stats = ("running_mean" + s, "running_var" + s) if s != "s" else ("running_means", "running_vars")
+    out, bn = ref.batchnorm_forward(z, params["gamma" + s], params["beta" + s], params[stats[0]], params[stats[1]],
+                                    train=train)
+    return out, {"conv": conv, "bn": bn}
+
+def residual_block_forward(x, params, stride=1, train=True):
+    cache = {}
+    if params.get("Ws") is not None:
+        shortcut, cache["s"] = _conv_bn(x, params, "s", stride, 0, train)
+    else:
+        shortcut = x
+    z1, cache["1"] = _conv_bn(x, params, "1", stride, 1, train)
+    cache["mask1"] = z1 > 0
+    z2, cache["2"] = _conv_bn(z1 * cache["mask1"], params, "2", 1, 1, train)
+    total = z2 + shortcut
+    cache["mask"] = total > 0
+    return np.where(cache["mask"], total, 0.0), cache
+''',
+    "residual_block_backward": '''\
+import numpy as np
+from cnn_course import ref
+
+def _conv_bn_back(d, part, s, grads):
+    dz, grads["dgamma" + s], grads["dbeta" + s] = ref.batchnorm_backward(d, part["bn"])
+    dx, grads["dW" + s], grads["db" + s] = ref.conv2d_backward(dz, part["conv"])
+    return dx
+
+def residual_block_backward(dout, cache):
+    grads = {}
+    d = np.where(cache["mask"], dout, 0.0)
+    d_main = _conv_bn_back(d, cache["2"], "2", grads)
+    dx = _conv_bn_back(np.where(cache["mask1"], d_main, 0.0), cache["1"], "1", grads)
+    dx = dx + (_conv_bn_back(d, cache["s"], "s", grads) if "s" in cache else d)
+    grads["dx"] = dx
+    return grads
+''',
+    "IdentityBlock": '''\
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+class IdentityBlock(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, kernel_size=3, stride=1, padding=1, bias=False), nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel_size=3, stride=1, padding=1, bias=False), nn.BatchNorm2d(channels))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + x)
+''',
+    "ConvolutionalBlock": '''\
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+class ConvolutionalBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=2):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(out_channels))
+        self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                      nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        return F.relu(self.main(x) + self.shortcut(x))
+''',
+    "block_parameters": '''\
+def block_parameters(kind, in_channels, width, stride=1):
+    if kind == "basic":
+        convs = [(3, in_channels, width), (3, width, width)]
+    else:
+        convs = [(1, in_channels, width), (3, width, width), (1, width, 4 * width)]
+    out_channels = convs[-1][2]
+    if stride > 1 or in_channels != out_channels:
+        convs.append((1, in_channels, out_channels))
+    weights = sum(f * f * c_in * c_out for f, c_in, c_out in convs)
+    gammas_and_betas = sum(2 * c_out for _, _, c_out in convs)
+    return int(weights + gammas_and_betas)
+''',
+    "SmallResNet": '''\
+import torch
+from torch import nn
+
+class SmallResNet(nn.Module):
+    def __init__(self, stages, in_channels=1, num_classes=10):
+        super().__init__()
+        width = stages[0][0]
+        self.conv = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(width)
+        self.layers = nn.ModuleList()
+        for channels, n_blocks, stride in stages:
+            for k in range(n_blocks):
+                s = stride if k == 0 else 1
+                if s != 1 or channels != width:
+                    self.layers.append(ConvolutionalBlock(width, channels, s))
+                else:
+                    self.layers.append(IdentityBlock(channels))
+                width = channels
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        x = torch.relu(self.bn(self.conv(x)))
+        for layer in self.layers:
+            x = layer(x)
+        return self.fc(torch.flatten(self.pool(x), 1))
+''',
+}
