@@ -1,6 +1,6 @@
 """Throughput and overhead of the sandboxed autograder on the convolution notebook.
 
-    python benchmarks/bench_grading.py [--n 200] [--workers 2] [--plain-sample 0]
+    python benchmarks/bench_grading.py [--n 200] [--workers 2] [--plain-sample 0] [--shards S] [--db-url URL]
 
 Builds ``--n`` submissions of ``01_convolution`` from the release notebook (a mix of the
 correct, vectorised and buggy answers of ``tests/submissions/convolution.py``), then
@@ -14,7 +14,10 @@ correct, vectorised and buggy answers of ``tests/submissions/convolution.py``), 
 
 It prints both wall times, the throughput (submissions per minute) and the overhead ratio
 graded/plain (the goal is at most 1.3). ``--plain-sample K`` executes only the first K
-notebooks plainly and scales (K=0: all). Not a test; exits 0. Run it on an idle machine.
+notebooks plainly and scales (K=0: all). ``--shards S`` grades with S independent
+``cnn-course autograde --shard K/S`` processes started together (the workers split between
+them), as S machines sharing the course folder and a PostgreSQL gradebook (``--db-url``)
+would; ``--no-plain`` skips step 2. Not a test; exits 0. Run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -98,6 +101,11 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=200, help="submissions (default 200)")
     ap.add_argument("--workers", type=int, default=2, help="grading workers = plain notebooks at a time")
     ap.add_argument("--plain-sample", type=int, default=0, help="execute only this many plainly (0: all)")
+    ap.add_argument("--shards", type=int, default=1,
+                    help="run this many `autograde --shard K/S` graders at once, --workers split between them")
+    ap.add_argument("--db-url", default=None, help="gradebook to use (default: SQLite in the throw-away folder); "
+                    "an empty PostgreSQL database for the sharded set-up of a large course")
+    ap.add_argument("--no-plain", action="store_true", help="skip the plain execution")
     ap.add_argument("--keep", action="store_true", help="keep the throw-away course folder")
     args = ap.parse_args(argv)
 
@@ -109,7 +117,7 @@ def main(argv=None) -> int:
         (root / "solutions").mkdir(parents=True)
         shutil.copytree(REPO / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
         shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-        db = f"sqlite:///{tmp / 'gradebook.db'}"
+        db = args.db_url or f"sqlite:///{tmp / 'gradebook.db'}"
         release = nbformat.read(REPO / "course" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
         source = nbformat.read(REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
         inbox, plain = tmp / "inbox", tmp / "plain"
@@ -126,9 +134,25 @@ def main(argv=None) -> int:
         common = ["--root", str(root), "--db-url", db]
         run(cli + ["collect", ASSIGNMENT, str(inbox)] + common, env)
         start = time.perf_counter()
-        run(cli + ["autograde", ASSIGNMENT, "--workers", str(args.workers)] + common, env)
+        if args.shards <= 1:
+            run(cli + ["autograde", ASSIGNMENT, "--workers", str(args.workers)] + common, env)
+        else:  # independent graders started at the same moment, as on several machines
+            per = max(1, args.workers // args.shards)
+            procs = [subprocess.Popen(cli + ["autograde", ASSIGNMENT, "--workers", str(per), "--shard",
+                                             f"{k}/{args.shards}"] + common, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True) for k in range(1, args.shards + 1)]
+            for k, proc in enumerate(procs, 1):
+                out = proc.communicate()[0]
+                print(f"shard {k}/{args.shards}: {out.strip().splitlines()[0] if out.strip() else '(no output)'}")
         graded = time.perf_counter() - start
+        total_workers = args.workers if args.shards <= 1 else max(1, args.workers // args.shards) * args.shards
 
+        print(f"submissions: {len(subs)}  workers: {total_workers} in {max(1, args.shards)} grader(s)  "
+              f"cores: {os.cpu_count()}")
+        print(f"graded (collect excluded): {graded:8.1f} s  -> {60 * len(subs) / graded:6.2f} submissions/min, "
+              f"{60 * len(subs) / graded / total_workers:.2f} per worker")
+        if args.no_plain:
+            return 0
         sample = subs[: args.plain_sample] if args.plain_sample else subs
         penv = dict(env, NBGRADER_EXECUTION="autograde")  # the same shortened training as under grading
         os.environ.update(penv)
@@ -137,8 +161,6 @@ def main(argv=None) -> int:
             list(pool.map(_execute_plain, [str(plain / sid / f"{ASSIGNMENT}.ipynb") for sid, _ in sample]))
         plain_wall = (time.perf_counter() - start) * len(subs) / len(sample)
 
-        print(f"submissions: {len(subs)}  workers: {args.workers}  cores: {os.cpu_count()}")
-        print(f"graded (collect excluded): {graded:8.1f} s  -> {60 * len(subs) / graded:6.2f} submissions/min")
         scaled = f" (scaled from {len(sample)})" if len(sample) != len(subs) else ""
         print(f"plain execution{scaled}:   {plain_wall:8.1f} s  -> {60 * len(subs) / plain_wall:6.2f} notebooks/min")
         print(f"overhead graded/plain: {graded / plain_wall:.2f}x (goal <= 1.3x)")

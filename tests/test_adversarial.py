@@ -13,7 +13,10 @@ a short cell timeout. Then, besides every student's exact per-cell grade:
   sandbox could write to, and no connection reached a server of the grading machine;
 * no process of the sandbox uids survives;
 * a 1 GiB print is capped in the autograded notebook;
-* the feedback never shows a hidden test line.
+* the feedback never shows a hidden test line;
+* tampering is shown to the instructor: the tests after it keep the grader's verdict and
+  are flagged for review (the formgrader's flags, export's status and note, autograde's
+  summary, the student's summary.txt).
 
 The suite refuses to run without the bubblewrap sandbox (root + bwrap; run.py installs
 it): fork bombs and ``os.kill(-1, 9)`` must never run unsandboxed.
@@ -21,7 +24,9 @@ it): fork bombs and ``os.kill(-1, 9)`` must never run unsandboxed.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -136,6 +141,16 @@ def grades(url: str, student: str) -> dict | None:
         return {g.name: (g.score, g.max_score, g.auto_score, g.manual_score) for g in sub.grades}
 
 
+def flagged(url: str, student: str) -> set[str]:
+    """The test cells of a student's submission the formgrader lists as needing a person."""
+    with Gradebook(url) as gb:
+        try:
+            sub = gb.find_submission_notebook(H.NOTEBOOK, H.ASSIGNMENT, student)
+        except MissingEntry:
+            return set()
+        return {g.name for g in sub.grades if g.needs_manual_grade}
+
+
 def sandbox_uids(root: Path) -> list[int]:
     """The sandbox uids the grading workers used (their logs name them)."""
     uids = set()
@@ -178,6 +193,8 @@ class Graded:
     uids: list = field(default_factory=list)
     survivors: list = field(default_factory=list)
     workdirs: list = field(default_factory=list)
+    review: dict = field(default_factory=dict)  # student -> test cells flagged for a person
+    exported: dict = field(default_factory=dict)  # student -> row of `cnn-course export`'s CSV
 
     def autograded(self, student: str):
         return nbformat.read(self.root / "autograded" / student / H.ASSIGNMENT / f"{H.NOTEBOOK}.ipynb", as_version=4)
@@ -241,11 +258,16 @@ def graded(tmp_path_factory) -> Graded:
     survivors = sandbox_processes(uids)
     workdirs = [str(p) for uid in uids for p in Path("/tmp/cnng").glob(f"{uid}-*")]
     scores = {h.name: grades(url, h.name) for h in STUDENTS}
+    review = {h.name: flagged(url, h.name) for h in STUDENTS}
     fb = _run(["feedback", H.ASSIGNMENT], root, url, 600)
+    grades_csv = tmp_path_factory.mktemp("export") / "grades.csv"
+    export = _run(["export", H.ASSIGNMENT, "--csv", str(grades_csv)], root, url, 300)
+    assert export.returncode == 0, export.stdout + export.stderr
+    exported = {row["id"]: row for row in csv.DictReader(io.StringIO(grades_csv.read_text()))}
     print(f"\nadversarial suite: {len(STUDENTS)} submissions autograded in {seconds:.1f} s "
           f"with {WORKERS} workers (cell timeout {CELL_TIMEOUT} s)\n{auto.stdout}{auto.stderr}")
     graded = Graded(root, url, canary, release, source, listener, before, gradebook_state(url), files_before,
-                    course_files(root), scores, auto, fb, seconds, uids, survivors, workdirs)
+                    course_files(root), scores, auto, fb, seconds, uids, survivors, workdirs, review, exported)
     yield graded
     listener.close()
 
@@ -260,6 +282,26 @@ def test_each_submission_gets_exactly_its_honest_worth(graded, h):
     scores = {gid: s for gid, (s, *_rest) in got.items()}
     assert scores == h.expected, (f"{h.name} ({h.attack}): expected {h.expected} ({h.total}/{H.MAX_SCORE}), got "
                                   f"{scores}\n{graded.diagnosis(h.name)}")
+
+
+@pytest.mark.parametrize("h", STUDENTS, ids=[h.name for h in STUDENTS])
+def test_tampering_is_graded_and_shown_to_the_instructor(graded, h):
+    """Tests after a tampering cell keep the grader's verdict, and the instructor sees the
+    submission everywhere: the formgrader's flags, export's status and note, autograde's summary."""
+    assert graded.review[h.name] == set(h.review), f"{h.name} ({h.attack}): flagged {sorted(graded.review[h.name])}, " \
+        f"expected {sorted(h.review)}\n{graded.diagnosis(h.name)}"
+    row = graded.exported[h.name]
+    summary = graded.autograde.stdout.split("need review", 1)[-1] if "need review" in graded.autograde.stdout else ""
+    listed = [x for x in summary.splitlines() if x.startswith(f"  {h.name} ")]
+    if h.review:
+        assert row["status"] == "needs review", row
+        assert row["note"].startswith("tampering in cell ") and "test cell(s) to review" in row["note"], row
+        assert listed and "tampering in cell " in listed[0], graded.autograde.stdout
+        fb = (graded.root / "feedback" / h.name / H.ASSIGNMENT / "summary.txt").read_text(encoding="utf-8")
+        assert "needs review: your notebook interferes with the grader" in fb, fb
+    else:
+        assert row["status"] == "graded" and row["note"] == "", row
+        assert not listed, graded.autograde.stdout
 
 
 def test_every_submission_was_graded_automatically(graded):
@@ -360,7 +402,7 @@ def test_feedback_never_shows_hidden_tests(graded):
 
 def test_feedback_explains_the_lost_points(graded):
     for name, needle in {"ref_aliases": "earns no points: it calls cnn_course.ref",
-                         "disable_watcher": "interferes with the grader",
+                         "disable_watcher": "needs review: your notebook interferes with the grader",
                          "honest_one_bug": "conv_forward failed visible case"}.items():
         if name not in graded.scores:
             continue

@@ -362,12 +362,12 @@ def test_export_csv(graded, tmp_path, capsys, monkeypatch):
     assert cli.main(["export", A, *graded.args()]) == 0
     assert capsys.readouterr().out == "wrote 5 student(s) to grades-00_toy.csv (4 graded, 1 not submitted)\n"
     assert (tmp_path / "grades-00_toy.csv").read_text() == (
-        "id,test_relu,test_count_positive,total,max_total,status\n"
-        "absent,,,,3,not submitted\n"
-        "correct,2,1,3,3,graded\n"
-        "empty,0,0,0,3,graded\n"
-        "partial,2,0,2,3,graded\n"
-        "wrong,0,1,1,3,graded\n"
+        "id,test_relu,test_count_positive,total,max_total,status,note\n"
+        "absent,,,,3,not submitted,\n"
+        "correct,2,1,3,3,graded,\n"
+        "empty,0,0,0,3,graded,\n"
+        "partial,2,0,2,3,graded,\n"
+        "wrong,0,1,1,3,graded,\n"
     )
 
 
@@ -501,10 +501,10 @@ def test_dead_or_stuck_worker_is_replaced(setup, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["export", A, *setup.args()]) == 0
     assert Path("grades-00_toy.csv").read_text().splitlines()[1:] == [
-        "correct,2,1,3,3,graded",
-        "crasher,,,,3,needs manual grading",
-        "partial,2,0,2,3,graded",
-        "sleepy,,,,3,needs manual grading",
+        "correct,2,1,3,3,graded,",
+        "crasher,,,,3,needs manual grading,the grading worker died (exit code 3)",
+        "partial,2,0,2,3,graded,",
+        "sleepy,,,,3,needs manual grading,still running after the hard limit of 12 s; the worker was killed",
     ]
     capsys.readouterr()
     assert cli.main(["feedback", A, "--student", "crasher", "correct", *setup.args()]) == cli.EXIT_FAILED
@@ -563,3 +563,64 @@ def test_db_url_from_the_environment(setup, monkeypatch, capsys):
     monkeypatch.setenv("CNN_COURSE_DB_URL", setup.db)
     assert cli.main(["collect", A, str(setup.inbox), "--root", str(setup.root)]) == 0
     assert [r[0] for r in setup.sql("SELECT id FROM student")] == ["correct"]
+
+
+def fill_disk_after_correct(course, config, assignment, student):
+    """grade_fn for the test below: the course's disk is full once 'correct' is graded."""
+    outcome = workers.grade_one(course, config, assignment, student)
+    if student == "correct":
+        with open(course.root / "ballast.bin", "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 2**20)
+            except OSError:  # ENOSPC: the disk is full
+                pass
+    return outcome
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 48 MiB file system (tmpfs) for a course folder, unmounted afterwards."""
+    import ctypes
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    libc = ctypes.CDLL(None, use_errno=True)
+    ok = libc.mount(b"tmpfs", bytes(disk), b"tmpfs", 0, b"size=48m") == 0
+    assert ok, f"mounting a tmpfs needs root with CAP_SYS_ADMIN (as the sandbox's work dirs do): errno {ctypes.get_errno()}"
+    yield disk
+    libc.umount2(bytes(disk), 2)
+
+
+def test_a_full_disk_stops_grading_and_keeps_every_completed_grade(small_disk, base, capsys, monkeypatch):
+    setup = Setup(small_disk, base)
+    for student in ("correct", "partial", "wrong"):
+        setup.write(student)
+    assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
+    capsys.readouterr()
+    result = workers.autograde(setup.root, A, db_url=setup.db, workers=1, cell_timeout=60,
+                               grade_fn=fill_disk_after_correct)
+    assert result.disk_full == str(setup.root) and [o.student for o in result.outcomes] == ["correct"]
+    assert sorted(result.not_graded) == ["partial", "wrong"] and not result.failed
+    assert setup.record("correct")["score"] == 3
+    for student in ("partial", "wrong"):  # nothing half-done, nothing marked for a person
+        folder = setup.root / "autograded" / student / A
+        assert not (folder / gradebook.RECORD_NAME).exists() and not (folder / gradebook.MANUAL_NAME).exists()
+
+    (setup.root / "ballast.bin").unlink()  # space again (SQLite may not even read a full disk)
+    assert setup.scores()["correct"] == {"test_relu": 2, "test_count_positive": 1}  # the completed grade is kept
+    assert cli.main(["autograde", A, "--workers", "1", *setup.args()]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("00_toy: graded 2, skipped 1 (already graded), failed 0"), out
+    assert setup.record("correct")["score"] == 3 and setup.record("partial")["score"] == 2
+
+
+def test_the_cli_says_in_one_sentence_that_the_disk_is_full(setup, capsys, monkeypatch):
+    setup.write("correct")
+    assert cli.main(["collect", A, str(setup.inbox), *setup.args()]) == 0
+    monkeypatch.setattr(workers, "disk_full", lambda root, margin=0: True)
+    capsys.readouterr()
+    assert cli.main(["autograde", A, *setup.args()]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith(f"stopped: the disk holding {setup.root} is full. The 0 submission(s) graded in this run "
+                          "are kept; 1 are not graded yet."), err

@@ -337,9 +337,9 @@ def test_instructor_workflow_gives_the_same_grades_on_postgres_as_on_sqlite(pg, 
     assert lite[0] == expected, f"SQLite grades {lite[0]} are not the submissions' worth {expected}"
     assert post[0] == lite[0], f"PostgreSQL grades {post[0]} differ from SQLite's {lite[0]}"
     assert post[1] == lite[1], f"the exported CSV differs:\n--- SQLite\n{lite[1]}--- PostgreSQL\n{post[1]}"
-    rows = [f"{student},{p['test_relu']:g},{p['test_count_positive']:g},{sum(p.values()):g},3,graded"
+    rows = [f"{student},{p['test_relu']:g},{p['test_count_positive']:g},{sum(p.values()):g},3,graded,"
             for student, p in sorted(expected.items())]
-    assert post[1] == "\n".join(["id,test_relu,test_count_positive,total,max_total,status", *rows]) + "\n"
+    assert post[1] == "\n".join(["id,test_relu,test_count_positive,total,max_total,status,note", *rows]) + "\n"
 
     # Resume on PostgreSQL: a second run finds every completion record current, grades nothing.
     again = workers.autograde(tmp_path / "postgres", ASSIGNMENT, db_url=pg_url, workers=2,
@@ -356,3 +356,88 @@ def test_missing_server_skips_by_hand_but_fails_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must run this test"):
         _unavailable("no server")
+
+
+# --------------------------------------------------------------------------- sharding
+
+
+def _shard_class(folder: Path, copies: int) -> tuple[Path, dict]:
+    """``copies`` students per kind of STUDENTS (``correct_3``...); their expected grades."""
+    inbox = _submissions(folder / "one")
+    many = folder / "many"
+    many.mkdir()
+    expected = {}
+    for student, (_, points) in STUDENTS.items():
+        for i in range(copies):
+            shutil.copy(inbox / f"{student}.ipynb", many / f"{student}_{i}.ipynb")
+            expected[f"{student}_{i}"] = points
+    return many, expected
+
+
+def _grader(root: Path, db_url: str, *extra: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "CNN_COURSE_DB_URL"}
+    return subprocess.Popen([sys.executable, "-m", "cnn_course.autograde.cli", "autograde", ASSIGNMENT, "--workers",
+                             "1", "--timeout", "30", "--root", str(root), "--db-url", db_url, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+
+
+def _graded_by_log(root: Path) -> list[str]:
+    """Every "grading <student>" line of every worker log: one per grading."""
+    logs = (root / "autograded" / ".cnn-course-logs").glob("*.log")
+    return [line.split("grading ", 1)[1].strip() for log in logs for line in log.read_text().splitlines()
+            if " grading " in line]
+
+
+def test_two_shards_grade_every_submission_exactly_once_and_a_killed_one_resumes(pg, tmp_path):
+    import signal
+    import time
+
+    from nbgrader.api import Gradebook
+
+    from cnn_course.autograde import workers
+    from cnn_course.autograde.cli import main
+
+    inbox, expected = _shard_class(tmp_path, copies=3)
+    root, url = _course_root(tmp_path / "root"), pg.create_database("gradebook_shards")
+    common = ["--root", str(root), "--db-url", url]
+    assert main(["collect", ASSIGNMENT, str(inbox), *common]) == 0
+    parts = {k: sorted(s for s in expected if workers.in_shard(s, k, 2)) for k in (1, 2)}
+    assert parts[1] and parts[2] and sorted(parts[1] + parts[2]) == sorted(expected)
+
+    # Shard 1 is killed (SIGKILL, the whole process group) once it has graded one submission.
+    first = _grader(root, url, "--shard", "1/2")
+    deadline = time.monotonic() + 120
+    while not any((root / "autograded" / s / ASSIGNMENT / ".cnn-course-graded.json").exists() for s in parts[1]):
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()[0]
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    done_before = [s for s in parts[1] if (root / "autograded" / s / ASSIGNMENT / ".cnn-course-graded.json").exists()]
+    assert 1 <= len(done_before) < len(parts[1])
+
+    # Both shards started at the same moment: shard 1 resumes, shard 2 grades its part.
+    runs = [_grader(root, url, "--shard", f"{k}/2") for k in (1, 2)]
+    outs = [r.communicate(timeout=600)[0] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outs
+    assert (f"\n{ASSIGNMENT}: graded {len(parts[1]) - len(done_before)}, skipped {len(done_before)} (already graded), "
+            "failed 0\n") in outs[0], outs[0]
+    assert f"\n{ASSIGNMENT}: graded {len(parts[2])}, skipped 0 (already graded), failed 0\n" in outs[1], outs[1]
+
+    log = _graded_by_log(root)
+    for s in expected:  # exactly once, but for the one the kill may have caught halfway
+        assert log.count(s) == 1 or (s in parts[1] and s not in done_before and log.count(s) == 2), (s, log.count(s))
+    with Gradebook(url) as gb:
+        for student, points in expected.items():
+            sub = gb.find_submission_notebook(NB_NAME, ASSIGNMENT, student)
+            assert {g.name: g.score for g in sub.grades} == points, student
+        assert sorted(s.student.id for s in gb.find_assignment(ASSIGNMENT).submissions) == sorted(expected)
+
+
+def test_a_shard_must_be_k_of_n(capsys):
+    from cnn_course.autograde.cli import main
+
+    for bad in ("0/2", "3/2", "1", "a/b"):
+        with pytest.raises(SystemExit):
+            main(["autograde", ASSIGNMENT, "--shard", bad])
+        assert "expected K/N" in capsys.readouterr().err

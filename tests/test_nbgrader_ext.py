@@ -16,7 +16,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from _nbgrader_helpers import TEST_SANDBOX_UID, TOY_ROOT, solution_sources
-from cnn_course.autograde.course import canonical_notebook, hidden_test_lines
+from cnn_course.autograde.course import REVIEW_KEY, canonical_notebook, hidden_test_lines
 from cnn_course.autograde.executor import SandboxedExecute
 from cnn_course.autograde.outputs import _OutputCollector
 from cnn_course.autograde.preprocessors import HideHiddenTestTracebacks
@@ -360,11 +360,24 @@ def test_restart_cap_and_notebook_budget(tmp_path):
         assert ename == "NotRun" and "time budget of 3 s" in evalue, evalue
 
 
-def test_tampering_costs_the_tests_after_it(tmp_path):
+def test_tests_after_tampering_are_graded_and_flagged_for_review(tmp_path):
     nb, _ = grade(toy(extra={"test_relu": "import gc\ngc.collect()"}), tmp_path / "sub")
-    assert errors(nb, "test_relu") == []
-    ((ename, evalue),) = errors(nb, "test_count_positive")
-    assert ename == "NotGraded" and "gc" in evalue and "interferes with the grader" in evalue
+    assert errors(nb, "test_relu") == [] and errors(nb, "test_count_positive") == []  # the verdicts stand
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_count_positive"]
+    note = cell.outputs[0]
+    assert note.output_type == "stream" and ("needs review: its checks passed, but your notebook interferes with "
+                                             "the grader.") in note.text.splitlines()[0]
+    assert "gc" in note.text
+    (entry,) = nb.metadata[REVIEW_KEY]
+    assert entry["grade_id"] == "test_count_positive" and entry["passed"] is True
+    assert entry["reason"] == "tampering in cell 6 line 1 (gc, gc.collect)"
+
+
+def test_a_forged_review_list_is_replaced_by_the_graders(tmp_path):
+    sub = toy()
+    sub.metadata[REVIEW_KEY] = [{"grade_id": "test_relu", "reason": "forged", "passed": False}]
+    nb, _ = grade(sub, tmp_path / "sub")
+    assert REVIEW_KEY not in nb.metadata
 
 
 def test_output_collector_caps_text_and_cleans_progress_bars():
@@ -436,3 +449,23 @@ def test_files_the_notebook_writes_cannot_replace_the_restarted_kernel(tmp_path)
     assert [o.ename for o in cell_after(nb, "imports").outputs] == ["KernelDied"]
     assert ex._restarts == 1
     assert errors(nb, "test_relu") == [] and errors(nb, "test_count_positive") == []
+
+
+FILL = ("written = 0\n"
+        "for i in range(80):  # 80 files of 63 MiB: 4.9 GiB, on the grading host without a bound\n"
+        "    with open(f'fill{i}.bin', 'wb') as f:\n"
+        "        f.write(b'\\0' * (63 * 2**20))\n"
+        "    written += 1\n")
+
+
+def test_a_submission_filling_its_work_dir_costs_only_that_cell(tmp_path):
+    from cnn_course.autograde.sandbox import probe_bwrap
+
+    assert probe_bwrap() is None, "the work dir's size limit is a tmpfs mounted for the bwrap sandbox"
+    nb, ex = grade(toy(extra={"test_relu": FILL}), tmp_path / "sub", sandbox_work_bytes=128 * 2**20)
+    filler = cell_after(nb, "test_relu")
+    text = "".join(o.get("text", "") + o.get("evalue", "") for o in filler.outputs)
+    assert "No space left on device" in text and "filled its work dir (128 MiB)" in text, text
+    assert errors(nb, "test_relu") == [] and errors(nb, "test_count_positive") == []  # grading went on
+    assert ex._restarts == 1
+    assert not list(Path(ex.workdir_root).glob(f"{UID}-*"))  # unmounted and removed

@@ -47,7 +47,7 @@ from .course import (
     load_config,
 )
 from .front_page import front_page_problems, release_front_page
-from .gradebook import _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
+from .gradebook import _fmt, _shown_url, gradebook_url, prepare_sqlite, resolve_db_url
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -309,13 +309,15 @@ def _run_autograde(args) -> int:
     try:
         result = workers.autograde(
             args.root, args.assignment, db_url=args.db_url, workers=args.workers, students=args.student,
-            force=args.force, cell_timeout=args.timeout, hard_limit=args.hard_limit,
+            force=args.force, cell_timeout=args.timeout, hard_limit=args.hard_limit, shard=args.shard,
         )
     except workers.Interrupted as e:
         r = e.result
         again = ["cnn-course", "autograde", args.assignment]
         if args.student:
             again += ["--student", *args.student]
+        if args.shard:
+            again += ["--shard", f"{args.shard[0]}/{args.shard[1]}"]
         again += ["--root", str(args.root)] + (["--db-url", args.db_url] if args.db_url else [])
         print(
             f"interrupted: the workers and their kernels are stopped; {len(r.graded)} submission(s) graded in this "
@@ -329,6 +331,16 @@ def _run_autograde(args) -> int:
         f"failed {len(result.failed)}"
         + (f" (needs manual grading: {', '.join(o.student for o in result.failed)})" if result.failed else "")
     )
+    if result.disk_full:
+        print(f"stopped: the disk holding {result.disk_full} is full. The {len(result.graded)} submission(s) graded "
+              f"in this run are kept; {len(result.not_graded)} are not graded yet. Free some space and run the same "
+              "command again: it grades only what has no completion record.", file=sys.stderr)
+    reviewed = [o for o in result.graded if o.review]
+    if reviewed:
+        print(f"{len(reviewed)} graded submission(s) need review (their grades count once a person confirms them "
+              "in the formgrader; `cnn-course export` lists them):")
+        for o in reviewed:
+            print(f"  {o.student} {_fmt(o.score)}/{_fmt(o.max_score)}: {o.review}")
     if n_done:
         print(
             f"throughput: {result.per_minute:.1f} submissions/minute "
@@ -336,7 +348,7 @@ def _run_autograde(args) -> int:
         )
     for o in result.failed:
         print(f"  {o.student}: {o.reason}", file=sys.stderr)
-    return EXIT_FAILED if result.failed else EXIT_OK
+    return EXIT_FAILED if result.failed or result.disk_full else EXIT_OK
 
 
 def _run_export(args) -> int:
@@ -417,11 +429,26 @@ def _configure_collect(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 1/2, got {text!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return k, n
+
+
 def _configure_autograde(p: argparse.ArgumentParser) -> None:
     _one_assignment(p)
     p.add_argument("--workers", type=int, default=None, metavar="N", help="grading processes (default: the cores available here)")
     p.add_argument("--student", action="extend", nargs="+", default=None, metavar="ID", help="grade only these students (repeatable)")
     p.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
+    p.add_argument(
+        "--shard", type=_shard, default=None, metavar="K/N",
+        help="grade only part K of N (by a hash of the student id): run N graders, on this machine or others sharing "
+        "the course folder and a PostgreSQL gradebook, with K = 1..N",
+    )
     p.add_argument(
         "--timeout", type=int, default=None, metavar="SECONDS",
         help="time limit per notebook cell (default: Execute.timeout of nbgrader_config.py)",

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 CONFIG_FILE = "nbgrader_config.py"
 DB_URL_ENV = "CNN_COURSE_DB_URL"
+#: Notebook metadata key where the grader lists the test cells graded after tampering:
+#: ``[{"grade_id", "reason", "passed"}]``; the worker flags them for review.
+REVIEW_KEY = "cnn_course_review"
 ASSIGNMENT_RE = re.compile(r"\d\d_[a-z0-9_]+")  # topic folders: 01_convolution; always .fullmatch
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"

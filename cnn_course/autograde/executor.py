@@ -44,8 +44,8 @@ from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Float, Integer, Unicode, default
 
-from . import static
-from .course import without_hidden_tests
+from . import seeds, static
+from .course import REVIEW_KEY, without_hidden_tests
 from .judge import run_test_cell
 from .kernel import KernelLink, SandboxKernel, _seconds
 from .outputs import _OutputCollector
@@ -197,6 +197,13 @@ class SandboxedExecute(Execute):
     sandbox_file_bytes = Integer(Limits.file_bytes, help="Largest file the notebook may write.").tag(config=True)
     sandbox_open_files = Integer(Limits.open_files, help="Open-file limit of each sandboxed process.").tag(config=True)
     sandbox_tmp_bytes = Integer(Limits.tmp_bytes, help="Size of the sandbox's private /tmp.").tag(config=True)
+    sandbox_work_bytes = Integer(Limits.work_bytes, help="Size of the sandbox's work dir (a tmpfs: all the "
+                                 "submission can write besides /tmp; bwrap mode).").tag(config=True)
+    _seed_key: bytes | None = None  # set per notebook by preprocess
+
+    per_submission_seeds = Bool(True, help="Run each test cell's seed=<int> as a seed derived from the course's "
+                                "secret, the student and the submission (cnn_course/autograde/seeds.py), so recorded "
+                                "hidden cases are worthless for the next submission.").tag(config=True)
     workdir_root = Unicode("/tmp/cnng", help="Parent of the per-notebook work dirs (keep it short: unix socket "
                                              "paths live under it).").tag(config=True)
     copy_max_bytes = Integer(256 * 2**20, help="Most bytes of submission files copied into the work dir.").tag(
@@ -231,6 +238,10 @@ class SandboxedExecute(Execute):
     gave_up_message = Unicode(
         "Not run: the kernel crashed or hung {restarts} times in this notebook, so automatic grading stopped "
         "before this cell.", help="evalue of test cells left after max_restarts.").tag(config=True)
+    disk_full_message = Unicode(
+        "[the notebook filled its work dir ({size}), so the grader replaced its sandbox with a fresh one and ran "
+        "the cells before this one again: files written so far are gone]\n",
+        help="Added to a cell after which the sandbox's work dir was full.").tag(config=True)
     budget_message = Unicode(
         "Not run: the notebook used up its time budget of {seconds} s before this cell.",
         help="evalue of test cells left when notebook_timeout is reached.").tag(config=True)
@@ -250,10 +261,20 @@ class SandboxedExecute(Execute):
         self._replay: list[tuple[int, str]] = []
         self._restarts = 0
         self._given_up: str | None = None
-        self.kernel = None
+        self._reviews: list[dict] = []
+        student = str((resources.get("nbgrader") or {}).get("student") or "")
+        self._seed_key = seeds.submission_key(seeds.course_secret(), student, nb) \
+            if student and self.per_submission_seeds else None
+        nb.metadata.pop(REVIEW_KEY, None)  # only the grader writes it
+        self.kernel = self._sandbox = None
         workdir = self._make_workdir()
         try:
-            sandbox = Sandbox(workdir, mode=self.sandbox_mode, uid=self.sandbox_uid, limits=self._limits())
+            sandbox = self._sandbox = Sandbox(workdir, mode=self.sandbox_mode, uid=self.sandbox_uid,
+                                              limits=self._limits())
+            self._inputs = resources.get("metadata", {}).get("path")
+            why_not = sandbox.mount_workdir()
+            if why_not and sandbox.mode == "bwrap":
+                self.log.warning("the work dir has no size limit: %s", why_not)
             self._copy_inputs(resources.get("metadata", {}).get("path"), workdir, sandbox.uid)
             self.log.debug("%s", sandbox.describe())
             report = self._static_report(nb, resources)
@@ -271,9 +292,13 @@ class SandboxedExecute(Execute):
                 nb.metadata["language_info"] = self.kernel.language_info
             for index, cell in enumerate(nb.cells):
                 self._preprocess_cell(cell, index, report)
+            if self._reviews:
+                nb.metadata[REVIEW_KEY] = self._reviews
         finally:
             if self.kernel is not None:
                 self.kernel.stop()
+            if self._sandbox is not None:
+                self._sandbox.unmount_workdir()
             shutil.rmtree(workdir, ignore_errors=True)
             self.log.info("graded %s in %.1f s (%d kernel restart(s))",
                           resources.get("nbgrader", {}).get("notebook", "the notebook"),
@@ -287,7 +312,8 @@ class SandboxedExecute(Execute):
     def _limits(self) -> Limits:
         return Limits(memory_bytes=self.sandbox_memory_bytes, cpu_seconds=self.sandbox_cpu_seconds,
                       processes=self.sandbox_processes, file_bytes=self.sandbox_file_bytes,
-                      open_files=self.sandbox_open_files, tmp_bytes=self.sandbox_tmp_bytes)
+                      open_files=self.sandbox_open_files, tmp_bytes=self.sandbox_tmp_bytes,
+                      work_bytes=self.sandbox_work_bytes)
 
     def _left(self) -> float:
         return self._deadline - time.monotonic()
@@ -322,6 +348,8 @@ class SandboxedExecute(Execute):
             self._judge(cell, index, report)
         else:
             self._run(cell, index)
+        if self._given_up is None and self.kernel is not None:
+            self._check_disk(cell, index)
 
     def _run(self, cell, index) -> None:
         timeout = self._cell_timeout()
@@ -350,20 +378,31 @@ class SandboxedExecute(Execute):
         self._recover()
 
     def _judge(self, cell, index, report) -> None:
-        problem = None
+        problem, tampering = None, []
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id", index)
         if report is not None:
             try:
-                problem = report.problem(cell.source, index)
+                tampering = report.tampering_before(index)
+                problem = report.problem(cell.source, index, tampering=False)
             except Exception as e:  # the static look must never stop grading
                 self.log.error("static analysis failed on cell %d: %s", index, e)
         if problem:
-            tampering = bool(getattr(report, "tampering_before", lambda i: [])(index))
-            cell.outputs = [_error_output("NotGraded" if tampering else "NotYourOwnWork", problem)]
+            cell.outputs = [_error_output("NotYourOwnWork", problem)]
             return
+        self._grade_test_cell(cell, index, gid)
+        if tampering:  # the verdict came from the grader: it stands, and a person reviews it
+            passed = not any(o.get("output_type") == "error" for o in cell.outputs)
+            names = static.graded_names(cell.source)
+            label = names[0] if names else "this exercise"
+            cell.outputs.insert(0, new_output("stream", name="stdout",  # stderr would fail the cell (nbgrader)
+                                              text=report.review_message(label, tampering, passed) + "\n"))
+            self._reviews.append({"grade_id": str(gid), "reason": report.review_reason(tampering), "passed": passed})
+
+    def _grade_test_cell(self, cell, index, gid) -> None:
         timeout = self._cell_timeout()
         link = KernelLink(self.kernel)
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id", index)
-        result = run_test_cell(cell.source, link, timeout=timeout, filename=f"<test cell {gid}>",
+        source = seeds.reseed_source(cell.source, self._seed_key, str(gid)) if self._seed_key else cell.source
+        result = run_test_cell(source, link, timeout=timeout, filename=f"<test cell {gid}>",
                                       output_limit=self.max_output_chars)
         outputs = []
         if result.output:
@@ -388,6 +427,29 @@ class SandboxedExecute(Execute):
             self._recover()
 
     # ---------------------------------------------------------------- restarts
+
+    def _fresh_workdir(self) -> None:
+        """The work dir is full: an empty one (a fresh tmpfs, the submission's files copied
+        again) for the next kernel, so that filling it costs only what ran then."""
+        self.kernel.stop()
+        sb = self._sandbox
+        sb.unmount_workdir()
+        shutil.rmtree(sb.workdir, ignore_errors=True)
+        sb.workdir.mkdir(mode=0o700)
+        sb.mount_workdir()
+        self._copy_inputs(self._inputs, sb.workdir, sb.uid)
+
+    def _check_disk(self, cell, index) -> None:
+        """After a cell or test: a full work dir gets the sandbox replaced, with a note; the
+        cell that filled it is not replayed."""
+        if not self._sandbox.workdir_full():
+            return
+        self._replay = [(i, s) for i, s in self._replay if i != index]
+        cell.outputs.append(new_output("stream", name="stdout", text=self.disk_full_message.format(
+            size=_mib(self.sandbox_work_bytes))))
+        self.log.warning("the notebook filled its work dir: a fresh sandbox replays the cells before")
+        self._fresh_workdir()
+        self._recover()
 
     def _recover(self) -> None:
         """Kill the sandbox, start a fresh one and replay the cells that ran before."""
@@ -416,9 +478,13 @@ class SandboxedExecute(Execute):
         """Run the cells that ran before, silently; the index of one that crashed or hung."""
         for index, source in self._replay:
             run = self.kernel.execute(source, timeout=self._cell_timeout(), silent=True)
-            if run.status in ("ok", "error") and self.kernel.kill_strays():
+            full = self._sandbox.workdir_full()
+            if run.status in ("ok", "error") and self.kernel.kill_strays() and not full:
                 continue
-            what = "it left processes running" if run.status in ("ok", "error") else run.status
+            what = "it filled the work dir" if full else \
+                "it left processes running" if run.status in ("ok", "error") else run.status
+            if full:
+                self._fresh_workdir()
             self.log.warning("replaying cell %d failed (%s): leaving it out", index, what)
             return index
         return None
@@ -484,6 +550,10 @@ class SandboxedExecute(Execute):
         if nb is None and resources.get("nbgrader"):
             self.log.warning("judging every answer cell as student code (no release notebook)")
         return nb
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:g} MiB"
 
 
 def _skipped(name: str) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .course import UsageError, hidden_test_lines
+from .course import REVIEW_KEY, UsageError, hidden_test_lines
 from .gradebook import (
     MANUAL_NAME, CourseRoot, NotebookInfo, _fmt, _gradebook_submissions, _nbgrader_reason, _shown_url,
     assignment_info, open_course, record_is_current, submitted_students,
@@ -59,6 +59,8 @@ def write_summary(course: CourseRoot, assignment: str, student: str, infos: list
         for info in infos:
             path = course.folder("autograded", student, assignment) / f"{info.name}.ipynb"
             nb = nbformat.read(path, as_version=4) if path.is_file() else None
+            reviews = {str(r.get("grade_id")): r for r in ((nb.metadata.get(REVIEW_KEY) or []) if nb else [])
+                       if isinstance(r, dict)}
             cells = {}
             for c in (nb.cells if nb else []):
                 gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -72,6 +74,9 @@ def write_summary(course: CourseRoot, assignment: str, student: str, infos: list
                 maximum = float(g.max_score)
                 total, max_total = total + score, max_total + maximum
                 out.append(f"{gid}: {_fmt(score)} / {_fmt(maximum)}")
+                if gid in reviews and g.needs_manual_grade:
+                    out.append(f"    needs review: your notebook interferes with the grader ({reviews[gid].get('reason')}); "
+                               "these points count once your instructor has reviewed it")
                 if score < maximum and gid in cells:
                     try:
                         source = gb.find_source_cell(gid, info.name, assignment).source

@@ -41,6 +41,7 @@ STATUS_GRADED = "graded"
 STATUS_NOT_SUBMITTED = "not submitted"
 STATUS_NOT_GRADED = "not graded"
 STATUS_MANUAL = "needs manual grading"
+STATUS_REVIEW = "needs review"  # graded, but tampering was found: a person confirms the grades
 
 
 # --------------------------------------------------------------------------- course + gradebook
@@ -300,6 +301,14 @@ def _gradebook_submissions(course: CourseRoot, assignment: str) -> set[str]:
 
 
 # --------------------------------------------------------------------------- shared by the commands
+
+
+def review_line(reviews: list[dict]) -> str:
+    """One line for the instructor, e.g. "tampering in cell 12 line 3 (gc): 4 test cells to review"."""
+    if not reviews:
+        return ""
+    reasons = list(dict.fromkeys(r["reason"] for r in reviews))
+    return f"{'; '.join(reasons)}: {len(reviews)} test cell(s) to review ({', '.join(r['grade_id'] for r in reviews)})"
 
 
 def _nbgrader_reason(result: dict) -> str:

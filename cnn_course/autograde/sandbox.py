@@ -107,6 +107,29 @@ class Limits:
     file_bytes: int = 64 * 2**20  # RLIMIT_FSIZE
     open_files: int = 512  # RLIMIT_NOFILE
     tmp_bytes: int = 256 * 2**20  # size of the tmpfs /tmp (bwrap --size)
+    work_bytes: int = 256 * 2**20  # size of the work dir: a tmpfs mounted on it (bwrap mode, see mount_workdir)
+
+
+# --------------------------------------------------------------------------- mounting
+
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2  # <sys/mount.h>
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    return libc
+
+
+def _raise_errno():
+    import ctypes
+
+    err = ctypes.get_errno()
+    raise OSError(err, os.strerror(err))
 
 
 # --------------------------------------------------------------------------- probing
@@ -453,6 +476,41 @@ class Sandbox:
                 raise RuntimeError(f"processes of sandbox uid {self.uid} survive SIGKILL: {pids}")
             time.sleep(0.02)
 
+    # ---------------------------------------------------------------- a bounded work dir
+
+    _mounted = False
+
+    def mount_workdir(self) -> str | None:
+        """Mount a tmpfs of ``limits.work_bytes`` on the (empty) work dir, so a submission can
+        fill at most that much, in memory, never the grading host's disk. bwrap mode only
+        (the grader is root); ``None`` when mounted, else why not (grading goes on, without
+        that bound). :meth:`unmount_workdir` removes it with everything in it."""
+        if self.mode != "bwrap":
+            return "not in bwrap mode"
+        opts = f"size={int(self.limits.work_bytes)},mode=0700,uid={self.uid},gid={self.uid}".encode()
+        try:
+            _libc().mount(b"tmpfs", os.fsencode(self.workdir), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) == 0 \
+                or _raise_errno()
+        except OSError as e:
+            return f"mounting a tmpfs on the work dir failed ({e.strerror or e})"
+        self._mounted = True
+        return None
+
+    def workdir_full(self, margin: int = 2**20) -> bool:
+        """Whether the mounted work dir has less than ``margin`` bytes left."""
+        if not self._mounted:
+            return False
+        try:
+            st = os.statvfs(self.workdir)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < margin
+
+    def unmount_workdir(self) -> None:
+        if self._mounted:
+            _libc().umount2(os.fsencode(self.workdir), _MNT_DETACH)  # detached: gone once unused
+            self._mounted = False
+
     def describe(self) -> str:
         """One line for logs and the README: what is isolated and how."""
         lim = self.limits
@@ -464,7 +522,8 @@ class Sandbox:
             return (
                 f"bwrap sandbox: uid {self.uid} without capabilities (no_new_privs), new pid/net/ipc/uts "
                 f"namespaces (no network), read-only /usr /etc, Python, venv and cnn_course only; writable: "
-                f"{self.workdir} and a private /tmp and /dev/shm of {_fmt_bytes(lim.tmp_bytes)} each; {limits} "
+                f"{self.workdir}" + (f" (a tmpfs of {_fmt_bytes(lim.work_bytes)})" if self._mounted else "")
+                + f" and a private /tmp and /dev/shm of {_fmt_bytes(lim.tmp_bytes)} each; {limits} "
                 f"for uid {self.uid}"
             )
         reason = probe_bwrap() or "rlimits mode requested"

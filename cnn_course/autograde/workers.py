@@ -22,8 +22,10 @@ student is flagged "needs manual grading" (a marker file and nbgrader's own
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -35,9 +37,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .course import CheckFailed, UsageError
+from .course import REVIEW_KEY, CheckFailed, UsageError
 from .gradebook import (
-    MANUAL_NAME, RECORD_NAME, STATUS_MANUAL, CourseRoot, _fmt, _gradebook_submissions, _nbgrader_reason,
+    MANUAL_NAME, RECORD_NAME, STATUS_MANUAL, STATUS_REVIEW, CourseRoot, review_line, _fmt, _gradebook_submissions, _nbgrader_reason,
     assignment_info, open_course, read_record, record_is_current, submission_hashes, submitted_students,
 )
 
@@ -54,6 +56,7 @@ class GradeOutcome:
     max_score: float | None = None
     seconds: float = 0.0
     reason: str = ""  # why it failed (it then needs manual grading)
+    review: str = ""  # graded, but tampering was found: what and where (a person confirms the grades)
 
 
 @dataclass
@@ -64,6 +67,8 @@ class AutogradeResult:
     skipped: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     interrupted: bool = False
+    disk_full: str = ""  # the full disk's folder, when grading stopped for it
+    not_graded: list[str] = field(default_factory=list)  # left for the next run (the disk was full)
 
     @property
     def graded(self) -> list[GradeOutcome]:
@@ -182,8 +187,16 @@ def grade_one(course: CourseRoot, config, assignment: str, student: str) -> Grad
     if not result.get("success"):  # the whole story goes to the worker's log
         print(f"nbgrader autograde failed for {student}:\n{result.get('log', '')}\n{result.get('error', '')}", flush=True)
         return GradeOutcome(student, "failed", seconds=seconds, reason=_nbgrader_reason(result))
+    reviews = _reviews(course, assignment, student)
     with course.gradebook() as gb:
         sub = gb.find_submission(assignment, student)
+        if reviews:  # the formgrader lists these grades as needing a person
+            flagged = {r["grade_id"] for r in reviews}
+            for nb in sub.notebooks:
+                for grade in nb.grades:
+                    if grade.name in flagged:
+                        grade.needs_manual_grade = True
+            gb.db.commit()
         score, max_score, manual = float(sub.score), float(sub.max_score), bool(sub.needs_manual_grade)
     _write_json_atomic(
         course.folder("autograded", student, assignment) / RECORD_NAME,
@@ -194,12 +207,28 @@ def grade_one(course: CourseRoot, config, assignment: str, student: str) -> Grad
             "score": score,
             "max_score": max_score,
             "needs_manual_grade": manual,
+            "review": reviews,
             "sandbox_uid": config.SandboxedExecute.get("sandbox_uid"),
             "graded_at": _now(),
             "seconds": round(seconds, 3),
         },
     )
-    return GradeOutcome(student, "graded", score, max_score, seconds)
+    return GradeOutcome(student, "graded", score, max_score, seconds, review=review_line(reviews))
+
+
+def _reviews(course: CourseRoot, assignment: str, student: str) -> list[dict]:
+    """The grader's list of test cells graded after tampering, from the autograded notebooks."""
+    import nbformat
+
+    found = []
+    for path in sorted(course.folder("autograded", student, assignment).glob("*.ipynb")):
+        try:
+            entries = nbformat.read(path, as_version=4).metadata.get(REVIEW_KEY) or []
+        except Exception:  # noqa: BLE001 - nbgrader wrote it; unreadable means nothing to add
+            continue
+        found += [{"grade_id": str(e.get("grade_id")), "reason": str(e.get("reason", ""))[:300],
+                   "passed": bool(e.get("passed"))} for e in entries if isinstance(e, dict)]
+    return found
 
 
 def _die_with_parent(parent: int) -> None:
@@ -253,6 +282,26 @@ def _worker_main(index: int, workers: int, conn, root: str, db_url: str, assignm
             traceback.print_exc()
             outcome = GradeOutcome(task, "failed", reason=f"grading raised {type(e).__name__}: {e}")
         conn.send(("result", outcome))
+
+
+def in_shard(student: str, k: int, n: int) -> bool:
+    """Whether ``student`` is in part ``k`` (1..n) of ``n``: a hash of the id, the same on
+    every machine and in every run."""
+    digest = hashlib.sha256(student.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") % n == k - 1
+
+
+_NO_SPACE = "No space left on device"
+DISK_MARGIN = 16 * 2**20  # less free space than this on the course's disk: stop grading
+
+
+def disk_full(root: Path, margin: int = DISK_MARGIN) -> bool:
+    """Whether the disk holding the course folder (the autograded notebooks, the records,
+    a SQLite gradebook next to them) has less than ``margin`` bytes free."""
+    try:
+        return shutil.disk_usage(root).free < margin
+    except OSError:
+        return False
 
 
 def _kill_tree(pid: int) -> None:
@@ -329,10 +378,12 @@ class _Progress:
         self.done += 1
         if o.status == "graded":
             line = f"{o.student} {_fmt(o.score)}/{_fmt(o.max_score)} {o.seconds:.1f}s"
+            if o.review:
+                line += f" — {STATUS_REVIEW}: {o.review}"
         else:
             line = f"{o.student} {STATUS_MANUAL}: {o.reason} {o.seconds:.1f}s"
         if self.bar is not None:
-            if o.status != "graded":
+            if o.status != "graded" or o.review:
                 self.bar.write(line, file=self.stream)
             self.bar.set_postfix_str(o.student, refresh=False)
             self.bar.update(1)
@@ -394,6 +445,7 @@ def autograde(
     hard_limit: float | None = None,
     progress_stream=None,
     grade_fn: Callable = grade_one,
+    shard: tuple[int, int] | None = None,
 ) -> AutogradeResult:
     """Grade every collected submission of ``assignment`` that has no current completion
     record (all of them with ``force``; only ``students`` when given) in ``workers``
@@ -401,7 +453,12 @@ def autograde(
 
     The workers are ``spawn``ed: a script calling this needs the usual
     ``if __name__ == "__main__":`` guard. ``grade_fn(course, config, assignment, student)``
-    (default ``grade_one``) must be importable by name in the workers."""
+    (default ``grade_one``) must be importable by name in the workers.
+
+    ``shard=(k, n)`` grades only the k-th of n disjoint parts of the submissions (by a hash
+    of the student id, :func:`in_shard`): n graders, on one machine or several sharing the
+    course folder and a PostgreSQL gradebook, each started with its own k, grade every
+    submission exactly once."""
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
@@ -419,6 +476,11 @@ def autograde(
         chosen = list(dict.fromkeys(students))
     else:
         chosen = collected
+    if shard is not None:
+        k, n_shards = shard
+        if not (isinstance(k, int) and isinstance(n_shards, int) and 1 <= k <= n_shards):
+            raise UsageError(f"--shard must be K/N with 1 <= K <= N, got {k}/{n_shards}")
+        chosen = [s for s in chosen if in_shard(s, k, n_shards)]
     in_gb = _gradebook_submissions(course, assignment)
     todo, skipped = [], []
     for s in chosen:
@@ -432,6 +494,7 @@ def autograde(
         return result
 
     log_dir = course.root / "autograded" / LOG_DIR
+    log_tag = f"-shard{shard[0]}of{shard[1]}" if shard else ""
     log_dir.mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
     queue = deque(todo)
@@ -444,7 +507,7 @@ def autograde(
         slot.proc = ctx.Process(
             target=_worker_main,
             args=(slot.index, n, child_end, str(course.root), course.db_url, assignment, cell_timeout, os.getpid(),
-                  str(log_dir / f"{assignment}-worker{slot.index}.log"), grade_fn),
+                  str(log_dir / f"{assignment}{log_tag}-worker{slot.index}.log"), grade_fn),
             name=f"cnn-course-grader-{slot.index}",
             daemon=True,
         )
@@ -453,6 +516,12 @@ def autograde(
         slot.conn, slot.ready, slot.task = parent_end, False, None
 
     def finish(slot: _Slot, outcome: GradeOutcome) -> None:
+        if outcome.status != "graded" and (_NO_SPACE in outcome.reason or disk_full(course.root)):
+            # not the submission's fault: stop here, keep what is graded, leave the rest for a rerun
+            result.disk_full = str(course.root)
+            result.not_graded += [outcome.student, *queue]
+            queue.clear()
+            return
         if outcome.status != "graded":
             mark_needs_manual_grading(course, assignment, outcome.student, outcome.reason)
         result.outcomes.append(outcome)
@@ -474,7 +543,7 @@ def autograde(
             start_failures += 1
             if start_failures > 3:
                 raise CheckFailed(
-                    f"grading workers die while starting; see {log_dir / f'{assignment}-worker{slot.index}.log'}"
+                    f"grading workers die while starting; see {log_dir / f'{assignment}{log_tag}-worker{slot.index}.log'}"
                 )
         try:
             slot.conn.close()
@@ -521,6 +590,10 @@ def autograde(
                     slot.proc.join(timeout=5)
                     lost(slot, f"still running after the hard limit of {_fmt(hard_limit)} s; the worker was killed")
                     continue
+                if slot.ready and slot.task is None and queue and disk_full(course.root):
+                    result.disk_full = str(course.root)
+                    result.not_graded += list(queue)
+                    queue.clear()
                 if slot.ready and slot.task is None and queue:
                     slot.task, slot.started = queue.popleft(), time.monotonic()
                     slot.conn.send(slot.task)

@@ -197,7 +197,7 @@ def _kind_of(value) -> str:
         if value.dtype == np.bool_:
             return "mask"
         return "ints" if value.dtype.kind in "iu" else "array"
-    if isinstance(value, (bool, np.bool_)) or value is None:
+    if isinstance(value, (bool, np.bool_, str)) or value is None:
         return "exact"
     if isinstance(value, numbers.Integral):
         return "int"

@@ -242,17 +242,14 @@ def _cheat_message(name: str, found: str, how: str, forbidden=FORBIDDEN) -> str:
         return (f"{name} earns no points: it calls {found} ({how}).\n"
                 "  This exercise asks you to build it yourself from torch.nn and torch.optim. The course "
                 "library (cnn_course.pt, cnn_course.ref) has it ready-made, which does the work for you.")
-    extra = [f for f in forbidden if f not in FORBIDDEN]
-    ready_made = [f for f in extra if f.startswith("cnn_course.ref.")]
-    if ready_made and "cnn_course.ref" not in forbidden:
-        # an exercise that composes the course's NumPy layers: those are allowed, the ready-made whole is not
-        others = [f for f in extra if f not in ready_made]
+    if "cnn_course.ref" not in forbidden:  # the course's layers are allowed; its ready-made whole is not
+        ready = ", ".join(f for f in forbidden if f.startswith("cnn_course"))
         return (f"{name} earns no points: it calls {found} ({how}).\n"
-                f"  {' / '.join(ready_made)} has it ready-made, which does the work for you; so do PyTorch, "
-                "cnn_course.pt and scipy.signal / scipy.ndimage" + "".join(f" / {f}" for f in others) + ". "
-                "Composing the course's NumPy layer functions (cnn_course.ref's conv2d_forward, batchnorm_forward "
-                "and their backward passes, ...) is the exercise: those are allowed, and so are NumPy and your own "
-                "earlier functions.")
+                "  This exercise asks you to put the layers together yourself. The course's ready-made version "
+                f"({ready}), PyTorch or scipy.signal / scipy.ndimage does the work for you. The course's layer "
+                "functions (cnn_course.ref.conv2d_forward, pool2d_forward, ...), NumPy and your own earlier "
+                "functions are fine.")
+    extra = [f for f in forbidden if f not in FORBIDDEN]
     libs = "scipy.signal / scipy.ndimage" + "".join(f" / {f}" for f in extra)
     return (f"{name} earns no points: it calls {found} ({how}).\n"
             "  This exercise asks for your own NumPy implementation. Calling the course library "

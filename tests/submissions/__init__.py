@@ -39,3 +39,16 @@ def namespace(correct: dict[str, str], overrides: dict[str, str] | None = None) 
         linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
         exec(compile(src, filename, "exec"), ns)
     return ns
+
+
+def replacer(correct: dict[str, str]):
+    """``replace(name, old, new, count=1)``: ``correct[name]`` with ``old`` replaced, which
+    must be there (a catalogue bug that no longer applies fails loudly, not silently)."""
+
+    def replace(name: str, old: str, new: str, count: int = 1) -> str:
+        src = correct[name]
+        if src.count(old) < 1:
+            raise ValueError(f"{old!r} not in CORRECT[{name!r}]")
+        return src.replace(old, new, count)
+
+    return replace

@@ -26,7 +26,7 @@ behaviour through the probes; ``ALTERNATIVE`` has its own versions of them too.
 
 from __future__ import annotations
 
-from . import Bug
+from . import Bug, replacer
 
 CORRECT: dict[str, str] = {
     "batchnorm_forward": '''\
@@ -229,11 +229,7 @@ def spatial_batchnorm_backward(dout, cache):
 }
 
 
-def _replace(name: str, old: str, new: str, count: int = 1) -> str:
-    src = CORRECT[name]
-    if src.count(old) < 1:
-        raise ValueError(f"{old!r} not in CORRECT[{name!r}]")
-    return src.replace(old, new, count)
+_replace = replacer(CORRECT)
 
 
 _ALL = frozenset(CORRECT) - {"BNConvNet", "evaluate_accuracy"}  # a wrong forward output breaks every NumPy check after it

@@ -10,7 +10,7 @@ pipeline tests (tests/_pipeline.py).
 
 from __future__ import annotations
 
-from . import Bug
+from . import Bug, replacer
 
 # The checks that grade each exercise, where they are not the exercise's own name (the test
 # cells call check.<name>(<exercise>)): pool_forward has a second test cell for unknown modes.
@@ -283,11 +283,7 @@ def train_step(model, optimizer, X, y):
 '''
 
 
-def _replace(name: str, old: str, new: str, count: int = 1) -> str:
-    src = CORRECT[name]
-    if src.count(old) < 1:
-        raise ValueError(f"{old!r} not in CORRECT[{name!r}]")
-    return src.replace(old, new, count)
+_replace = replacer(CORRECT)
 
 
 BUGS: list[Bug] = [

@@ -17,8 +17,11 @@ Why each grade (exercise -> function): test_zero_pad -> zero_pad, test_conv_outp
 -> conv_output_size, test_conv_single_step -> conv_single_step, test_conv_forward ->
 conv_forward (which calls zero_pad and conv_single_step), test_pool_forward_max ->
 pool_forward. A function that is wrong, missing or crashes costs its own test and the
-tests of the functions calling it; tampering with the grader costs every test after the
-tampering cell (cnn_course/autograde/static/).
+tests of the functions calling it. Tampering with the grader costs nothing by itself: every
+test after the tampering cell is still graded (the checks run in the grader, so their
+verdict stands) and flagged for review (``review``): export says "needs review" with the
+reason and the cell, autograde's summary lists the submission, and the formgrader shows
+those grades as needing a person (cnn_course/autograde/static/, executor, workers).
 '''
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class Hostile:
     edits: dict = field(default_factory=dict)  # grade_id of a locked cell -> new source (+ a fake ✓ output)
     metadata: dict = field(default_factory=dict)  # grade_id -> updates of its nbgrader metadata
     delete: frozenset = frozenset()  # grade_ids of cells removed
+    review: frozenset = frozenset()  # test cells graded after tampering: flagged for a person to confirm
 
     @property
     def expected(self) -> dict[str, float]:
@@ -294,8 +298,8 @@ HOSTILE: list[Hostile] = [
             answers={"conv_forward": _NETWORK + _gated("conv_forward", "REACHED")}),
     # ---- monkeypatching the checks
     Hostile("patch_numpy", "replaces np.allclose/np.isclose/np.testing.assert_allclose/np.array_equal, then "
-            "hands in a wrong conv_forward (tampering: costs every test after that cell)",
-            frozenset({"test_conv_forward", "test_pool_forward_max"}),
+            "hands in a wrong conv_forward (tampering: every test after that cell needs review)",
+            frozenset({"test_conv_forward"}), review=frozenset({"test_conv_forward", "test_pool_forward_max"}),
             answers={"conv_forward": "import numpy as np\n\n"
                      "np.allclose = lambda *a, **k: True\n"
                      "np.isclose = lambda a, b, *r, **k: np.ones(np.broadcast(a, b).shape, dtype=bool)\n"
@@ -313,7 +317,8 @@ HOSTILE: list[Hostile] = [
             answers={"conv_forward": _wrong("conv_forward"), "pool_forward": _wrong("pool_forward")}),
     Hostile("patch_checks", "replaces cnn_course.grading.core.run_check/compare, the topic check "
             "conv_forward and builtins.isinstance with always-pass versions, then hands in a wrong conv_single_step",
-            frozenset({"test_conv_single_step", "test_conv_forward", "test_pool_forward_max"}),
+            frozenset({"test_conv_single_step", "test_conv_forward"}),
+            review=frozenset({"test_conv_single_step", "test_conv_forward", "test_pool_forward_max"}),
             answers={"conv_single_step": "import numpy as np\n"
                      "import cnn_course.grading.core as core\n"
                      "from cnn_course.grading import convolution\n\n"
@@ -361,26 +366,30 @@ HOSTILE: list[Hostile] = [
                      "    return cnn_course.ref.pool2d_forward(x, f=f, stride=s, mode='max')[0]\n\n\n"
                      "def pool_forward(A_prev, f, stride, mode='max'):\n"
                      "    return _helper(A_prev, f, stride), (A_prev, f, stride, mode)\n"}),
-    # ---- tampering with the grader (costs every test after the tampering cell)
+    # ---- tampering with the grader (every test after the tampering cell is flagged for review)
     Hostile("disable_watcher", "sys.setprofile(None) in the conv_forward cell, to switch the kernel-side "
             "call watcher off (conv_forward itself is correct)",
-            frozenset({"test_conv_forward", "test_pool_forward_max"}),
+            frozenset(), review=frozenset({"test_conv_forward", "test_pool_forward_max"}),
             answers={"conv_forward": "import sys\n\nimport numpy as np\n\nsys.setprofile(None)\n\n"
                      + CORRECT["conv_forward"]}),
     Hostile("gc_walk", "walks gc.get_objects() for the grader's functions right after the setup cell "
             "(every answer is correct)",
-            frozenset(POINTS),
+            frozenset(), review=frozenset(POINTS),
             extra=(Cell("setup", "import gc\n\nfor obj in gc.get_objects():\n"
                                  "    if callable(obj) and getattr(obj, '__name__', '') == 'run_check':\n"
                                  "        print('found the grader')\n"),)),
     Hostile("exec_answer", "defines conv_output_size with exec() (tampering: every test from there on)",
-            frozenset({"test_conv_output_size", "test_conv_single_step", "test_conv_forward",
-                       "test_pool_forward_max"}),
+            # the exec'd conv_output_size (correct but for the filter that does not fit) is graded as it is
+            frozenset({"test_conv_output_size"}),
+            review=frozenset({"test_conv_output_size", "test_conv_single_step", "test_conv_forward",
+                              "test_pool_forward_max"}),
             answers={"conv_output_size": 'exec("def conv_output_size(n, f, pad, stride):\\n'
                      '    return (n + 2 * pad - f) // stride + 1")\n'}),
     Hostile("forge_agent", "replaces the kernel agent's serve() with one that answers 'passed' (after the "
             "conv_single_step test), then hands in a wrong conv_forward",
+            # its forged agent cannot answer the grader any more: what the kernel no longer runs scores 0
             frozenset({"test_conv_forward", "test_pool_forward_max"}),
+            review=frozenset({"test_conv_forward", "test_pool_forward_max"}),
             extra=(Cell("test_conv_single_step",
                         "import json\n\ntry:\n"
                         "    __cnn_agent__.serve = lambda req, resp: open(resp, 'w').write(json.dumps({'ok': True}))\n"
@@ -394,7 +403,7 @@ HOSTILE: list[Hostile] = [
                      "    Z, cache = _cf(A_prev, W, b, stride, pad)\n    return Z + 1.0, cache\n"}),
     Hostile("hidden_module", "%%writefile a helper module that imports cnn_course.ref, then imports it in the "
             "conv_forward cell (code the grader cannot read: tampering from there on)",
-            frozenset({"test_conv_forward", "test_pool_forward_max"}),
+            frozenset({"test_conv_forward"}), review=frozenset({"test_conv_forward", "test_pool_forward_max"}),
             extra=(Cell("conv_single_step", "%%writefile helper_mod.py\nfrom cnn_course.ref import conv2d_forward\n"),),
             answers={"conv_forward": "import numpy as np\nfrom helper_mod import conv2d_forward as _cf\n\n\n"
                      "def conv_forward(A_prev, W, b, stride=1, pad=0):\n"
@@ -481,6 +490,14 @@ HOSTILE: list[Hostile] = [
                                 "                for _ in range(640):\n                    fh.write(block)\n"
                                 "        except OSError as e:\n            print(path, type(e).__name__)\n"
                                 "    return None\n")}),
+    Hostile("disk_filler", "conv_forward writes 80 files of 63 MiB (4.9 GiB, each under the 64 MiB file limit) "
+            "into its work dir, then computes the right answer",
+            frozenset({"test_conv_forward"}),
+            answers={"conv_forward": CORRECT["conv_forward"].replace("def conv_forward(", "def _cf(")
+                     + "\n\ndef conv_forward(A_prev, W, b, stride=1, pad=0):\n"
+                     "    for i in range(80):\n        with open(f'fill{i}.bin', 'wb') as fh:\n"
+                     "            fh.write(b'\\0' * (63 * 2**20))\n"
+                     "    return _cf(A_prev, W, b, stride, pad)\n"}),
     Hostile("huge_print", "prints 1 GiB from a cell and 1 MiB from every conv_output_size call (all answers "
             "correct)",
             frozenset(),

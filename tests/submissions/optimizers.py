@@ -11,7 +11,7 @@ drive the nbgrader pipeline tests (tests/_pipeline.py).
 
 from __future__ import annotations
 
-from . import Bug
+from . import Bug, replacer
 
 # The notebook gives softmax as worked code (cell "softmax-worked"); a submission's cost may call it.
 GIVEN_SOFTMAX = '''\
@@ -321,11 +321,7 @@ def train_adam(model, X, y, epochs, batch_size, lr0, decay_rate, betas=(0.9, 0.9
 }
 
 
-def _replace(name: str, old: str, new: str, count: int = 1) -> str:
-    src = CORRECT[name]
-    if src.count(old) < 1:
-        raise ValueError(f"{old!r} not in CORRECT[{name!r}]")
-    return src.replace(old, new, count)
+_replace = replacer(CORRECT)
 
 
 BUGS: list[Bug] = [

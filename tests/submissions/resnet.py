@@ -22,7 +22,7 @@ The NumPy block may call the course's layer functions (``ref.conv2d_forward``,
 
 from __future__ import annotations
 
-from . import Bug
+from . import Bug, replacer
 
 CORRECT: dict[str, str] = {
     "residual_block_forward": '''\
@@ -146,11 +146,7 @@ class SmallResNet(nn.Module):
 }
 
 
-def _replace(name: str, old: str, new: str, count: int = 1) -> str:
-    src = CORRECT[name]
-    if src.count(old) < count:
-        raise ValueError(f"{old!r} not {count} times in CORRECT[{name!r}]")
-    return src.replace(old, new, count)
+_replace = replacer(CORRECT)
 
 
 _FWD = frozenset({"residual_block_forward", "residual_block_backward"})  # a wrong train-mode output breaks both

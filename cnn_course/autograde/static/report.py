@@ -84,14 +84,14 @@ class StaticReport:
     def tampering_before(self, cell_index: int) -> list[Finding]:
         return [f for f in self.tampering if f.cell < cell_index]
 
-    def problem(self, test_source: str, cell_index: int | None = None) -> str | None:
+    def problem(self, test_source: str, cell_index: int | None = None, tampering: bool = True) -> str | None:
         """Feedback message that fails this test cell, or None when the static look has no
         objection. ``cell_index`` is the test cell's index in the notebook (found from
         its source when not given; an unknown test counts as coming after every cell)."""
         where = self._test_index(test_source) if cell_index is None else cell_index
         names = graded_names(test_source)
         label = names[0] if names else "this exercise"
-        before = self.tampering_before(where)
+        before = self.tampering_before(where) if tampering else []
         if before:
             return self._tamper_message(label, before)
         for k, name in enumerate(names):
@@ -106,12 +106,27 @@ class StaticReport:
                     f"your own work.\n  Hint: fix {name} first.")
         return None
 
-    def _tamper_message(self, label: str, found: list[Finding]) -> str:
+    def review_message(self, label: str, found: list[Finding], passed: bool) -> str:
+        """What a test cell after tampering says when the judge graded it anyway."""
+        verdict = "its checks passed" if passed else "its checks did not pass"
+        lines = [f"{label} needs review: {verdict}, but your notebook interferes with the grader."]
+        lines += self._places(found)
+        lines.append("  The checks ran in the grader, so their verdict stands, but code that reaches into the "
+                     "grader is not allowed: your instructor reviews every exercise tested after "
+                     f"{self._cell_label(found[0].cell)} by hand before these points count. Remove that code.")
+        return "\n".join(lines)
+
+    def review_reason(self, found: list[Finding]) -> str:
+        """One line for the instructor: where and what."""
         first = found[0]
+        whats = ", ".join(dict.fromkeys(f.what for f in found))
+        return f"tampering in {self._cell_label(first.cell)} line {first.line} ({whats})"
+
+    def _places(self, found: list[Finding]) -> list[str]:
         places: dict[tuple[int, int], list[Finding]] = {}
         for f in found:
             places.setdefault((f.cell, f.line), []).append(f)
-        lines = [f"{label} was not graded automatically: your notebook interferes with the grader."]
+        lines = []
         for k, ((cell, line), fs) in enumerate(places.items()):
             if k == MAX_PLACES:
                 lines.append(f"  ... and {len(places) - MAX_PLACES} more place(s).")
@@ -123,6 +138,12 @@ class StaticReport:
             whats = "; ".join(f"{w}: {', '.join(ys)}" for w, ys in whys.items())
             code = f": {fs[0].code}" if fs[0].code else ""
             lines.append(f"  {self._cell_label(cell)}, line {line}{code}\n      ({whats})")
+        return lines
+
+    def _tamper_message(self, label: str, found: list[Finding]) -> str:
+        first = found[0]
+        lines = [f"{label} was not graded automatically: your notebook interferes with the grader."]
+        lines += self._places(found)
         lines.append(f"  Code that reaches into the grader is not allowed, so every exercise tested after "
                      f"{self._cell_label(first.cell)} earns no points automatically. Remove that code; if you "
                      "think this is a mistake, ask your instructor to review your notebook by hand.")
