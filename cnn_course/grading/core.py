@@ -212,8 +212,11 @@ class Case:
 
 
 _GRADER_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
+# Library code the student's function may call (NumPy, the standard library, the course's own
+# layers): a traceback shows the student's line that called it, not the library's.
 _LIB_DIRS = tuple({os.path.join(os.path.realpath(p), "") for p in
-                   (os.path.dirname(np.__file__), os.path.dirname(os.__file__))})
+                   (os.path.dirname(np.__file__), os.path.dirname(os.__file__),
+                    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))})
 
 
 def _student_frame(exc: BaseException):

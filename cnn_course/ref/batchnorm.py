@@ -152,7 +152,11 @@ def _check_forward_args(x, gamma, beta, running_mean, running_var, train, moment
     return momentum, eps, np.result_type(x.dtype, gamma.dtype, beta.dtype)
 
 
-def _check_backward_args(dout, cache):
+def _check_backward_args(dout, cache) -> BatchNormCache:
+    # A cache that crossed the autograder's codec (which carries tuples, not their subclasses)
+    # arrives as a plain tuple of the same fields: accept it as the BatchNormCache it was.
+    if type(cache) is tuple and len(cache) == len(BatchNormCache._fields):
+        cache = BatchNormCache(*cache)
     if not isinstance(cache, BatchNormCache):
         raise ValueError(
             f"cache must be the BatchNormCache returned by batchnorm_forward, got {type(cache).__name__}"
@@ -160,6 +164,7 @@ def _check_backward_args(dout, cache):
     _check_x(dout, "dout")
     if dout.shape != cache.xmu.shape:
         raise ValueError(f"dout must have the shape of the forward input {cache.xmu.shape}, got {dout.shape}")
+    return cache
 
 
 # ----------------------------------------------------------------------------------------
@@ -300,7 +305,7 @@ def batchnorm_backward(dout, cache):
     flows through the batch mean and variance; in eval mode they are constants, so
     dx = dout * gamma / sqrt(running_var + eps).
     """
-    _check_backward_args(dout, cache)
+    cache = _check_backward_args(dout, cache)
     return _backward(dout, cache)
 
 
@@ -326,7 +331,7 @@ def batchnorm_backward_steps(dout, cache):
     sq and xhat, x feeds both mu and xmu) adds up the gradients of its two uses.
     dout: shaped like x; cache: from batchnorm_forward. Returns dx, dgamma, dbeta.
     """
-    _check_backward_args(dout, cache)
+    cache = _check_backward_args(dout, cache)
     x, _, gamma, mean, var, _, eps, train = cache
     dtype = gamma.dtype
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
