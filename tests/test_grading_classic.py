@@ -2,7 +2,6 @@
 with its hint, the famous tables are right, and the PyTorch checks give the same verdict in the
 student's kernel and in the autograder's judge."""
 
-import contextlib
 import io
 import math
 import re
@@ -16,7 +15,7 @@ import torch
 
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import classic as check
-from submissions import namespace
+from submissions import local_and_judged, namespace
 from submissions.classic_networks import BUGS, CHECKS, CORRECT, VECTORISED
 
 EXERCISES = list(CORRECT)
@@ -194,23 +193,10 @@ JUDGED = [b for b in BUGS if b.function in TORCH_EXERCISES or b.function == "len
 def test_checks_judged_as_in_the_notebook(bug):
     """The PyTorch checks (and the NumPy LeNet-5 with its own forbidden list) give the same verdict
     and message in the student's kernel and in the autograder's judge (LoopbackLink)."""
-    from cnn_course.autograde.judge import TestResult, run_test_cell
-    from cnn_course.autograde.links import LoopbackLink
-
     overrides = {} if bug is None else {bug.function: bug.source}
     functions = (*TORCH_EXERCISES, "lenet5_forward") if bug is None else (bug.function,)
     for fn in functions:
-        c = checks_of(fn)[0]
-        cell = (f"from cnn_course.grading import classic as check\n"
-                f"check.{c}({fn})\ncheck.{c}({fn}, hidden=True, seed=7)\n")
-        g, out = dict(namespace(CORRECT, overrides)), io.StringIO()
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                exec(compile(cell, "<test cell>", "exec"), g)
-            local = TestResult(True, out.getvalue())
-        except Exception as exc:
-            local = TestResult(False, out.getvalue(), type(exc).__name__, str(exc))
-        judged = run_test_cell(cell, LoopbackLink(namespace(CORRECT, overrides)), timeout=120)
+        local, judged = local_and_judged("classic", checks_of(fn)[0], fn, CORRECT, overrides)
         assert judged == local, f"local:  {local}\njudged: {judged}"
         assert judged.passed is (bug is None), judged
         if bug is not None:

@@ -13,7 +13,7 @@ from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import convolution as check
 from cnn_course.grading import pooling
 from cnn_course.grading.core import float_dtypes
-from submissions import namespace
+from submissions import local_and_judged, namespace
 from submissions.convolution import BUGS, CHECKS, CORRECT, VECTORISED
 
 EXERCISES = list(CORRECT)
@@ -227,24 +227,10 @@ TORCH_BUGS = [b for b in BUGS if b.function in ("ConvNet", "train_step")]
 def test_torch_checks_judged_as_in_the_notebook(bug):
     """The PyTorch checks give the same verdict and message in the student's kernel and in
     the autograder's judge (the class or function behind LoopbackLink and the message codec)."""
-    import contextlib
-
-    from cnn_course.autograde.judge import TestResult, run_test_cell
-    from cnn_course.autograde.links import LoopbackLink
-
     overrides = {} if bug is None else {bug.function: bug.source}
     functions = ("ConvNet", "train_step") if bug is None else (bug.function,)
     for fn in functions:
-        cell = (f"from cnn_course.grading import convolution as check\n"
-                f"check.{checks_of(fn)[0]}({fn})\ncheck.{checks_of(fn)[0]}({fn}, hidden=True, seed=7)\n")
-        g, out = dict(namespace(CORRECT, overrides)), io.StringIO()
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                exec(compile(cell, "<test cell>", "exec"), g)
-            local = TestResult(True, out.getvalue())
-        except Exception as exc:
-            local = TestResult(False, out.getvalue(), type(exc).__name__, str(exc))
-        judged = run_test_cell(cell, LoopbackLink(namespace(CORRECT, overrides)), timeout=120)
+        local, judged = local_and_judged("convolution", checks_of(fn)[0], fn, CORRECT, overrides)
         assert judged == local, f"local:  {local}\njudged: {judged}"
         assert judged.passed is (bug is None), judged
         if bug is not None:

@@ -25,7 +25,7 @@ import numpy as np
 from .core import TORCH_FORBIDDEN, Case, CheckFailed, Out, Variant, forbids, run_check
 from . import probes
 from .probes import kernel
-from .pytorch import build, check_parameters, own_work, shapes_table
+from .pytorch import build, check_parameters, eval_then_train, own_work, shapes_table
 
 __all__ = ["bn_conv_net", "evaluate_accuracy"]
 
@@ -158,14 +158,7 @@ def _net_case(c1, c2, n_classes, rng, m):
         return out + [Variant(EVAL_BATCH_STATS, {_NET_OUTS[0]: batch_stats[0]})]
 
     def call(cls, _values):
-        k = kernel(cls)
-        model = build("BNConvNet", cls, (c1, c2, n_classes))
-        k.set_parameters(model, params)
-        k.set_buffers(model, buffers)
-        out_eval = k.forward(model, x, mode="eval")
-        after_eval = k.buffers(model)
-        out_train = k.forward(model, x, mode="train")
-        return out_eval, after_eval, out_train, k.buffers(model)
+        return eval_then_train("BNConvNet", cls, (c1, c2, n_classes), params, buffers, x)
 
     return Case(
         args=[("x", x)], dtype=np.float32, call=call, variants=variants,

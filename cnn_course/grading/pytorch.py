@@ -125,3 +125,18 @@ def forward_with(name: str, cls, args, weights, x, *, kwargs=None, mode: str | N
     model = build(name, cls, args, kwargs)
     k.set_parameters(model, weights)
     return k.forward(model, x, mode=mode)
+
+
+def eval_then_train(name: str, cls, args, params, buffers, x):
+    """Build the student's module, load ``params`` and ``buffers``, run ``x`` once in eval
+    mode and once in train mode: ``(out_eval, buffers after, out_train, buffers after)``,
+    what a batch-norm check compares (running statistics used, then updated)."""
+    __tracebackhide__ = True
+    k = kernel(cls)
+    model = build(name, cls, args)
+    k.set_parameters(model, params)
+    k.set_buffers(model, buffers)
+    out_eval = k.forward(model, x, mode="eval")
+    after_eval = k.buffers(model)
+    out_train = k.forward(model, x, mode="train")
+    return out_eval, after_eval, out_train, k.buffers(model)

@@ -26,7 +26,7 @@ import numpy as np
 from .core import TORCH_FORBIDDEN, Case, CheckFailed, Out, Variant, forbids, run_check
 from . import probes
 from .probes import kernel
-from .pytorch import build, check_parameters, own_work, shapes_table
+from .pytorch import build, check_parameters, eval_then_train, own_work, shapes_table
 
 __all__ = ["identity_block", "convolutional_block", "small_resnet", "block_shapes", "resnet_shapes"]
 
@@ -148,17 +148,6 @@ def _experiment(net, x):
         out_train = net.train()(xt).numpy()
         after_train = [b.numpy().copy() for b in net.buffers()]
     return out_eval, after_eval, out_train, after_train
-
-
-def _student_experiment(name, cls, args, params, buffers, x):
-    k = kernel(cls)
-    model = build(name, cls, args)
-    k.set_parameters(model, params)
-    k.set_buffers(model, buffers)
-    out_eval = k.forward(model, x, mode="eval")
-    after_eval = k.buffers(model)
-    out_train = k.forward(model, x, mode="train")
-    return out_eval, after_eval, out_train, k.buffers(model)
 
 
 # --------------------------------------------------------------------------- shapes
@@ -300,7 +289,7 @@ def _block_case(name, cls, args, c_in, c_out, stride, projection, rng, m, side, 
         outputs=[Out(_OUTS[0], expected[0], shape_hint=f"the block's output has shape (m, {c_out}, {h}, {h})."),
                  Out(_OUTS[1], expected[1], kind="list"), Out(_OUTS[2], expected[2]),
                  Out(_OUTS[3], expected[3], kind="list")],
-        call=lambda c, _values: _student_experiment(name, c, args, params, buffers, x),
+        call=lambda c, _values: eval_then_train(name, c, args, params, buffers, x),
         variants=variants, exception_hint=_exception_hint if not projection else _conv_exception_hint,
         hint=("forward: out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut), shortcut = "
               + ("bn_s(conv_s(x)) (1×1, stride)" if projection else "x") + "."),
@@ -431,7 +420,7 @@ def _resnet_case(stages, in_channels, num_classes, rng, m, side, note=""):
         outputs=[Out(_OUTS[0], expected[0], shape_hint=f"the scores have shape (m, num_classes) = ({m}, {num_classes})."),
                  Out(_OUTS[1], expected[1], kind="list"), Out(_OUTS[2], expected[2]),
                  Out(_OUTS[3], expected[3], kind="list")],
-        call=lambda c, _values: _student_experiment("SmallResNet", c, args, params, buffers, x),
+        call=lambda c, _values: eval_then_train("SmallResNet", c, args, params, buffers, x),
         variants=variants, hint=RESNET_LAYERS + " " + STAGES_HINT,
         exception_hint=lambda exc, line: (STAGES_HINT if "size of tensor" in str(exc) or "channels" in str(exc)
                                           else None),

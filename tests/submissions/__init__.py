@@ -52,3 +52,26 @@ def replacer(correct: dict[str, str]):
         return src.replace(old, new, count)
 
     return replace
+
+
+def local_and_judged(module: str, check: str, fn: str, correct: dict[str, str], overrides: dict[str, str]):
+    """(verdict in the student's kernel, verdict in the autograder's judge) of a test cell
+    running ``check.<check>(<fn>)`` visibly and hidden, ``<fn>`` from the cells ``correct``
+    (with ``overrides``); both ``TestResult``s, which must be equal."""
+    import contextlib
+    import io
+
+    from cnn_course.autograde.judge import TestResult, run_test_cell
+    from cnn_course.autograde.links import LoopbackLink
+
+    cell = (f"from cnn_course.grading import {module} as check\n"
+            f"check.{check}({fn})\ncheck.{check}({fn}, hidden=True, seed=7)\n")
+    g, out = dict(namespace(correct, overrides)), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            exec(compile(cell, "<test cell>", "exec"), g)
+        local = TestResult(True, out.getvalue())
+    except Exception as exc:
+        local = TestResult(False, out.getvalue(), type(exc).__name__, str(exc))
+    judged = run_test_cell(cell, LoopbackLink(namespace(correct, overrides)), timeout=120)
+    return local, judged
