@@ -275,7 +275,7 @@ class SandboxedExecute(Execute):
             why_not = sandbox.mount_workdir()
             if why_not and sandbox.mode == "bwrap":
                 self.log.warning("the work dir has no size limit: %s", why_not)
-            self._copy_inputs(resources.get("metadata", {}).get("path"), workdir, sandbox.uid)
+            self._copy_inputs(self._inputs, workdir, sandbox.uid)
             self.log.debug("%s", sandbox.describe())
             report = self._static_report(nb, resources)
             self.kernel = SandboxKernel(sandbox, startup_timeout=self.startup_timeout,
