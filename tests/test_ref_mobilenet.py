@@ -156,3 +156,33 @@ def test_dout_wrong_shape(fwd, bwd):
         bwd(np.zeros((2, 3, 6, 6)), cache)
     with pytest.raises(ValueError, match="cache"):
         bwd(np.zeros((2, 3, 6, 5)), cache[:3])
+
+
+# ---------------------------------------------------------------------------- separable
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 7, 5, 3, 1, 1), (3, 4, 9, 8, 3, 2, 1)])
+def test_separable_matches_torch(rng, shape, dtype):
+    x, w, b, s, p, _ = _case(rng, shape, dtype)
+    C, Fo = x.shape[1], 5
+    params = {"w_dw": w, "b_dw": b, "w_pw": rng.standard_normal((Fo, C, 1, 1)).astype(dtype),
+              "b_pw": rng.standard_normal(Fo).astype(dtype)}
+    tp = {k: torch.tensor(a, requires_grad=True) for k, a in params.items()}
+    xt = torch.tensor(x, requires_grad=True)
+    out_t = F.conv2d(F.conv2d(xt, tp["w_dw"], tp["b_dw"], stride=s, padding=p, groups=C), tp["w_pw"], tp["b_pw"])
+    dout = rng.standard_normal(tuple(out_t.shape)).astype(dtype)
+    out_t.backward(torch.tensor(dout))
+    out, cache = ref.separable_conv2d_forward(x, params, stride=s, pad=p)
+    dx, grads = ref.separable_conv2d_backward(dout, cache)
+    np.testing.assert_allclose(out, out_t.detach().numpy(), err_msg="out", **_tol(dtype))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), err_msg="dx", **_tol(dtype))
+    assert sorted(grads) == sorted(params)
+    for k in params:
+        assert grads[k].shape == params[k].shape and grads[k].dtype == dtype, k
+        np.testing.assert_allclose(grads[k], tp[k].grad.numpy(), err_msg=k, **_tol(dtype))
+
+
+def test_separable_bad_params(rng):
+    with pytest.raises(ValueError, match="w_pw"):
+        ref.separable_conv2d_forward(np.zeros((1, 3, 5, 5)), {"w_dw": np.zeros((3, 1, 3, 3)), "b_dw": None})

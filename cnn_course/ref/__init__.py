@@ -30,7 +30,8 @@ Inception and MobileNet: the 1×1 convolution as one matrix product ``pointwise_
 ``pointwise_conv_backward`` and the multiply counts ``conv_mults``, ``pointwise_mults``,
 ``bottleneck_mults``, ``depthwise_mults``, ``separable_mults``, ``separable_ratio``
 (``cnn_course.ref.inception``); the depthwise convolution ``depthwise_conv2d_forward``/
-``depthwise_conv2d_backward`` and their ``*_loops`` twins (``cnn_course.ref.mobilenet``).
+``depthwise_conv2d_backward``, their ``*_loops`` twins and the depthwise-then-pointwise
+``separable_conv2d_forward``/``separable_conv2d_backward`` (``cnn_course.ref.mobilenet``).
 Data augmentation (``cnn_course.ref.augment``), pure functions of (image, rng) on (H, W) or
 (H, W, C) images in [0, 1]: ``mirror``, ``random_crop``, ``rotate``, ``shear``, ``color_shift``,
 ``pca_color`` (with ``pca_color_fit``), their deterministic cores ``hflip``, ``crop``,
@@ -116,6 +117,8 @@ from .mobilenet import (
     depthwise_conv2d_backward_loops,
     depthwise_conv2d_forward,
     depthwise_conv2d_forward_loops,
+    separable_conv2d_backward,
+    separable_conv2d_forward,
 )
 from .optim import (
     adam_init,
@@ -265,6 +268,8 @@ __all__ = [
     "depthwise_conv2d_backward_loops",
     "depthwise_conv2d_forward",
     "depthwise_conv2d_forward_loops",
+    "separable_conv2d_backward",
+    "separable_conv2d_forward",
     # augment: data augmentation, pure functions of (image, rng)
     "augment",
     "color_shift",

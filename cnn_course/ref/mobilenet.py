@@ -31,7 +31,14 @@ from scipy.linalg.blas import get_blas_funcs
 
 from .. import _validate as v
 from .conv import zero_pad
-from .inception import depthwise_mults, pointwise_mults, separable_mults, separable_ratio
+from .inception import (
+    depthwise_mults,
+    pointwise_conv_backward,
+    pointwise_conv_forward,
+    pointwise_mults,
+    separable_mults,
+    separable_ratio,
+)
 
 __all__ = [
     "depthwise_conv2d_backward",
@@ -40,6 +47,8 @@ __all__ = [
     "depthwise_conv2d_forward_loops",
     "depthwise_mults",
     "pointwise_mults",
+    "separable_conv2d_backward",
+    "separable_conv2d_forward",
     "separable_mults",
     "separable_ratio",
 ]
@@ -201,6 +210,37 @@ def depthwise_conv2d_backward(dout, cache):
             axpy(dM, acc[o : o + g.M], wt[c, t])
         dx[:, c] = g.inside(acc)
     return dx, dw.reshape(w.shape), db
+
+
+SEPARABLE_KEYS = ("w_dw", "b_dw", "w_pw", "b_pw")
+
+
+def separable_conv2d_forward(x, params, stride=1, pad=0):
+    """Depthwise-separable convolution: depthwise f×f (stride, pad), then pointwise 1×1.
+
+    x: (N, C, H, W); params: {"w_dw": (C, 1, f, f), "b_dw": (C,) or None,
+    "w_pw": (F, C, 1, 1), "b_pw": (F,) or None}. No activation in between (MobileNet puts
+    batch norm and ReLU there; add them outside). Returns out (N, F, H', W') and a cache.
+    """
+    if not isinstance(params, dict) or any(k not in params for k in SEPARABLE_KEYS):
+        got = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise ValueError(f"params must be a dict with keys {SEPARABLE_KEYS}, got {got}")
+    mid, cache_dw = depthwise_conv2d_forward(x, params["w_dw"], params["b_dw"], stride, pad)
+    out, cache_pw = pointwise_conv_forward(mid, params["w_pw"], params["b_pw"])
+    return out, (cache_dw, cache_pw)
+
+
+def separable_conv2d_backward(dout, cache):
+    """Backward pass of :func:`separable_conv2d_forward`.
+
+    dout: (N, F, H', W'). Returns dx (N, C, H, W) and grads, a dict with the keys of params
+    ("w_dw", "b_dw", "w_pw", "b_pw"), each shaped like its parameter (None for a None bias).
+    """
+    v.check_cache(cache, 2)
+    cache_dw, cache_pw = cache
+    dmid, dw_pw, db_pw = pointwise_conv_backward(dout, cache_pw)
+    dx, dw_dw, db_dw = depthwise_conv2d_backward(dmid, cache_dw)
+    return dx, {"w_dw": dw_dw, "b_dw": db_dw, "w_pw": dw_pw, "b_pw": db_pw}
 
 
 # ----------------------------------------------------------------------------------------
