@@ -1,8 +1,9 @@
 """Data augmentation on torch batches, the twins of ``cnn_course.ref.augment``.
 
     x          (N, C, H, W) float tensor, values in [0, 1], on any device
-    generator  a ``torch.Generator`` on the CPU (or None: torch's global one); every draw is
-               made on the CPU, so a seed gives the same batch on every device
+    generator  a ``torch.Generator`` (or None: torch's global CPU one); the decisions are drawn
+               on the generator's device, so a CPU generator gives the same batch whatever
+               device x is on
 
 Each image of the batch gets its own random decision. The decision can also be given
 explicitly (``flip=``, ``offsets=``, ``shifts=``); then the result equals the NumPy
@@ -31,8 +32,12 @@ def _check_batch(x):
 
 
 def _check_generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
+    """Return the device to draw on: the generator's, or the CPU."""
+    if generator is None:
+        return torch.device("cpu")
+    if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return generator.device
 
 
 def _check_decision(t, shape, name, layout):
@@ -48,12 +53,12 @@ def mirror(x, p=0.5, generator=None, flip=None):
     flip: (N,) bool, the decisions; None draws them as ``torch.rand(N) < p``.
     """
     _check_batch(x)
-    _check_generator(generator)
+    dev = _check_generator(generator)
     N = x.shape[0]
     if flip is None:
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
             raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
-        flip = torch.rand(N, generator=generator) < p
+        flip = torch.rand(N, generator=generator, device=dev) < p
     _check_decision(flip, (N,), "flip", "(N,)")
     flip = flip.to(device=x.device, dtype=torch.bool).view(N, 1, 1, 1)
     return torch.where(flip, x.flip(-1), x)
@@ -67,7 +72,7 @@ def random_crop(x, size, pad=0, generator=None, offsets=None):
     None draws top, then left, uniformly with torch.randint.
     """
     _check_batch(x)
-    _check_generator(generator)
+    dev = _check_generator(generator)
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
         size = (size, size)
     if not isinstance(size, (tuple, list)) or len(size) != 2:
@@ -79,8 +84,8 @@ def random_crop(x, size, pad=0, generator=None, offsets=None):
     if h > Hp or w > Wp:
         raise ValueError(f"size ({h}, {w}) is larger than the padded image ({Hp}x{Wp})")
     if offsets is None:
-        top = torch.randint(0, Hp - h + 1, (N,), generator=generator)
-        left = torch.randint(0, Wp - w + 1, (N,), generator=generator)
+        top = torch.randint(0, Hp - h + 1, (N,), generator=generator, device=dev)
+        left = torch.randint(0, Wp - w + 1, (N,), generator=generator, device=dev)
         offsets = torch.stack([top, left], dim=1)
     _check_decision(offsets, (N, 2), "offsets", "(N, 2)")
     offsets = offsets.to(torch.long)
@@ -107,12 +112,12 @@ def color_shift(x, max_shift, generator=None, shifts=None):
     (``(2 * torch.rand(N, C) - 1) * max_shift``).
     """
     _check_batch(x)
-    _check_generator(generator)
+    dev = _check_generator(generator)
     N, C = x.shape[:2]
     if shifts is None:
         if isinstance(max_shift, bool) or not isinstance(max_shift, numbers.Real) or not max_shift >= 0:
             raise ValueError(f"max_shift must be a non-negative number, got {max_shift!r}")
-        shifts = (2 * torch.rand(N, C, generator=generator, dtype=torch.float64) - 1) * max_shift
+        shifts = (2 * torch.rand(N, C, generator=generator, dtype=torch.float64, device=dev) - 1) * max_shift
     _check_decision(shifts, (N, C), "shifts", "(N, C)")
     shifts = shifts.to(device=x.device, dtype=x.dtype).view(N, C, 1, 1)
     return (x + shifts).clamp(0.0, 1.0)
