@@ -19,7 +19,8 @@ def n_params(module: nn.Module) -> int:
 
 # --------------------------------------------------------------------------- 1×1 convolution
 
-@pytest.mark.parametrize("shape, n_F, bias", [((2, 3, 4, 5), 6, True), ((1, 8, 1, 1), 2, False), ((3, 1, 6, 2), 4, True)])
+@pytest.mark.parametrize("shape, n_F, bias", [
+    ((2, 3, 4, 5), 6, True), ((1, 8, 1, 1), 2, False), ((3, 1, 6, 2), 4, True)])
 def test_pointwise_conv_equals_conv2d_with_gradients(shape, n_F, bias):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)
