@@ -150,6 +150,8 @@ def test_aux_classifier_only_in_training_mode():
     assert not hasattr(plain, "aux") and plain(x).shape == (4, 10)
     assert torch.equal(models.googlenet_loss(out[0], y), F.cross_entropy(out[0], y))
     assert torch.equal(models.googlenet_loss(out, y, aux_weight=0), F.cross_entropy(out[0], y))
+    table = layer_table(model.train(), (1, 1, 28, 28))  # eval mode inside: no aux rows
+    assert table.total_params == 88_308 and not any(r.name.startswith("aux") for r in table) and model.training
 
 
 @pytest.mark.parametrize("call, error, message", [

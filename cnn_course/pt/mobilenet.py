@@ -49,12 +49,14 @@ real test: the two look alike (long-sleeved tops) and each resembles a class the
 did learn (coat, T-shirt), so telling them apart takes fine features (collar, buttons,
 texture), not a silhouette. Shoes (sandal 5 and ankle boot 9) would make the new task too
 easy: logistic regression on the raw pixels of 20 + 20 images already separates them on 94 %
-of the test images (pullover vs shirt: 74 %). Be warned that the pooled features of the
-frozen network are no shortcut here: logistic regression on them (20 + 20 images, 5 draws)
-reaches 68 % on pullover vs shirt, below the pixels' 74 % (features of an 8-class network
-are specialised to those classes; the same probe after a short pretraining with sandal and
-ankle boot held out gave 79 % against the pixels' 94 %). Leaving out two of the hardest
-classes also makes the 8-class task easier.
+of the test images (pullover vs shirt: 74 %). Measured on pullover vs shirt (20 + 20 training
+images, 2,000 test images, a few draws): logistic regression on the frozen network's pooled
+features 68 %; with 100 Adam steps, a new head on frozen features 67 %, the last three blocks
+and a new head fine-tuned 71 %, the whole network fine-tuned 74 %, the same network trained
+from scratch 52 %. So transfer beats training from scratch by far, but the pooled features of
+an 8-class network are specialised and no better than raw pixels here (with sandal and ankle
+boot held out, a shorter pretraining's features gave 79 % against the pixels' 94 %). Leaving
+out two of the hardest classes also makes the 8-class task easier.
 """
 
 from __future__ import annotations
@@ -64,7 +66,6 @@ import numbers
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import _validate
