@@ -105,6 +105,14 @@ def test_rotate_and_shear_geometry(rng):
             np.testing.assert_allclose(out[..., c], fn(rgb[..., c], arg), atol=1e-12)
 
 
+def test_float16_images_keep_their_dtype(rgb):
+    half = rgb.astype(np.float16)
+    for fn, kwargs in _random_steps():
+        out = fn(half, np.random.default_rng(0), **kwargs)
+        assert out.dtype == np.float16, fn.__name__
+        np.testing.assert_allclose(out, fn(rgb, np.random.default_rng(0), **kwargs), atol=2e-3, err_msg=fn.__name__)
+
+
 def test_color_shift(rgb, grey):
     mid = np.full((4, 5, 3), 0.5)
     m = 0.2
