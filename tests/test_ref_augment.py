@@ -51,7 +51,7 @@ def test_same_seed_same_output_other_seed_other_output(rgb):
         outs = [fn(rgb, np.random.default_rng(s), **kwargs) for s in range(8)]
         assert any(not np.array_equal(outs[0], o) for o in outs[1:]), f"{fn.__name__} ignores its rng"
     steps = [("mirror", {}), ("random_crop", {"size": 8, "pad": 1}), ("color_shift", {"max_shift": 0.1})]
-    np.testing.assert_array_equal(ref.augment(rgb, np.random.default_rng(1), steps), ref.augment(rgb, np.random.default_rng(1), steps))
+    np.testing.assert_array_equal(ref.augment.augment(rgb, np.random.default_rng(1), steps), ref.augment.augment(rgb, np.random.default_rng(1), steps))
 
 
 def test_mirror_flips_the_width_axis(rgb, grey):
@@ -105,6 +105,14 @@ def test_rotate_and_shear_geometry(rng):
             np.testing.assert_allclose(out[..., c], fn(rgb[..., c], arg), atol=1e-12)
 
 
+def test_float16_images_keep_their_dtype(rgb):
+    half = rgb.astype(np.float16)
+    for fn, kwargs in _random_steps():
+        out = fn(half, np.random.default_rng(0), **kwargs)
+        assert out.dtype == np.float16, fn.__name__
+        np.testing.assert_allclose(out, fn(rgb, np.random.default_rng(0), **kwargs), atol=2e-3, err_msg=fn.__name__)
+
+
 def test_color_shift(rgb, grey):
     mid = np.full((4, 5, 3), 0.5)
     m = 0.2
@@ -149,8 +157,8 @@ def test_augment_composes_in_order(rgb):
     steps = [("mirror", {"p": 1.0}), (ref.random_crop, {"size": 5})]
     rng = np.random.default_rng(11)
     expected = ref.random_crop(ref.mirror(rgb, rng, p=1.0), rng, 5)
-    np.testing.assert_array_equal(ref.augment(rgb, np.random.default_rng(11), steps), expected)
-    out = ref.augment(rgb, rng, [])
+    np.testing.assert_array_equal(ref.augment.augment(rgb, np.random.default_rng(11), steps), expected)
+    out = ref.augment.augment(rgb, rng, [])
     np.testing.assert_array_equal(out, rgb)
     assert not np.shares_memory(out, rgb)
 
@@ -198,6 +206,13 @@ def test_bad_arguments(rng):
     with pytest.raises(ValueError, match=r"eigvecs must have shape \(3, 3\)"):
         ref.pca_color(image, rng, np.ones(3), np.eye(2))
     with pytest.raises(ValueError, match=r"unknown transform 'flip'.*mirror"):
-        ref.augment(image, rng, [("flip", {})])
+        ref.augment.augment(image, rng, [("flip", {})])
     with pytest.raises(ValueError, match=r"steps\[0\]"):
-        ref.augment(image, rng, ["mirror"])
+        ref.augment.augment(image, rng, ["mirror"])
+
+
+def test_the_module_is_not_shadowed():
+    import types
+
+    assert isinstance(ref.augment, types.ModuleType), "ref.augment must stay the module"
+    assert ref.augment.color_shift is ref.color_shift and callable(ref.augment.augment)

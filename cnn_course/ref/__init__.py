@@ -35,7 +35,8 @@ Inception and MobileNet: the 1×1 convolution as one matrix product ``pointwise_
 Data augmentation (``cnn_course.ref.augment``), pure functions of (image, rng) on (H, W) or
 (H, W, C) images in [0, 1]: ``mirror``, ``random_crop``, ``rotate``, ``shear``, ``color_shift``,
 ``pca_color`` (with ``pca_color_fit``), their deterministic cores ``hflip``, ``crop``,
-``rotate_by``, ``shear_by``, ``shift_color``, ``pca_shift``, and ``augment`` composing them.
+``rotate_by``, ``shear_by``, ``shift_color``, ``pca_shift``, and ``ref.augment.augment``
+composing them (``ref.augment`` is the module, not shadowed by that function).
 
 Layer tables (``cnn_course.ref.summary``): ``spec_table(spec, input_shape)`` gives each layer's
 output shape, parameters and multiply-adds (``Row``s in a ``LayerTable``, ``print_table``) from
@@ -44,8 +45,8 @@ a layer spec built with ``cnn_course.ref.summary``'s constructors (``conv``, ``p
 ``alexnet_spec``, ``vgg_spec``, ``resnet_spec``, ``cifar_resnet_spec``.
 """
 
+from . import augment  # the module; its composition function stays ref.augment.augment
 from .augment import (
-    augment,
     color_shift,
     crop,
     hflip,
@@ -270,7 +271,7 @@ __all__ = [
     "depthwise_conv2d_forward_loops",
     "separable_conv2d_backward",
     "separable_conv2d_forward",
-    # augment: data augmentation, pure functions of (image, rng)
+    # augment: data augmentation, pure functions of (image, rng); the module ref.augment
     "augment",
     "color_shift",
     "crop",

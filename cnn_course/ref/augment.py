@@ -122,8 +122,9 @@ def _transform(image, matrix, offset):
         m3 = np.eye(3)
         m3[:2, :2] = matrix
         matrix, offset = m3, np.append(offset, 0.0)
-    out = ndimage.affine_transform(image, matrix, offset=offset, order=1, mode="constant", cval=0.0)
-    return np.clip(out, 0.0, 1.0, out=out)
+    work = image if image.dtype in (np.float32, np.float64) else image.astype(np.float32)  # ndimage: no float16
+    out = ndimage.affine_transform(work, matrix, offset=offset, order=1, mode="constant", cval=0.0)
+    return np.clip(out, 0.0, 1.0, out=out).astype(image.dtype, copy=False)
 
 
 def rotate_by(image, degrees):

@@ -16,11 +16,11 @@ makes a depthwise-separable convolution, which costs 1/n_C' + 1/f² of a standar
 The vectorised functions work channel by channel on a "wide" flat layout: channel c of all
 N padded images is one contiguous row of about N·(H+p)·(W+p) numbers (neighbouring rows
 share their zero padding), and filter tap (i, j) is then a plain shift of that row by
-i·(W+p) + j. Each tap is one multiply-add over a long
-contiguous run (BLAS axpy) while the row stays in cache; the positions of the grid that
-are not outputs (the last f-1 rows and columns of every image) are computed and dropped.
-Going one channel at a time keeps the working set (a few rows) in the CPU's cache, which
-matters more here than the arithmetic: each number is touched f·f times.
+i·(W+p) + j. Each tap is one multiply-add over a long contiguous run (BLAS axpy; a dot
+product for dw), and the grid positions that are not outputs (near the right and bottom
+edge of every image) are computed and dropped. Going one channel at a time keeps the
+working set (a few rows) in the CPU's cache, which matters more here than the arithmetic:
+each number is touched f·f times.
 The ``*_loops`` functions compute the same numbers one window at a time, for reading.
 """
 
