@@ -301,3 +301,10 @@ __all__ = [
     "spec_table",
     "vgg_spec",
 ]
+
+# Bounding boxes (cnn_course.ref.boxes), corners (x1, y1, x2, y2) in pixels: ``box_area``,
+# ``box_iou``, ``corners_to_centers``/``centers_to_corners`` and non-max suppression ``nms``,
+# per class ``batched_nms``.
+from .boxes import batched_nms, box_area, box_iou, centers_to_corners, corners_to_centers, nms  # noqa: E402
+
+__all__ += ["batched_nms", "box_area", "box_iou", "centers_to_corners", "corners_to_centers", "nms"]
