@@ -308,3 +308,18 @@ __all__ = [
 from .boxes import batched_nms, box_area, box_iou, centers_to_corners, corners_to_centers, nms  # noqa: E402
 
 __all__ += ["batched_nms", "box_area", "box_iou", "centers_to_corners", "corners_to_centers", "nms"]
+
+# Detection metrics (cnn_course.ref.detection_metrics; NumPy only, no torch twin): COCO's
+# ``mean_average_precision`` (per-image lists of (boxes, scores, labels) and (boxes, labels)),
+# ``class_average_precisions``, ``precision_recall`` curves, 101-point ``average_precision``.
+from .detection_metrics import (  # noqa: E402
+    COCO_IOU_THRESHOLDS,
+    PrecisionRecall,
+    average_precision,
+    class_average_precisions,
+    mean_average_precision,
+    precision_recall,
+)
+
+__all__ += ["COCO_IOU_THRESHOLDS", "PrecisionRecall", "average_precision", "class_average_precisions",
+            "mean_average_precision", "precision_recall"]
