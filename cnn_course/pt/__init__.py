@@ -104,3 +104,9 @@ __all__ += ["augment"]
 from .boxes import batched_nms, box_area, box_iou, centers_to_corners, corners_to_centers, nms  # noqa: E402
 
 __all__ += ["batched_nms", "box_area", "box_iou", "centers_to_corners", "corners_to_centers", "nms"]
+
+# YOLO, the twins of cnn_course.ref.yolo: yolo_encode, yolo_decode, yolo_activate, the loss
+# yolo_loss (autograd) and anchors by shape IoU (anchor_iou, assign_anchors).
+from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
+
+__all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]

@@ -323,3 +323,10 @@ from .detection_metrics import (  # noqa: E402
 
 __all__ += ["COCO_IOU_THRESHOLDS", "PrecisionRecall", "average_precision", "class_average_precisions",
             "mean_average_precision", "precision_recall"]
+
+# YOLO (cnn_course.ref.yolo): targets (S, S, B*(5+C)) with slots (pc, bx, by, bh, bw, c_1..c_C),
+# bx, by inside the responsible cell and bh, bw relative to the image: ``yolo_encode``,
+# ``yolo_decode``, ``yolo_activate``, ``yolo_loss`` (with its gradient), anchors by shape IoU.
+from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
+
+__all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
