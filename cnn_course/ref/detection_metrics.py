@@ -148,8 +148,12 @@ def _check_vector(a, n: int, what: str, kind: str) -> np.ndarray:
         if a.dtype.kind not in "iu":
             raise ValueError(f"{what} must be integer class indices, got dtype {a.dtype}")
         return a.astype(np.int64)
-    if a.dtype.kind not in "fiu" or not np.isfinite(a).all():
-        raise ValueError(f"{what} must be finite real numbers, got {a!r}")
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{what} must hold real numbers, got dtype {a.dtype}")
+    finite = np.isfinite(a)
+    if not finite.all():
+        k = int(np.argmin(finite))
+        raise ValueError(f"{what}[{k}] = {a[k]} is not finite: scores must be finite numbers")
     return a.astype(np.float64)
 
 
