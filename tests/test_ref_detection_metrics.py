@@ -264,7 +264,8 @@ def test_empty_images_and_no_detections():
 
 def test_torch_tensors_are_accepted():
     dets, gts = random_scene(1)
-    tdets = [tuple(torch.as_tensor(a) for a in d) for d in dets]
+    tdets = [(torch.tensor(b, requires_grad=True), torch.tensor(s, requires_grad=True), torch.as_tensor(c))
+             for b, s, c in dets]
     tgts = [tuple(torch.as_tensor(a) for a in g) for g in gts]
     assert dm.mean_average_precision(tdets, tgts) == dm.mean_average_precision(dets, gts)
 

@@ -123,6 +123,8 @@ def _as_curve(a, name: str) -> np.ndarray:
 
 
 def _array(a, what: str) -> np.ndarray:
+    if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor, possibly on a GPU or with grad
+        a = a.detach().cpu()
     try:
         return np.asarray(a)
     except Exception as exc:  # noqa: BLE001 - anything np.asarray refuses
