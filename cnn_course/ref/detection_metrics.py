@@ -1,8 +1,8 @@
 """Detection metrics in NumPy: precision–recall, average precision and COCO's mean average precision.
 
 NumPy only, with no torch twin: evaluation is bookkeeping over a few thousand boxes (sorting,
-greedy matching, cumulative sums), nothing a GPU or autograd would help with. Pass torch
-results through ``.cpu().numpy()`` (CPU tensors are accepted as they are).
+greedy matching, cumulative sums), nothing a GPU or autograd would help with. Torch tensors
+are accepted too (detached and copied to the CPU).
 
 Inputs, per image (lists of equal length, one entry per image):
 
