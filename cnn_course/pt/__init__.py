@@ -98,3 +98,15 @@ __all__ = [
 from . import augment  # noqa: E402
 
 __all__ += ["augment"]
+
+# Bounding boxes, the twins of cnn_course.ref.boxes: box_area, box_iou, corners_to_centers,
+# centers_to_corners, nms and the per-class batched_nms.
+from .boxes import batched_nms, box_area, box_iou, centers_to_corners, corners_to_centers, nms  # noqa: E402
+
+__all__ += ["batched_nms", "box_area", "box_iou", "centers_to_corners", "corners_to_centers", "nms"]
+
+# YOLO, the twins of cnn_course.ref.yolo: yolo_encode, yolo_decode, yolo_activate, the loss
+# yolo_loss (autograd) and anchors by shape IoU (anchor_iou, assign_anchors).
+from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
+
+__all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]

@@ -301,3 +301,32 @@ __all__ = [
     "spec_table",
     "vgg_spec",
 ]
+
+# Bounding boxes (cnn_course.ref.boxes), corners (x1, y1, x2, y2) in pixels: ``box_area``,
+# ``box_iou``, ``corners_to_centers``/``centers_to_corners`` and non-max suppression ``nms``,
+# per class ``batched_nms``.
+from .boxes import batched_nms, box_area, box_iou, centers_to_corners, corners_to_centers, nms  # noqa: E402
+
+__all__ += ["batched_nms", "box_area", "box_iou", "centers_to_corners", "corners_to_centers", "nms"]
+
+# Detection metrics (cnn_course.ref.detection_metrics; NumPy only, no torch twin): COCO's
+# ``mean_average_precision`` (per-image lists of (boxes, scores, labels) and (boxes, labels)),
+# ``class_average_precisions``, ``precision_recall`` curves, 101-point ``average_precision``.
+from .detection_metrics import (  # noqa: E402
+    COCO_IOU_THRESHOLDS,
+    PrecisionRecall,
+    average_precision,
+    class_average_precisions,
+    mean_average_precision,
+    precision_recall,
+)
+
+__all__ += ["COCO_IOU_THRESHOLDS", "PrecisionRecall", "average_precision", "class_average_precisions",
+            "mean_average_precision", "precision_recall"]
+
+# YOLO (cnn_course.ref.yolo): targets (S, S, B*(5+C)) with slots (pc, bx, by, bh, bw, c_1..c_C),
+# bx, by inside the responsible cell and bh, bw relative to the image: ``yolo_encode``,
+# ``yolo_decode``, ``yolo_activate``, ``yolo_loss`` (with its gradient), anchors by shape IoU.
+from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
+
+__all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
