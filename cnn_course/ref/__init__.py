@@ -330,3 +330,17 @@ __all__ += ["COCO_IOU_THRESHOLDS", "PrecisionRecall", "average_precision", "clas
 from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
 
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
+
+# R-CNN family (cnn_course.ref.rcnn): ``roi_pool`` and ``roi_align`` with torchvision's exact
+# semantics (rois (K, 5) [batch_index, x1, y1, x2, y2]), their forward/backward pairs.
+from .rcnn import (  # noqa: E402
+    roi_align,
+    roi_align_backward,
+    roi_align_forward,
+    roi_pool,
+    roi_pool_backward,
+    roi_pool_forward,
+)
+
+__all__ += ["roi_align", "roi_align_backward", "roi_align_forward", "roi_pool", "roi_pool_backward",
+            "roi_pool_forward"]
