@@ -110,3 +110,9 @@ __all__ += ["batched_nms", "box_area", "box_iou", "centers_to_corners", "corners
 from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
 
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
+
+# R-CNN family, the twins of cnn_course.ref.rcnn: roi_pool and roi_align with torchvision's
+# semantics (autograd backward) and their layers RoIPool, RoIAlign.
+from .rcnn import RoIAlign, RoIPool, roi_align, roi_pool  # noqa: E402
+
+__all__ += ["RoIAlign", "RoIPool", "roi_align", "roi_pool"]
