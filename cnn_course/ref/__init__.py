@@ -332,8 +332,20 @@ from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_e
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
 
 # R-CNN family (cnn_course.ref.rcnn): ``roi_pool`` and ``roi_align`` with torchvision's exact
-# semantics (rois (K, 5) [batch_index, x1, y1, x2, y2]), their forward/backward pairs.
+# semantics (rois (K, 5) [batch_index, x1, y1, x2, y2]), their forward/backward pairs;
+# box-regression targets ``encode_boxes``/``decode_boxes``; the RPN: ``generate_anchors``,
+# ``match_anchors``/``label_anchors``/``anchor_targets``, ``sample_anchors``, ``rpn_loss`` (with
+# its gradient) and ``proposals_after_nms``.
 from .rcnn import (  # noqa: E402
+    anchor_targets,
+    decode_boxes,
+    encode_boxes,
+    generate_anchors,
+    label_anchors,
+    match_anchors,
+    proposals_after_nms,
+    rpn_loss,
+    sample_anchors,
     roi_align,
     roi_align_backward,
     roi_align_forward,
@@ -343,4 +355,5 @@ from .rcnn import (  # noqa: E402
 )
 
 __all__ += ["roi_align", "roi_align_backward", "roi_align_forward", "roi_pool", "roi_pool_backward",
-            "roi_pool_forward"]
+            "roi_pool_forward", "anchor_targets", "decode_boxes", "encode_boxes", "generate_anchors", "label_anchors",
+            "match_anchors", "proposals_after_nms", "rpn_loss", "sample_anchors"]

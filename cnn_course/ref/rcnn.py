@@ -53,6 +53,7 @@ import numpy as np
 
 from .. import _validate as v
 from .boxes import _float_dtype, _iou, check_boxes, check_iou_threshold, nms
+from .yolo import _check_image_size
 
 __all__ = [
     "BBOX_XFORM_CLIP",
@@ -378,3 +379,324 @@ def roi_align_backward(dout, cache):
 def roi_align(features, rois, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     """``roi_align_forward`` without the cache: (N, C, H, W), (K, 5) -> (K, C, oh, ow)."""
     return roi_align_forward(features, rois, output_size, spatial_scale, sampling_ratio, aligned)[0]
+
+
+# ----------------------------------------------------------------------------------------
+# Box-regression targets
+# ----------------------------------------------------------------------------------------
+
+
+def check_weights(weights) -> tuple[float, float, float, float]:
+    ok = isinstance(weights, (tuple, list)) and len(weights) == 4 and all(
+        isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights)
+    if not ok:
+        raise ValueError(f"weights must be four positive numbers (wx, wy, ww, wh), got {weights!r}")
+    return tuple(float(w) for w in weights)
+
+
+def _sizes(boxes):
+    """Widths, heights and centres of corner boxes (x2 - x1: no +1)."""
+    w = boxes[:, 2] - boxes[:, 0]
+    h = boxes[:, 3] - boxes[:, 1]
+    return w, h, boxes[:, 0] + 0.5 * w, boxes[:, 1] + 0.5 * h
+
+
+def _check_positive_size(boxes, name: str) -> None:
+    bad = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name}[{i}] = {_row(boxes[i])} has zero width or height: box-regression targets "
+                         f"divide by the width and height and take their logarithm, so boxes must have x2 > x1 and y2 > y1")
+
+
+def _check_pair(a, b, name_a: str, name_b: str) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"{name_a} and {name_b} must have one row each per box, got {a.shape[0]} and {b.shape[0]} rows")
+
+
+def encode_boxes(proposals, gt, weights=(1.0, 1.0, 1.0, 1.0)):
+    """The regression target that moves each proposal onto its ground truth.
+
+    proposals: (N, 4), gt: (N, 4) corners with positive widths and heights, weights (wx, wy, ww, wh)
+    ->  (N, 4) rows (tx, ty, tw, th) = (wx·(gx - px)/pw, wy·(gy - py)/ph, ww·log(gw/pw), wh·log(gh/ph)),
+    centres (x1 + w/2, y1 + h/2) and sizes w = x2 - x1, h = y2 - y1 (torchvision's BoxCoder).
+    """
+    check_boxes(proposals, "proposals")
+    check_boxes(gt, "gt")
+    _check_pair(proposals, gt, "proposals", "gt")
+    wx, wy, ww, wh = check_weights(weights)
+    _check_positive_size(proposals, "proposals")
+    _check_positive_size(gt, "gt")
+    dtype = np.result_type(_float_dtype(proposals), _float_dtype(gt))
+    pw, ph, px, py = _sizes(proposals.astype(dtype, copy=False))
+    gw, gh, gx, gy = _sizes(gt.astype(dtype, copy=False))
+    return np.stack([wx * (gx - px) / pw, wy * (gy - py) / ph, ww * np.log(gw / pw), wh * np.log(gh / ph)],
+                    axis=1).astype(dtype, copy=False)
+
+
+def decode_boxes(proposals, deltas, weights=(1.0, 1.0, 1.0, 1.0)):
+    """Apply regression outputs to proposals: the inverse of ``encode_boxes``.
+
+    proposals: (N, 4) corners, deltas: (N, 4) rows (tx, ty, tw, th), weights (wx, wy, ww, wh)
+    ->  (N, 4) corners: centre p + (t/w)·size, size·exp(t/w), with tw/ww and th/wh clamped at
+    ``BBOX_XFORM_CLIP`` = log(1000/16) first (a box at most 62.5 times its proposal), as torchvision.
+    """
+    check_boxes(proposals, "proposals")
+    v.check_ndim(deltas, 2, "deltas", "(N, 4), rows (tx, ty, tw, th)")
+    if deltas.shape[1] != 4:
+        raise ValueError(f"deltas must have shape (N, 4), rows (tx, ty, tw, th), got shape {tuple(deltas.shape)}")
+    v.check_float(deltas, "deltas")
+    _check_pair(proposals, deltas, "proposals", "deltas")
+    if not np.isfinite(deltas).all():
+        i = int(np.argmin(np.isfinite(deltas).all(axis=1)))
+        raise ValueError(f"deltas[{i}] = {_row(deltas[i])} is not finite")
+    wx, wy, ww, wh = check_weights(weights)
+    dtype = np.result_type(_float_dtype(proposals), deltas.dtype)
+    pw, ph, px, py = _sizes(proposals.astype(dtype, copy=False))
+    d = deltas.astype(dtype, copy=False)
+    dw = np.minimum(d[:, 2] / ww, BBOX_XFORM_CLIP)
+    dh = np.minimum(d[:, 3] / wh, BBOX_XFORM_CLIP)
+    cx, cy = d[:, 0] / wx * pw + px, d[:, 1] / wy * ph + py
+    w, h = np.exp(dw) * pw, np.exp(dh) * ph
+    return np.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], axis=1).astype(dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------------------
+# Anchors
+# ----------------------------------------------------------------------------------------
+
+
+def _positive_numbers(values, name: str):
+    ok = isinstance(values, (tuple, list, np.ndarray)) and len(values) > 0 and all(
+        isinstance(s, numbers.Real) and not isinstance(s, bool) and math.isfinite(s) and s > 0 for s in values)
+    if not ok:
+        raise ValueError(f"{name} must be a non-empty sequence of positive numbers, got {values!r}")
+    return np.asarray(values, np.float64)
+
+
+def _pair(value, name: str, kind):
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return tuple(kind(x, f"{name}[{i}]") for i, x in enumerate(value))
+    return kind(value, name), kind(value, name)
+
+
+def _positive_number(x, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a positive number, got {x!r}")
+    return float(x)
+
+
+def generate_anchors(feature_size, stride, sizes, aspect_ratios, offset=0.0):
+    """Every anchor of a feature map, in image pixels.
+
+    feature_size: (H, W) feature pixels, stride: image pixels per feature pixel (a number or
+    (sy, sx)), sizes: anchor sizes s (area s²), aspect_ratios: heights / widths a (so h = s·√a,
+    w = s/√a), offset: the anchors of feature pixel (y, x) are centred at ((x + offset)·sx,
+    (y + offset)·sy) — 0 as torchvision's AnchorGenerator, 0.5 for the pixel's centre
+    ->  (H·W·A, 4) corners, A = len(sizes)·len(aspect_ratios); row (y·W + x)·A + r·len(sizes) + i
+    is ratio r and size i at (y, x). (torchvision also rounds its base anchors to whole pixels.)
+    """
+    H, W = _pair(feature_size, "feature_size", v.check_positive_int)
+    sy, sx = _pair(stride, "stride", _positive_number)
+    s = _positive_numbers(sizes, "sizes")
+    a = _positive_numbers(aspect_ratios, "aspect_ratios")
+    if isinstance(offset, bool) or not isinstance(offset, numbers.Real) or not math.isfinite(offset):
+        raise ValueError(f"offset must be a finite number (0: torchvision, 0.5: pixel centres), got {offset!r}")
+    hs = (np.sqrt(a)[:, None] * s[None, :]).ravel()  # (A,), ratio-major as torchvision
+    ws = (s[None, :] / np.sqrt(a)[:, None]).ravel()
+    base = np.stack([-ws, -hs, ws, hs], axis=1) / 2  # (A, 4) centred on 0
+    cy, cx = np.meshgrid((np.arange(H) + offset) * sy, (np.arange(W) + offset) * sx, indexing="ij")
+    shifts = np.stack([cx, cy, cx, cy], axis=-1).reshape(-1, 1, 4)  # (H*W, 1, 4)
+    return (shifts + base[None]).reshape(-1, 4)
+
+
+def _check_iou_pair(pos_iou, neg_iou):
+    pos = check_iou_threshold(pos_iou, "pos_iou")
+    neg = check_iou_threshold(neg_iou, "neg_iou")
+    if neg > pos:
+        raise ValueError(f"neg_iou must be <= pos_iou, got neg_iou={neg_iou!r} > pos_iou={pos_iou!r}")
+    return pos, neg
+
+
+def match_anchors(anchors, gt_boxes, pos_iou=0.7, neg_iou=0.3):
+    """Faster R-CNN's anchor labels and each anchor's ground truth.
+
+    anchors: (A, 4), gt_boxes: (G, 4) corners  ->  (labels (A,) int64, matched (A,) int64):
+    with m = an anchor's highest IoU with any ground truth,
+    - 1 (positive) when m >= pos_iou, 0 (negative) when m < neg_iou, -1 (ignored) in between;
+    - also 1 for every anchor that has some ground truth's highest IoU over all anchors (ties
+      included: all of them), so that every ground truth gets an anchor; a ground truth that
+      overlaps no anchor at all (highest IoU 0) makes none positive;
+    - matched: the index of the anchor's highest-IoU ground truth (lowest index on ties), -1 when G = 0.
+    Without ground truth every anchor is negative. As torchvision's Matcher(allow_low_quality_matches=True).
+    """
+    check_boxes(anchors, "anchors")
+    check_boxes(gt_boxes, "gt_boxes")
+    pos, neg = _check_iou_pair(pos_iou, neg_iou)
+    A, G = anchors.shape[0], gt_boxes.shape[0]
+    if G == 0:
+        return np.zeros(A, np.int64), np.full(A, -1, np.int64)
+    iou = box_iou_float64(anchors, gt_boxes)  # (A, G)
+    best = iou.max(axis=1) if A else np.zeros(0)
+    matched = iou.argmax(axis=1).astype(np.int64) if A else np.zeros(0, np.int64)
+    labels = np.full(A, -1, np.int64)
+    labels[best < neg] = 0
+    labels[best >= pos] = 1
+    if A:
+        best_per_gt = iou.max(axis=0)  # (G,)
+        low_quality = ((iou == best_per_gt[None, :]) & (best_per_gt[None, :] > 0)).any(axis=1)
+        labels[low_quality] = 1
+    return labels, matched
+
+
+def box_iou_float64(boxes1, boxes2):
+    """box_iou in float64, without the checks (the boxes are checked already)."""
+    return _iou(boxes1.astype(np.float64), boxes2.astype(np.float64))
+
+
+def label_anchors(anchors, gt_boxes, pos_iou=0.7, neg_iou=0.3):
+    """The labels of ``match_anchors``: (A, 4), (G, 4) -> (A,) int64, 1 positive / 0 negative / -1 ignored."""
+    return match_anchors(anchors, gt_boxes, pos_iou, neg_iou)[0]
+
+
+def anchor_targets(anchors, gt_boxes, pos_iou=0.7, neg_iou=0.3, weights=(1.0, 1.0, 1.0, 1.0)):
+    """Labels and regression targets of every anchor, for ``rpn_loss``.
+
+    anchors: (A, 4) with positive sizes, gt_boxes: (G, 4)  ->  (labels (A,) int64, target_deltas (A, 4)
+    float64): ``encode_boxes(anchor, its matched ground truth)`` for positive anchors, 0 elsewhere.
+    """
+    labels, matched = match_anchors(anchors, gt_boxes, pos_iou, neg_iou)
+    targets = np.zeros((anchors.shape[0], 4))
+    pos = labels == 1
+    if pos.any():
+        targets[pos] = encode_boxes(anchors[pos].astype(np.float64), gt_boxes[matched[pos]].astype(np.float64), weights)
+    return labels, targets
+
+
+def _check_labels(labels, n=None, name: str = "labels") -> None:
+    v.check_ndim(labels, 1, name, "(A,)")
+    if n is not None and labels.shape[0] != n:
+        raise ValueError(f"{name} must have shape (A,) = ({n},), one per anchor, got shape {tuple(labels.shape)}")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integers 1 (positive), 0 (negative) or -1 (ignored), got dtype {labels.dtype}")
+    bad = (labels < -1) | (labels > 1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name}[{i}] = {labels[i]}: labels must be 1 (positive), 0 (negative) or -1 (ignored)")
+
+
+def check_sampling(batch_size, positive_fraction) -> tuple[int, float]:
+    batch_size = v.check_positive_int(batch_size, "batch_size")
+    if isinstance(positive_fraction, bool) or not isinstance(positive_fraction, numbers.Real) \
+            or not 0 <= positive_fraction <= 1:
+        raise ValueError(f"positive_fraction must be a number in [0, 1], got {positive_fraction!r}")
+    return batch_size, float(positive_fraction)
+
+
+def sample_anchors(labels, batch_size=256, positive_fraction=0.5, rng=None):
+    """A random mini-batch of anchors for the RPN loss (torchvision's BalancedPositiveNegativeSampler).
+
+    labels: (A,) 1 / 0 / -1, rng: a ``np.random.Generator``  ->  (A,) int64, the labels with every
+    anchor left out of the batch set to -1. At most int(batch_size·positive_fraction) positives
+    are drawn (all when fewer), then negatives fill the batch up to batch_size (all when fewer).
+    """
+    _check_labels(labels)
+    batch_size, fraction = check_sampling(batch_size, positive_fraction)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a np.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    n_pos = min(positives.size, int(batch_size * fraction))
+    n_neg = min(negatives.size, batch_size - n_pos)
+    out = np.full(labels.shape[0], -1, np.int64)
+    out[rng.permutation(positives)[:n_pos]] = 1
+    out[rng.permutation(negatives)[:n_neg]] = 0
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# RPN loss and proposals
+# ----------------------------------------------------------------------------------------
+
+
+def _check_deltas(d, n: int, name: str) -> None:
+    v.check_ndim(d, 2, name, "(A, 4)")
+    if d.shape != (n, 4):
+        raise ValueError(f"{name} must have shape (A, 4) = ({n}, 4), one row per anchor, got shape {tuple(d.shape)}")
+    v.check_float(d, name)
+
+
+def rpn_loss(objectness_logits, deltas, labels, target_deltas, beta=1 / 9):
+    """The region proposal network's two losses over the sampled anchors, and their gradients.
+
+    objectness_logits: (A,), deltas: (A, 4) predicted (tx, ty, tw, th), labels: (A,) 1 / 0 / -1
+    (-1: not in the batch, e.g. after ``sample_anchors``), target_deltas: (A, 4)
+    ->  (objectness_loss, box_loss, dlogits (A,), ddeltas (A, 4)); with S the sampled anchors (labels >= 0):
+
+        objectness_loss = (1/S) Σ_S BCE(sigmoid(logit), label)
+        box_loss = (1/S) Σ_{label = 1} Σ_4 smoothL1_β(delta - target),
+        smoothL1_β(d) = d²/(2β) if |d| < β else |d| - β/2
+
+    (torchvision's RPN: β = 1/9, the box loss divided by all S sampled anchors, not only the
+    positives). Anchors with label -1 get zero gradients; no sampled anchor gives losses 0.
+    """
+    v.check_ndim(objectness_logits, 1, "objectness_logits", "(A,)")
+    v.check_float(objectness_logits, "objectness_logits")
+    A = objectness_logits.shape[0]
+    _check_deltas(deltas, A, "deltas")
+    _check_labels(labels, A)
+    _check_deltas(target_deltas, A, "target_deltas")
+    beta = _positive_number(beta, "beta")
+    z = objectness_logits.astype(np.float64)
+    sampled, pos = labels >= 0, labels == 1
+    S = max(int(sampled.sum()), 1)
+    y = pos.astype(np.float64)
+    bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    objectness_loss = float(bce[sampled].sum() / S)
+    dlogits = np.where(sampled, (np.exp(-np.logaddexp(0, -z)) - y) / S, 0.0)
+    d = deltas.astype(np.float64) - target_deltas.astype(np.float64)
+    ad = np.abs(d)
+    small = ad < beta
+    sl1 = np.where(small, 0.5 * d**2 / beta, ad - 0.5 * beta)
+    box_loss = float(sl1[pos].sum() / S)
+    ddeltas = np.where(pos[:, None], np.where(small, d / beta, np.sign(d)) / S, 0.0)
+    return (objectness_loss, box_loss, dlogits.astype(objectness_logits.dtype),
+            ddeltas.astype(deltas.dtype))
+
+
+def _check_top_n(x, name: str) -> int:
+    return v.check_positive_int(x, name)
+
+
+def proposals_after_nms(anchors, objectness, deltas, image_size, pre_nms_top_n=1000, post_nms_top_n=1000,
+                        iou_threshold=0.7, min_size=1e-3, weights=(1.0, 1.0, 1.0, 1.0)):
+    """The RPN's region proposals for one image, in the order of the Faster R-CNN reference code.
+
+    anchors: (A, 4), objectness: (A,) logits, deltas: (A, 4), image_size: (H, W) pixels
+    ->  (boxes (P, 4), scores (P,) = sigmoid(objectness)), P <= post_nms_top_n, best first:
+    1. decode every anchor's deltas (``decode_boxes``); 2. clip the boxes to the image
+    (0 <= x <= W, 0 <= y <= H); 3. drop boxes narrower or lower than ``min_size``;
+    4. keep the ``pre_nms_top_n`` highest objectness (ties: lower anchor index first);
+    5. non-max suppression at ``iou_threshold`` (``nms``); 6. keep the first ``post_nms_top_n``.
+    (torchvision takes the top-k first and then clips and filters: the same boxes unless small
+    boxes rank high.)
+    """
+    check_boxes(anchors, "anchors")
+    A = anchors.shape[0]
+    v.check_ndim(objectness, 1, "objectness", "(A,)")
+    v.check_float(objectness, "objectness")
+    if objectness.shape[0] != A:
+        raise ValueError(f"objectness must have shape (A,) = ({A},), one logit per anchor, got shape {tuple(objectness.shape)}")
+    if not np.isfinite(objectness).all():
+        raise ValueError(f"objectness[{int(np.argmin(np.isfinite(objectness)))}] is not finite")
+    H, W = _check_image_size(image_size)
+    pre, post = _check_top_n(pre_nms_top_n, "pre_nms_top_n"), _check_top_n(post_nms_top_n, "post_nms_top_n")
+    t = check_iou_threshold(iou_threshold)
+    if isinstance(min_size, bool) or not isinstance(min_size, numbers.Real) or not min_size >= 0:
+        raise ValueError(f"min_size must be a number >= 0 (pixels), got {min_size!r}")
+    boxes = decode_boxes(anchors, deltas, weights)
+    boxes = np.clip(boxes, 0, np.array([W, H, W, H], boxes.dtype))
+    keep = np.flatnonzero((boxes[:, 2] - boxes[:, 0] >= min_size) & (boxes[:, 3] - boxes[:, 1] >= min_size))
+    keep = keep[np.argsort(-objectness[keep].astype(np.float64), kind="stable")[:pre]]
+    keep = keep[nms(boxes[keep], objectness[keep], t)][:post]
+    scores = np.exp(-np.logaddexp(0, -objectness[keep].astype(np.float64))).astype(objectness.dtype)
+    return boxes[keep], scores
