@@ -112,7 +112,25 @@ from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_e
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
 
 # R-CNN family, the twins of cnn_course.ref.rcnn: roi_pool and roi_align with torchvision's
-# semantics (autograd backward) and their layers RoIPool, RoIAlign.
-from .rcnn import RoIAlign, RoIPool, roi_align, roi_pool  # noqa: E402
+# semantics (autograd backward) and their layers RoIPool, RoIAlign; encode_boxes/decode_boxes;
+# the RPN's generate_anchors, match_anchors/label_anchors/anchor_targets, sample_anchors,
+# rpn_loss and proposals_after_nms.
+from .rcnn import (  # noqa: E402
+    RoIAlign,
+    RoIPool,
+    anchor_targets,
+    decode_boxes,
+    encode_boxes,
+    generate_anchors,
+    label_anchors,
+    match_anchors,
+    proposals_after_nms,
+    roi_align,
+    roi_pool,
+    rpn_loss,
+    sample_anchors,
+)
 
-__all__ += ["RoIAlign", "RoIPool", "roi_align", "roi_pool"]
+__all__ += ["RoIAlign", "RoIPool", "anchor_targets", "decode_boxes", "encode_boxes", "generate_anchors",
+            "label_anchors", "match_anchors", "proposals_after_nms", "roi_align", "roi_pool", "rpn_loss",
+            "sample_anchors"]
