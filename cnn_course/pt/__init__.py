@@ -134,3 +134,9 @@ from .rcnn import (  # noqa: E402
 __all__ += ["RoIAlign", "RoIPool", "anchor_targets", "decode_boxes", "encode_boxes", "generate_anchors",
             "label_anchors", "match_anchors", "proposals_after_nms", "roi_align", "roi_pool", "rpn_loss",
             "sample_anchors"]
+
+# The convolutional implementation of sliding windows (cnn_course.pt.sliding): the 14×14×3
+# WindowClassifier, fc_to_conv (the same weights as convolutions) and sliding_window_loop.
+from .sliding import WindowClassifier, fc_to_conv, sliding_window_loop  # noqa: E402
+
+__all__ += ["WindowClassifier", "fc_to_conv", "sliding_window_loop"]

@@ -357,3 +357,17 @@ from .rcnn import (  # noqa: E402
 __all__ += ["roi_align", "roi_align_backward", "roi_align_forward", "roi_pool", "roi_pool_backward",
             "roi_pool_forward", "anchor_targets", "decode_boxes", "encode_boxes", "generate_anchors", "label_anchors",
             "match_anchors", "proposals_after_nms", "rpn_loss", "sample_anchors"]
+
+# The convolutional implementation of sliding windows (cnn_course.ref.sliding): the 14×14×3
+# classifier ``window_classifier_forward``, its FC layers as convolutions ``fc_to_conv_params`` /
+# ``conv_sliding_forward``, and the slow ``sliding_window_loop``.
+from .sliding import (  # noqa: E402
+    conv_sliding_forward,
+    fc_to_conv_params,
+    sliding_window_loop,
+    window_classifier_forward,
+    window_classifier_init,
+)
+
+__all__ += ["conv_sliding_forward", "fc_to_conv_params", "sliding_window_loop", "window_classifier_forward",
+            "window_classifier_init"]
