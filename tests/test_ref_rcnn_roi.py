@@ -162,6 +162,9 @@ def test_roi_pool_hand_cases():
     # a second image: the batch index picks it
     x2 = np.concatenate([x, -x], axis=0)
     assert ref.roi_pool(x2, np.array([[1, 0, 0, 3, 3.0]]), 1)[0, 0, 0, 0] == 0
+    # on the border: the last row and column are pixel 3; corners past it are clipped
+    assert ref.roi_pool(x, np.array([[0, 3, 3, 3, 3.0]]), 1)[0, 0, 0, 0] == 15
+    np.testing.assert_array_equal(ref.roi_pool(x, np.array([[0, 2, 2, 5, 5.0]]), 2)[0, 0], [[15, 0], [0, 0]])
     # x1 == x2: a 1-pixel-wide region, never empty inside the map
     assert ref.roi_pool(x, np.array([[0, 2, 1, 2, 1.0]]), 2)[0, 0].tolist() == [[6, 6], [6, 6]]
 
@@ -235,6 +238,11 @@ def test_roi_align_hand_cases():
     assert ref.roi_align(x, np.array([[0, -1, -1, 0, 0.0]]), 1, 1.0, 1)[0, 0, 0, 0] == 0  # sample at -0.5 -> pixel 0
     assert ref.roi_align(x, np.array([[0, 3, 3, 4, 4.0]]), 1, 1.0, 1)[0, 0, 0, 0] == 15  # 3.5 -> last pixel
     assert ref.roi_align(x, np.array([[0, 4.5, 0, 5.5, 1.0]]), 1, 1.0, 1)[0, 0, 0, 0] == 0  # x = 5 > W
+    # on the border: x = W and y = -1 still count (x reads the last column, y row 0); just past them, 0
+    assert ref.roi_align(x, np.array([[0, 3.5, 0, 4.5, 1.0]]), 1, 1.0, 1)[0, 0, 0, 0] == 4 * 0.5 + 3
+    assert ref.roi_align(x, np.array([[0, 3.5, 0, 4.5001, 1.0]]), 1, 1.0, 1)[0, 0, 0, 0] == 0
+    assert ref.roi_align(x, np.array([[0, 1, -1.5, 2, -0.5]]), 1, 1.0, 1)[0, 0, 0, 0] == 1.5
+    assert ref.roi_align(x, np.array([[0, 1, -1.5001, 2, -0.5001]]), 1, 1.0, 1)[0, 0, 0, 0] == 0
     # spatial scale 1/16 and a second image
     x2 = np.concatenate([x, 2 * x])
     out = ref.roi_align(x2, np.array([[1, 16, 16, 48, 48.0]]), 1, 1 / 16, 1, aligned=True)

@@ -11,6 +11,7 @@ As in torchvision, no gradient flows to the rois.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -392,7 +393,7 @@ def generate_anchors(feature_size, stride, sizes, aspect_ratios, offset=0.0, dty
     sy, sx = _pair(stride, "stride", _positive_number)
     s = torch.as_tensor(_positive_numbers(sizes, "sizes"), dtype=torch.float64)
     a = torch.as_tensor(_positive_numbers(aspect_ratios, "aspect_ratios"), dtype=torch.float64)
-    if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not math.isfinite(offset):
+    if isinstance(offset, bool) or not isinstance(offset, numbers.Real) or not math.isfinite(offset):
         raise ValueError(f"offset must be a finite number (0: torchvision, 0.5: pixel centres), got {offset!r}")
     hs = (torch.sqrt(a)[:, None] * s[None, :]).reshape(-1)
     ws = (s[None, :] / torch.sqrt(a)[:, None]).reshape(-1)
@@ -541,7 +542,7 @@ def proposals_after_nms(anchors: torch.Tensor, objectness: torch.Tensor, deltas:
     pre = v.check_positive_int(pre_nms_top_n, "pre_nms_top_n")
     post = v.check_positive_int(post_nms_top_n, "post_nms_top_n")
     t = check_iou_threshold(iou_threshold)
-    if isinstance(min_size, bool) or not isinstance(min_size, (int, float)) or not min_size >= 0:
+    if isinstance(min_size, bool) or not isinstance(min_size, numbers.Real) or not min_size >= 0:
         raise ValueError(f"min_size must be a number >= 0 (pixels), got {min_size!r}")
     boxes = decode_boxes(anchors, deltas, weights)
     limit = torch.tensor([W, H, W, H], dtype=boxes.dtype, device=boxes.device)

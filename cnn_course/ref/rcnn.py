@@ -7,6 +7,8 @@ Regions of interest are rows of an array
     out       (K, C, oh, ow)  one oh×ow grid of C numbers per region
 
 ``spatial_scale`` maps image pixels to feature pixels (1/16 after four stride-2 stages).
+The rois are converted to the features' dtype and all the arithmetic below happens in it, as
+in torchvision (which requires rois and features to share a dtype).
 ``roi_pool`` and ``roi_align`` compute exactly what ``torchvision.ops.roi_pool`` / ``roi_align``
 compute (their CPU kernels, read line by line):
 
