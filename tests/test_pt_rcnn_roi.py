@@ -87,6 +87,7 @@ def test_modules_and_empty_rois():
         out = fn(xx, torch.zeros(0, 5), (2, 3))
         assert out.shape == (0, 3, 2, 3)
         out.sum().backward() if out.requires_grad else None
+        assert fn(torch.ones(0, 3, 4, 4), torch.zeros(0, 5), 2).shape == (0, 3, 2, 2)
 
 
 @pytest.mark.parametrize("case", range(len(BAD)))

@@ -278,6 +278,9 @@ def test_empty_rois():
         assert out.shape == (0, 3, 2, 3)
         dx = bwd(np.zeros((0, 3, 2, 3)), cache)
         assert dx.shape == x.shape and (dx == 0).all()
+        assert fwd(np.ones((0, 3, 4, 4)), np.zeros((0, 5)), 2)[0].shape == (0, 3, 2, 2)  # no images, no rois
+    with pytest.raises(ValueError, match="N = 0 images"):
+        ref.roi_align(np.ones((0, 3, 4, 4)), np.zeros((1, 5)), 2)
 
 
 # ---------------------------------------------------------------------- bad input

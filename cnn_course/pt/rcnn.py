@@ -70,8 +70,8 @@ def _check_features(features) -> None:
     _check_tensor(features, "features", "(N, C, H, W)")
     v.check_ndim(features, 4, "features", "(N, C, H, W)")
     v.check_float(features, "features")
-    if features.shape[0] == 0 or features.shape[2] == 0 or features.shape[3] == 0:
-        raise ValueError(f"features must hold at least one image of at least 1×1 pixels, got shape {tuple(features.shape)}")
+    if features.shape[2] == 0 or features.shape[3] == 0:
+        raise ValueError(f"features must have at least 1×1 pixels, got shape {tuple(features.shape)}")
 
 
 def _check_rois(rois, features) -> None:

@@ -98,8 +98,9 @@ def rois_order_message(i: int, row, axis: str) -> str:
 
 
 def rois_batch_message(i: int, row, n: int) -> str:
+    where = f"an integer image index in 0..{n - 1}" if n else "an image index, and there is no image"
     return (f"rois[{i}] = {_row(row)} has batch index {float(row[0]):g}, but features hold N = {n} images: "
-            f"the first column must be an integer image index in 0..{n - 1}")
+            f"the first column must be {where}")
 
 
 def check_output_size(output_size) -> tuple[int, int]:
@@ -137,8 +138,8 @@ def check_aligned(aligned) -> bool:
 def _check_features(features) -> None:
     v.check_ndim(features, 4, "features", "(N, C, H, W)")
     v.check_float(features, "features")
-    if features.shape[0] == 0 or features.shape[2] == 0 or features.shape[3] == 0:
-        raise ValueError(f"features must hold at least one image of at least 1×1 pixels, got shape {tuple(features.shape)}")
+    if features.shape[2] == 0 or features.shape[3] == 0:
+        raise ValueError(f"features must have at least 1×1 pixels, got shape {tuple(features.shape)}")
 
 
 def _check_rois(rois, n: int) -> None:
