@@ -39,9 +39,16 @@ Box regression (R-CNN, Faster R-CNN): a proposal P and a ground truth G in centr
 
     tx = wx·(Gx - Px)/Pw,  ty = wy·(Gy - Py)/Ph,  tw = ww·log(Gw/Pw),  th = wh·log(Gh/Ph)
 
-with widths x2 - x1 (no "+1": torchvision's current ``BoxCoder``; the R-CNN paper's code used
-x2 - x1 + 1 for pixel-index boxes). ``decode_boxes`` inverts it, clamping tw/wt and th/wh at
+with widths x2 - x1 (no "+1": torchvision's current ``BoxCoder``; the original Fast/Faster R-CNN
+code, py-faster-rcnn, used x2 - x1 + 1 for inclusive pixel indices). ``decode_boxes`` inverts it,
+clamping tw/ww and th/wh at
 log(1000/16) so that exp cannot overflow (as torchvision).
+
+The region proposal network (Faster R-CNN) scores A anchors per feature pixel (``generate_anchors``).
+``match_anchors`` labels each anchor 1 / 0 / -1 (positive / negative / ignored) by its best IoU
+with the ground truth, ``sample_anchors`` draws a balanced mini-batch of them, ``rpn_loss`` is
+the objectness cross-entropy plus the smooth-L1 box loss on the positives, and
+``proposals_after_nms`` turns the network's outputs into region proposals.
 
 ``cnn_course.pt.rcnn`` is the PyTorch twin, function for function (autograd for the backward passes).
 """
