@@ -41,8 +41,7 @@ Box regression (R-CNN, Faster R-CNN): a proposal P and a ground truth G in centr
 
 with widths x2 - x1 (no "+1": torchvision's current ``BoxCoder``; the original Fast/Faster R-CNN
 code, py-faster-rcnn, used x2 - x1 + 1 for inclusive pixel indices). ``decode_boxes`` inverts it,
-clamping tw/ww and th/wh at
-log(1000/16) so that exp cannot overflow (as torchvision).
+clamping tw/ww and th/wh at log(1000/16) so that exp cannot overflow (as torchvision).
 
 The region proposal network (Faster R-CNN) scores A anchors per feature pixel (``generate_anchors``).
 ``match_anchors`` labels each anchor 1 / 0 / -1 (positive / negative / ignored) by its best IoU
