@@ -110,3 +110,33 @@ __all__ += ["batched_nms", "box_area", "box_iou", "centers_to_corners", "corners
 from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
 
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
+
+# R-CNN family, the twins of cnn_course.ref.rcnn: roi_pool and roi_align with torchvision's
+# semantics (autograd backward) and their layers RoIPool, RoIAlign; encode_boxes/decode_boxes;
+# the RPN's generate_anchors, match_anchors/label_anchors/anchor_targets, sample_anchors,
+# rpn_loss and proposals_after_nms.
+from .rcnn import (  # noqa: E402
+    RoIAlign,
+    RoIPool,
+    anchor_targets,
+    decode_boxes,
+    encode_boxes,
+    generate_anchors,
+    label_anchors,
+    match_anchors,
+    proposals_after_nms,
+    roi_align,
+    roi_pool,
+    rpn_loss,
+    sample_anchors,
+)
+
+__all__ += ["RoIAlign", "RoIPool", "anchor_targets", "decode_boxes", "encode_boxes", "generate_anchors",
+            "label_anchors", "match_anchors", "proposals_after_nms", "roi_align", "roi_pool", "rpn_loss",
+            "sample_anchors"]
+
+# The convolutional implementation of sliding windows (cnn_course.pt.sliding): the 14×14×3
+# WindowClassifier, fc_to_conv (the same weights as convolutions) and sliding_window_loop.
+from .sliding import WindowClassifier, fc_to_conv, sliding_window_loop  # noqa: E402
+
+__all__ += ["WindowClassifier", "fc_to_conv", "sliding_window_loop"]

@@ -330,3 +330,44 @@ __all__ += ["COCO_IOU_THRESHOLDS", "PrecisionRecall", "average_precision", "clas
 from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
 
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
+
+# R-CNN family (cnn_course.ref.rcnn): ``roi_pool`` and ``roi_align`` with torchvision's exact
+# semantics (rois (K, 5) [batch_index, x1, y1, x2, y2]), their forward/backward pairs;
+# box-regression targets ``encode_boxes``/``decode_boxes``; the RPN: ``generate_anchors``,
+# ``match_anchors``/``label_anchors``/``anchor_targets``, ``sample_anchors``, ``rpn_loss`` (with
+# its gradient) and ``proposals_after_nms``.
+from .rcnn import (  # noqa: E402
+    anchor_targets,
+    decode_boxes,
+    encode_boxes,
+    generate_anchors,
+    label_anchors,
+    match_anchors,
+    proposals_after_nms,
+    rpn_loss,
+    sample_anchors,
+    roi_align,
+    roi_align_backward,
+    roi_align_forward,
+    roi_pool,
+    roi_pool_backward,
+    roi_pool_forward,
+)
+
+__all__ += ["roi_align", "roi_align_backward", "roi_align_forward", "roi_pool", "roi_pool_backward",
+            "roi_pool_forward", "anchor_targets", "decode_boxes", "encode_boxes", "generate_anchors", "label_anchors",
+            "match_anchors", "proposals_after_nms", "rpn_loss", "sample_anchors"]
+
+# The convolutional implementation of sliding windows (cnn_course.ref.sliding): the 14×14×3
+# classifier ``window_classifier_forward``, its FC layers as convolutions ``fc_to_conv_params`` /
+# ``conv_sliding_forward``, and the slow ``sliding_window_loop``.
+from .sliding import (  # noqa: E402
+    conv_sliding_forward,
+    fc_to_conv_params,
+    sliding_window_loop,
+    window_classifier_forward,
+    window_classifier_init,
+)
+
+__all__ += ["conv_sliding_forward", "fc_to_conv_params", "sliding_window_loop", "window_classifier_forward",
+            "window_classifier_init"]
