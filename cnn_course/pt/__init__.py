@@ -110,3 +110,21 @@ __all__ += ["batched_nms", "box_area", "box_iou", "centers_to_corners", "corners
 from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
 
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
+
+# Face verification and recognition, the twins of cnn_course.ref.face: triplet_loss (autograd),
+# pairwise_distances, hardest_triplets, semi_hard_triplets, verify, who_is_it, roc_curve,
+# threshold_for_far, and the SiameseHead module (σ(w·|f_i − f_j| + b)).
+from .face import (  # noqa: E402
+    SiameseHead,
+    hardest_triplets,
+    pairwise_distances,
+    roc_curve,
+    semi_hard_triplets,
+    threshold_for_far,
+    triplet_loss,
+    verify,
+    who_is_it,
+)
+
+__all__ += ["SiameseHead", "hardest_triplets", "pairwise_distances", "roc_curve", "semi_hard_triplets",
+            "threshold_for_far", "triplet_loss", "verify", "who_is_it"]

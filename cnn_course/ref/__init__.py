@@ -330,3 +330,23 @@ __all__ += ["COCO_IOU_THRESHOLDS", "PrecisionRecall", "average_precision", "clas
 from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
 
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
+
+# Face verification and recognition (cnn_course.ref.face): ``triplet_loss`` (summed over the batch)
+# with ``triplet_loss_backward``, ``pairwise_distances``, batch mining (``hardest_triplets``,
+# ``semi_hard_triplets``), ``verify`` / ``who_is_it`` (accept iff Euclidean distance <= τ),
+# ``roc_curve``, ``threshold_for_far`` and the Siamese head's forward ``siamese_head``.
+from .face import (  # noqa: E402
+    hardest_triplets,
+    pairwise_distances,
+    roc_curve,
+    semi_hard_triplets,
+    siamese_head,
+    threshold_for_far,
+    triplet_loss,
+    triplet_loss_backward,
+    verify,
+    who_is_it,
+)
+
+__all__ += ["hardest_triplets", "pairwise_distances", "roc_curve", "semi_hard_triplets", "siamese_head",
+            "threshold_for_far", "triplet_loss", "triplet_loss_backward", "verify", "who_is_it"]
