@@ -128,3 +128,9 @@ from .face import (  # noqa: E402
 
 __all__ += ["SiameseHead", "hardest_triplets", "pairwise_distances", "roc_curve", "semi_hard_triplets",
             "threshold_for_far", "triplet_loss", "verify", "who_is_it"]
+
+# Neural style transfer's costs, the twins of cnn_course.ref.style (autograd): unroll, gram_matrix,
+# content_cost, layer_style_cost, style_cost, total_cost.
+from .style import content_cost, gram_matrix, layer_style_cost, style_cost, total_cost, unroll  # noqa: E402
+
+__all__ += ["content_cost", "gram_matrix", "layer_style_cost", "style_cost", "total_cost", "unroll"]

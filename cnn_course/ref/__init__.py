@@ -350,3 +350,22 @@ from .face import (  # noqa: E402
 
 __all__ += ["hardest_triplets", "pairwise_distances", "roc_curve", "semi_hard_triplets", "siamese_head",
             "threshold_for_far", "triplet_loss", "triplet_loss_backward", "verify", "who_is_it"]
+
+# Neural style transfer's costs (cnn_course.ref.style), activations (n_C, n_H, n_W): ``unroll`` to
+# (n_C, n_H·n_W), ``gram_matrix`` A·Aᵀ, ``content_cost``, ``layer_style_cost``, ``style_cost`` (λ-weighted
+# layers), ``total_cost`` α J_content + β J_style, and the gradients with respect to a_G (``*_backward``).
+from .style import (  # noqa: E402
+    content_cost,
+    content_cost_backward,
+    gram_matrix,
+    gram_matrix_backward,
+    layer_style_cost,
+    layer_style_cost_backward,
+    style_cost,
+    style_cost_backward,
+    total_cost,
+    unroll,
+)
+
+__all__ += ["content_cost", "content_cost_backward", "gram_matrix", "gram_matrix_backward", "layer_style_cost",
+            "layer_style_cost_backward", "style_cost", "style_cost_backward", "total_cost", "unroll"]
