@@ -134,3 +134,10 @@ __all__ += ["SiameseHead", "hardest_triplets", "pairwise_distances", "roc_curve"
 from .style import content_cost, gram_matrix, layer_style_cost, style_cost, total_cost, unroll  # noqa: E402
 
 __all__ += ["content_cost", "gram_matrix", "layer_style_cost", "style_cost", "total_cost", "unroll"]
+
+# MTCNN face detection (cnn_course.pt.mtcnn): PNet, RNet, ONet with the shipped facenet-pytorch
+# weights (load_mtcnn), detect_faces (pyramid, cascade, the course's nms) -> Faces(boxes, probs,
+# landmarks), and crop_faces for an embedding network.
+from .mtcnn import MTCNN, Faces, ONet, PNet, RNet, crop_faces, detect_faces, load_mtcnn  # noqa: E402
+
+__all__ += ["MTCNN", "Faces", "ONet", "PNet", "RNet", "crop_faces", "detect_faces", "load_mtcnn"]
