@@ -8,8 +8,9 @@
 All create the virtual environment ``.venv`` on first use and bring it up to date
 whenever ``pyproject.toml`` or ``requirements.lock`` change; otherwise they start at once.
 The notebooks also train on Fashion-MNIST from Debian's ``dataset-fashion-mnist`` and detect
-faces in the Solvay photo of ``visp-images-data`` (a 75 MB download); the autograder's sandbox needs ``bubblewrap`` and the gradebook tests start a throw-away
-PostgreSQL server from ``postgresql``. Run as root on Debian/Ubuntu (CI, containers) these
+faces in the Solvay photo of ``visp-images-data`` (a 75 MB download); the autograder's
+sandbox needs ``bubblewrap`` and the gradebook tests start a throw-away PostgreSQL server
+from ``postgresql``. Run as root on Debian/Ubuntu (CI, containers) these
 commands install what they need with apt-get; otherwise they say what to install.
 Extra arguments after ``test`` go to pytest (``python3 run.py test -k conv``).
 """

@@ -128,6 +128,11 @@ def test_roc_and_threshold_match_numpy(seed):
     for target in (0.0, 0.1, 0.5, 1.0):
         assert tface.threshold_for_far(torch.tensor(d), torch.tensor(same), target) == \
             face.threshold_for_far(d, same, target)
+    x, y = random_batch(g)
+    for squared in (False, True):
+        for o, t in zip(tface.pair_distances(torch.tensor(x), torch.tensor(y), squared),
+                        face.pair_distances(x, y, squared)):
+            np.testing.assert_allclose(o.numpy(), t, rtol=1e-12)
     with pytest.raises(ValueError, match="both same-person"):
         tface.roc_curve(torch.tensor([0.1, 0.2]), torch.tensor([False, False]))
 
@@ -163,8 +168,8 @@ def test_siamese_head_matches_numpy_and_trains():
 def test_exported_names():
     from cnn_course import ref
 
-    for name in ("triplet_loss", "pairwise_distances", "hardest_triplets", "semi_hard_triplets", "verify",
-                 "who_is_it", "roc_curve", "threshold_for_far"):
+    for name in ("triplet_loss", "pair_distances", "pairwise_distances", "hardest_triplets", "semi_hard_triplets",
+                 "verify", "who_is_it", "roc_curve", "threshold_for_far"):
         assert getattr(pt, name) is getattr(tface, name)
         assert getattr(ref, name) is getattr(face, name)
     assert ref.triplet_loss_backward is face.triplet_loss_backward and ref.siamese_head is face.siamese_head

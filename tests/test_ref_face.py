@@ -80,6 +80,24 @@ def test_triplet_loss_hand_case_and_bugs():
     assert face.triplet_loss(A[:0], P[:0], N[:0]) == 0.0
 
 
+BUGGY_CODE = {  # the mistakes written out, to show that BUGGY holds what they really give
+    "max outside the sum": lambda a, p, n, al: max(np.sum(np.sum((a - p) ** 2, 1) - np.sum((a - n) ** 2, 1) + al), 0),
+    "mean instead of sum": lambda a, p, n, al: np.mean(np.maximum(
+        np.sum((a - p) ** 2, 1) - np.sum((a - n) ** 2, 1) + al, 0)),
+    "distances not squared": lambda a, p, n, al: np.sum(np.maximum(
+        np.linalg.norm(a - p, axis=1) - np.linalg.norm(a - n, axis=1) + al, 0)),
+    "sum over the wrong axis (axis 0)": lambda a, p, n, al: np.sum(np.maximum(
+        np.sum((a - p) ** 2, 0) - np.sum((a - n) ** 2, 0) + al, 0)),
+    "no axis: one sum over everything": lambda a, p, n, al: np.sum(np.maximum(
+        np.sum((a - p) ** 2) - np.sum((a - n) ** 2) + al, 0)),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(BUGGY))
+def test_buggy_variants_give_the_listed_numbers(bug):
+    assert BUGGY_CODE[bug](A, P, N, 0.2) == pytest.approx(BUGGY[bug], abs=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_triplet_loss_matches_loop(seed, dtype):
@@ -260,7 +278,7 @@ def test_verify_distance_and_rule():
     assert isinstance(d, float) and isinstance(ok, bool)
     assert d == pytest.approx(math.sqrt(2)), "the Euclidean distance, not squared"
     assert ok, "√2 <= 1.5: accepted"
-    assert face.verify(e, "ada", DB, 1.4) == (pytest.approx(math.sqrt(2)), False), "√2 > 1.4: rejected (≥ reversed?)"
+    assert face.verify(e, "ada", DB, 1.4) == (pytest.approx(math.sqrt(2)), False), "√2 > 1.4: rejected"
     assert face.verify(np.array([0.0, 3.0, 4.0, 0.0]), "ada", DB, 5.0)[1], "distance == τ is accepted"
     assert face.verify(e[None, :], "bob", DB, 10)[0] == pytest.approx(math.sqrt(11)), "(1, d) accepted"
 
@@ -351,6 +369,16 @@ def test_threshold_for_far_matches_brute_force(seed, target):
     ok = [t for t in np.unique(d) if np.mean(d[~same] <= t) <= target]
     assert tau == (max(ok) if ok else -np.inf)
     assert np.mean(d[~same] <= tau) <= target
+
+
+def test_pair_distances():
+    x = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
+    d, same = face.pair_distances(x, np.array([7, 7, 2]))
+    np.testing.assert_allclose(d, [5.0, 1.0, math.sqrt(18)])  # pairs (0, 1), (0, 2), (1, 2)
+    np.testing.assert_array_equal(same, [True, False, False])
+    np.testing.assert_allclose(face.pair_distances(x, np.zeros(3, np.int64), squared=True)[0], [25, 1, 18])
+    far, tar, _ = face.roc_curve(d, same)
+    np.testing.assert_array_equal(tar, [0, 0, 0, 1])
 
 
 def test_roc_bad_input():

@@ -117,6 +117,7 @@ __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yol
 from .face import (  # noqa: E402
     SiameseHead,
     hardest_triplets,
+    pair_distances,
     pairwise_distances,
     roc_curve,
     semi_hard_triplets,
@@ -126,8 +127,8 @@ from .face import (  # noqa: E402
     who_is_it,
 )
 
-__all__ += ["SiameseHead", "hardest_triplets", "pairwise_distances", "roc_curve", "semi_hard_triplets",
-            "threshold_for_far", "triplet_loss", "verify", "who_is_it"]
+__all__ += ["SiameseHead", "hardest_triplets", "pair_distances", "pairwise_distances", "roc_curve",
+            "semi_hard_triplets", "threshold_for_far", "triplet_loss", "verify", "who_is_it"]
 
 # Neural style transfer's costs, the twins of cnn_course.ref.style (autograd): unroll, gram_matrix,
 # content_cost, layer_style_cost, style_cost, total_cost.

@@ -23,6 +23,7 @@ from ..ref.face import check_alpha, check_threshold
 __all__ = [
     "SiameseHead",
     "hardest_triplets",
+    "pair_distances",
     "pairwise_distances",
     "roc_curve",
     "semi_hard_triplets",
@@ -116,7 +117,8 @@ def pairwise_distances(x: torch.Tensor, y: torch.Tensor, squared: bool = True) -
     _check_matrix(x, "x", "(m, d)")
     _check_matrix(y, "y", "(n, d)")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must have the same number of features d: x is {tuple(x.shape)}, y is {tuple(y.shape)}")
+        raise ValueError(f"x and y must have the same number of features d: x is {tuple(x.shape)}, "
+                         f"y is {tuple(y.shape)}")
     if x.device != y.device:
         raise ValueError(f"y must be on the device of x ({x.device}), got {y.device}")
     D = ((x[:, None, :] - y[None, :, :]) ** 2).sum(dim=2)
@@ -233,17 +235,30 @@ def who_is_it(embedding: torch.Tensor, database, threshold):
 # ----------------------------------------------------------------------------------------
 
 
+@torch.no_grad()
+def pair_distances(embeddings: torch.Tensor, labels: torch.Tensor, squared: bool = False):
+    """(distances, same) over every pair i < j (row-major): Euclidean (or squared) distances,
+    float64, and True where both have one identity; the twin of ``cnn_course.ref.pair_distances``."""
+    _check_matrix(embeddings, "embeddings")
+    labels = _check_labels(labels, embeddings)
+    i, j = torch.triu_indices(embeddings.shape[0], embeddings.shape[0], offset=1, device=embeddings.device)
+    x = embeddings.detach().to(torch.float64)
+    D = pairwise_distances(x, x, squared=squared)
+    return D[i, j], labels[i] == labels[j]
+
+
 def _check_pairs(distances, same):
     if not isinstance(distances, torch.Tensor) or distances.ndim != 1:
-        raise ValueError(f"distances must be a 1-D tensor (one distance per pair), got "
-                         f"{tuple(distances.shape) if isinstance(distances, torch.Tensor) else type(distances).__name__}")
+        got = tuple(distances.shape) if isinstance(distances, torch.Tensor) else type(distances).__name__
+        raise ValueError(f"distances must be a 1-D tensor (one distance per pair), got {got}")
     if distances.dtype.is_complex or distances.dtype == torch.bool or not bool(torch.isfinite(distances).all()):
         raise ValueError("distances must be finite real numbers")
     if not isinstance(same, torch.Tensor) or same.shape != distances.shape:
         raise ValueError(f"same must be a tensor of shape {tuple(distances.shape)}, True where the pair is one person")
     if same.dtype != torch.bool:
         if same.dtype.is_floating_point or same.dtype.is_complex or not bool(((same == 0) | (same == 1)).all()):
-            raise ValueError(f"same must be booleans (or 0/1): True where the pair is one person, got dtype {same.dtype}")
+            raise ValueError(f"same must be booleans (or 0/1): True where the pair is one person, "
+                             f"got dtype {same.dtype}")
         same = same.bool()
     if bool(same.all()) or not bool(same.any()):
         raise ValueError("same must contain both same-person (True) and different-person (False) pairs: "

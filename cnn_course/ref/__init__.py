@@ -337,6 +337,7 @@ __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yol
 # ``roc_curve``, ``threshold_for_far`` and the Siamese head's forward ``siamese_head``.
 from .face import (  # noqa: E402
     hardest_triplets,
+    pair_distances,
     pairwise_distances,
     roc_curve,
     semi_hard_triplets,
@@ -348,8 +349,8 @@ from .face import (  # noqa: E402
     who_is_it,
 )
 
-__all__ += ["hardest_triplets", "pairwise_distances", "roc_curve", "semi_hard_triplets", "siamese_head",
-            "threshold_for_far", "triplet_loss", "triplet_loss_backward", "verify", "who_is_it"]
+__all__ += ["hardest_triplets", "pair_distances", "pairwise_distances", "roc_curve", "semi_hard_triplets",
+            "siamese_head", "threshold_for_far", "triplet_loss", "triplet_loss_backward", "verify", "who_is_it"]
 
 # Neural style transfer's costs (cnn_course.ref.style), activations (n_C, n_H, n_W): ``unroll`` to
 # (n_C, n_H·n_W), ``gram_matrix`` A·Aᵀ, ``content_cost``, ``layer_style_cost``, ``style_cost`` (λ-weighted

@@ -34,6 +34,7 @@ import numpy as np
 
 __all__ = [
     "hardest_triplets",
+    "pair_distances",
     "pairwise_distances",
     "roc_curve",
     "semi_hard_triplets",
@@ -89,7 +90,8 @@ def _check_triplets(anchor, positive, negative):
 
 def _check_labels(labels, m: int) -> np.ndarray:
     if not isinstance(labels, np.ndarray):
-        raise TypeError(f"labels must be a NumPy array of integer identities of shape (m,), got {type(labels).__name__}")
+        raise TypeError(f"labels must be a NumPy array of integer identities of shape (m,), "
+                        f"got {type(labels).__name__}")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"labels must hold integer identities (e.g. int64), got dtype {labels.dtype}")
     if labels.shape != (m,):
@@ -298,6 +300,20 @@ def who_is_it(embedding, database, threshold):
 # ----------------------------------------------------------------------------------------
 
 
+def pair_distances(embeddings, labels, squared=False):
+    """Every unordered pair of a labelled set, for ``roc_curve``: the verification data set.
+
+    embeddings: (m, d) float, labels: (m,) integer identities -> (distances, same): (m(m−1)/2,)
+    float64 Euclidean distances (squared with ``squared=True``) and (m(m−1)/2,) bool, True when
+    both are one identity; pairs (i, j) with i < j in row-major order.
+    """
+    _check_matrix(embeddings, "embeddings")
+    labels = _check_labels(labels, embeddings.shape[0])
+    i, j = np.triu_indices(embeddings.shape[0], k=1)
+    D = pairwise_distances(embeddings, embeddings, squared=squared)
+    return D[i, j], labels[i] == labels[j]
+
+
 def _check_pairs(distances, same):
     if not isinstance(distances, np.ndarray) or distances.ndim != 1:
         raise ValueError(f"distances must be a 1-D NumPy array (one distance per pair), got "
@@ -309,7 +325,8 @@ def _check_pairs(distances, same):
                          f"person, got {getattr(same, 'shape', type(same).__name__)}")
     if same.dtype != bool:
         if same.dtype.kind not in "iu" or not np.isin(same, (0, 1)).all():
-            raise ValueError(f"same must be booleans (or 0/1): True where the pair is one person, got dtype {same.dtype}")
+            raise ValueError(f"same must be booleans (or 0/1): True where the pair is one person, "
+                             f"got dtype {same.dtype}")
         same = same.astype(bool)
     if same.all() or not same.any():
         raise ValueError("same must contain both same-person (True) and different-person (False) pairs: "

@@ -136,7 +136,8 @@ def gram_matrix_backward(dG, A):
     """dJ/dA = (dG + dGᵀ)·A for G = A·Aᵀ.  dG: (n_C, n_C), A: (n_C, P) -> (n_C, P)."""
     G = gram_matrix(A)
     if not isinstance(dG, np.ndarray) or dG.shape != G.shape:
-        raise ValueError(f"dG must have the Gram matrix's shape {G.shape}, got {getattr(dG, 'shape', type(dG).__name__)}")
+        got = getattr(dG, "shape", type(dG).__name__)
+        raise ValueError(f"dG must have the Gram matrix's shape {G.shape}, got {got}")
     return (dG + dG.T) @ A
 
 
