@@ -142,3 +142,10 @@ __all__ += ["content_cost", "gram_matrix", "layer_style_cost", "style_cost", "to
 from .mtcnn import MTCNN, Faces, ONet, PNet, RNet, crop_faces, detect_faces, load_mtcnn  # noqa: E402
 
 __all__ += ["MTCNN", "Faces", "ONet", "PNet", "RNet", "crop_faces", "detect_faces", "load_mtcnn"]
+
+# What are deep ConvNets learning (cnn_course.pt.visualize): receptive_field of an nn.Sequential and
+# the image patches that excite a unit the most (top_patches, layer_top_patches; plot with
+# cnn_course.plot.show_top_patches).
+from .visualize import Field, TopPatches, layer_top_patches, receptive_field, top_patches  # noqa: E402
+
+__all__ += ["Field", "TopPatches", "layer_top_patches", "receptive_field", "top_patches"]
