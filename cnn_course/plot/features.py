@@ -32,7 +32,8 @@ def show_top_patches(by_unit, cols: int | None = None, size: float = 0.9, suptit
     units = list(by_unit)
     k = max(len(by_unit[u].patches) for u in units)
     cols = k if cols is None else min(int(cols), k)
-    fig, axes = plt.subplots(len(units), cols, figsize=(size * cols + 0.6, size * len(units) + 0.4), squeeze=False)
+    figsize = (size * cols + 0.6, size * len(units) + 0.4)
+    fig, axes = plt.subplots(len(units), cols, figsize=figsize, squeeze=False)
     for r, unit in enumerate(units):
         patches = _to_numpy(by_unit[unit].patches).astype(float)
         for c in range(cols):
