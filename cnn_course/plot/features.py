@@ -25,7 +25,8 @@ def show_top_patches(by_unit, cols: int | None = None, size: float = 0.9, suptit
 
     by_unit: {channel: TopPatches} (or any mapping to objects with ``patches`` (k, C, s, s) and
     ``values`` (k,)); cols: patches per row (default: all). Patches in [0, 1] are drawn as they
-    are, others rescaled to their own range; the row label names the channel. Returns the figure (one axes per patch shown).
+    are, others rescaled to their own range; the row label names the channel.
+    Returns the figure (one axes per patch shown).
     """
     if not by_unit:
         raise ValueError("by_unit is empty: pass {channel: TopPatches}, e.g. layer_top_patches(...)")
