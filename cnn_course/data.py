@@ -7,6 +7,8 @@
   ``dataset-fashion-mnist``.
 * :func:`load_opencv_digits` -- OpenCV's 5,000 handwritten digits (20×20) from the Debian
   package ``opencv-doc``.
+* :func:`load_solvay_faces` -- the 1927 Solvay conference photo with its 30 reference face
+  boxes, from the Debian package ``visp-images-data``.
 
 Image batches are NCHW float32 in [0, 1]; labels are int64.
 """
@@ -23,6 +25,7 @@ __all__ = [
     "list_sample_images", "sample_image", "load_digits", "load_fashion_mnist",
     "load_opencv_digits", "read_idx", "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR", "OPENCV_DIGITS_PATH",
+    "load_solvay_faces", "SOLVAY_FACES_DIR",
 ]
 
 # Only the scikit-image loaders whose file ships in the wheel. Others (cells3d, brain,
@@ -224,3 +227,65 @@ def load_opencv_digits(path=None, test_fraction: float = 0.2, seed: int = 0, cel
     per_digit = rows * cols // 10
     y = np.repeat(np.arange(10, dtype=np.int64), per_digit)
     return _stratified_split(np.ascontiguousarray(x, dtype=np.float32), y, test_fraction, seed)
+
+
+# --------------------------------------------------------------------------- Solvay faces
+
+SOLVAY_FACES_DIR = "/usr/share/visp-images-data/ViSP-images/faces"
+SOLVAY_FACES_ENV = "CNN_COURSE_SOLVAY_FACES"
+SOLVAY_IMAGE = "1280px-Solvay_conference_1927.png"
+SOLVAY_BOXES = "ground_truth_detection.txt"
+#: Index of the reference box that is not a face (background by a pillar, left of the group).
+SOLVAY_NOT_A_FACE = 0
+
+
+def _read_solvay_boxes(path: Path) -> np.ndarray:
+    """ViSP's ground truth: blocks of a name line ``detection_<k>`` and the 4 corners of the box,
+    one ``row column`` pair per line -> (K, 4) corners (x1, y1, x2, y2), x = column, y = row."""
+    lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    if len(lines) % 5:
+        raise ValueError(f"{path}: expected blocks of 5 lines (detection_<k> and 4 corners 'row column'), "
+                         f"got {len(lines)} lines")
+    boxes = []
+    for b in range(0, len(lines), 5):
+        name, corners = lines[b], lines[b + 1 : b + 5]
+        if len(name) != 1 or not name[0].startswith("detection_") or any(len(c) != 2 for c in corners):
+            raise ValueError(f"{path}: block {b // 5} is not 'detection_<k>' followed by 4 'row column' lines")
+        rc = np.array(corners, dtype=np.float64)  # (4, 2) rows (row, column)
+        (y1, x1), (y2, x2) = rc.min(axis=0), rc.max(axis=0)
+        boxes.append([x1, y1, x2, y2])
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def load_solvay_faces(root=None):
+    """The 1927 Solvay conference group photo with ViSP's 30 reference face boxes.
+
+    Returns ``(image, boxes, is_face)``: image (926, 1280) float32 grey in [0, 1]; boxes (30, 4)
+    float64 corners (x1, y1, x2, y2) in pixels; is_face (30,) bool, False for the one reference
+    box that holds no face (index ``SOLVAY_NOT_A_FACE``, background by a pillar), so 29 real
+    faces. One photo per person: good for detection and a small gallery, not for training an
+    embedding. Files are looked for in ``root``, else in ``$CNN_COURSE_SOLVAY_FACES``, else in
+    ``/usr/share/visp-images-data/ViSP-images/faces`` (Debian: ``sudo apt-get install visp-images-data``).
+    """
+    root = _resolve(root, SOLVAY_FACES_ENV, SOLVAY_FACES_DIR)
+    image_path, boxes_path = root / SOLVAY_IMAGE, root / SOLVAY_BOXES
+    for path in (image_path, boxes_path):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Solvay faces not found: no {path.name} in {root}. On Debian/Ubuntu install them with "
+                f"`sudo apt-get install visp-images-data`; elsewhere put {SOLVAY_IMAGE} and {SOLVAY_BOXES} "
+                f"(from ViSP's data set) in a folder and pass it as root= or set the environment variable "
+                f"{SOLVAY_FACES_ENV}.")
+    import matplotlib.image
+
+    image = _to_unit_float(matplotlib.image.imread(image_path))
+    if image.ndim == 3:  # a colour-encoded copy: luminance as the grey original
+        image = image[..., :3].mean(axis=-1)
+    boxes = _read_solvay_boxes(boxes_path)
+    H, W = image.shape
+    if (boxes[:, [0, 2]] > W).any() or (boxes[:, [1, 3]] > H).any():
+        raise ValueError(f"{boxes_path}: boxes reach outside the {W}×{H} image; is this the matching photo?")
+    is_face = np.ones(len(boxes), dtype=bool)
+    if len(boxes) == 30:  # ViSP's file: box 0 is the pillar
+        is_face[SOLVAY_NOT_A_FACE] = False
+    return np.ascontiguousarray(image, dtype=np.float32), boxes, is_face

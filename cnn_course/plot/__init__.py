@@ -49,3 +49,8 @@ __all__ = [
     "plot_surfaces",
     "plot_samples",
 ]
+
+# What units respond to (cnn_course.plot.features): a row of top image patches per unit.
+from .features import show_top_patches  # noqa: E402
+
+__all__ += ["show_top_patches"]

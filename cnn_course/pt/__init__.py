@@ -140,3 +140,41 @@ __all__ += ["RoIAlign", "RoIPool", "anchor_targets", "decode_boxes", "encode_box
 from .sliding import WindowClassifier, fc_to_conv, sliding_window_loop  # noqa: E402
 
 __all__ += ["WindowClassifier", "fc_to_conv", "sliding_window_loop"]
+# Face verification and recognition, the twins of cnn_course.ref.face: triplet_loss (autograd),
+# pairwise_distances, hardest_triplets, semi_hard_triplets, verify, who_is_it, roc_curve,
+# threshold_for_far, and the SiameseHead module (σ(w·|f_i − f_j| + b)).
+from .face import (  # noqa: E402
+    SiameseHead,
+    hardest_triplets,
+    pair_distances,
+    pairwise_distances,
+    roc_curve,
+    semi_hard_triplets,
+    threshold_for_far,
+    triplet_loss,
+    verify,
+    who_is_it,
+)
+
+__all__ += ["SiameseHead", "hardest_triplets", "pair_distances", "pairwise_distances", "roc_curve",
+            "semi_hard_triplets", "threshold_for_far", "triplet_loss", "verify", "who_is_it"]
+
+# Neural style transfer's costs, the twins of cnn_course.ref.style (autograd): unroll, gram_matrix,
+# content_cost, layer_style_cost, style_cost, total_cost.
+from .style import content_cost, gram_matrix, layer_style_cost, style_cost, total_cost, unroll  # noqa: E402
+
+__all__ += ["content_cost", "gram_matrix", "layer_style_cost", "style_cost", "total_cost", "unroll"]
+
+# MTCNN face detection (cnn_course.pt.mtcnn): PNet, RNet, ONet with the shipped facenet-pytorch
+# weights (load_mtcnn), detect_faces (pyramid, cascade, the course's nms) -> Faces(boxes, probs,
+# landmarks), and crop_faces for an embedding network.
+from .mtcnn import MTCNN, Faces, ONet, PNet, RNet, crop_faces, detect_faces, load_mtcnn  # noqa: E402
+
+__all__ += ["MTCNN", "Faces", "ONet", "PNet", "RNet", "crop_faces", "detect_faces", "load_mtcnn"]
+
+# What are deep ConvNets learning (cnn_course.pt.visualize): receptive_field of an nn.Sequential and
+# the image patches that excite a unit the most (top_patches, layer_top_patches; plot with
+# cnn_course.plot.show_top_patches).
+from .visualize import Field, TopPatches, layer_top_patches, receptive_field, top_patches  # noqa: E402
+
+__all__ += ["Field", "TopPatches", "layer_top_patches", "receptive_field", "top_patches"]

@@ -371,3 +371,42 @@ from .sliding import (  # noqa: E402
 
 __all__ += ["conv_sliding_forward", "fc_to_conv_params", "sliding_window_loop", "window_classifier_forward",
             "window_classifier_init"]
+# Face verification and recognition (cnn_course.ref.face): ``triplet_loss`` (summed over the batch)
+# with ``triplet_loss_backward``, ``pairwise_distances``, batch mining (``hardest_triplets``,
+# ``semi_hard_triplets``), ``verify`` / ``who_is_it`` (accept iff Euclidean distance <= τ),
+# ``roc_curve``, ``threshold_for_far`` and the Siamese head's forward ``siamese_head``.
+from .face import (  # noqa: E402
+    hardest_triplets,
+    pair_distances,
+    pairwise_distances,
+    roc_curve,
+    semi_hard_triplets,
+    siamese_head,
+    threshold_for_far,
+    triplet_loss,
+    triplet_loss_backward,
+    verify,
+    who_is_it,
+)
+
+__all__ += ["hardest_triplets", "pair_distances", "pairwise_distances", "roc_curve", "semi_hard_triplets",
+            "siamese_head", "threshold_for_far", "triplet_loss", "triplet_loss_backward", "verify", "who_is_it"]
+
+# Neural style transfer's costs (cnn_course.ref.style), activations (n_C, n_H, n_W): ``unroll`` to
+# (n_C, n_H·n_W), ``gram_matrix`` A·Aᵀ, ``content_cost``, ``layer_style_cost``, ``style_cost`` (λ-weighted
+# layers), ``total_cost`` α J_content + β J_style, and the gradients with respect to a_G (``*_backward``).
+from .style import (  # noqa: E402
+    content_cost,
+    content_cost_backward,
+    gram_matrix,
+    gram_matrix_backward,
+    layer_style_cost,
+    layer_style_cost_backward,
+    style_cost,
+    style_cost_backward,
+    total_cost,
+    unroll,
+)
+
+__all__ += ["content_cost", "content_cost_backward", "gram_matrix", "gram_matrix_backward", "layer_style_cost",
+            "layer_style_cost_backward", "style_cost", "style_cost_backward", "total_cost", "unroll"]
