@@ -110,3 +110,9 @@ __all__ += ["batched_nms", "box_area", "box_iou", "centers_to_corners", "corners
 from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
 
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
+
+# Transposed convolution, the twin of cnn_course.ref.conv_transpose: conv_transpose2d
+# (matrix product + fold, autograd) and the layer ConvTranspose2d.
+from .conv_transpose import ConvTranspose2d, conv_transpose2d  # noqa: E402
+
+__all__ += ["ConvTranspose2d", "conv_transpose2d"]

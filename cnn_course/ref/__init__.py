@@ -330,3 +330,18 @@ __all__ += ["COCO_IOU_THRESHOLDS", "PrecisionRecall", "average_precision", "clas
 from .yolo import anchor_iou, assign_anchors, yolo_activate, yolo_decode, yolo_encode, yolo_loss  # noqa: E402
 
 __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yolo_encode", "yolo_loss"]
+
+# Transposed convolution (cnn_course.ref.conv_transpose), weights (C_in, C_out, f, f) as torch:
+# ``conv_transpose2d_forward``/``conv_transpose2d_backward`` (the input gradient of conv2d),
+# ``conv_transpose_output_size``, the readable ``conv_transpose2d_forward_loops`` and
+# ``conv_transpose2d_contributions`` (each input value's scaled filter on the output grid).
+from .conv_transpose import (  # noqa: E402
+    conv_transpose2d_backward,
+    conv_transpose2d_contributions,
+    conv_transpose2d_forward,
+    conv_transpose2d_forward_loops,
+    conv_transpose_output_size,
+)
+
+__all__ += ["conv_transpose2d_backward", "conv_transpose2d_contributions", "conv_transpose2d_forward",
+            "conv_transpose2d_forward_loops", "conv_transpose_output_size"]
