@@ -116,3 +116,9 @@ __all__ += ["anchor_iou", "assign_anchors", "yolo_activate", "yolo_decode", "yol
 from .conv_transpose import ConvTranspose2d, conv_transpose2d  # noqa: E402
 
 __all__ += ["ConvTranspose2d", "conv_transpose2d"]
+
+# Convolution and pooling over any number of spatial axes, the twins of cnn_course.ref.convnd:
+# convnd, conv1d, conv3d, poolnd, pool1d, pool3d (Tensor.unfold per axis, autograd).
+from .convnd import conv1d, conv3d, convnd, pool1d, pool3d, poolnd  # noqa: E402
+
+__all__ += ["conv1d", "conv3d", "convnd", "pool1d", "pool3d", "poolnd"]

@@ -345,3 +345,27 @@ from .conv_transpose import (  # noqa: E402
 
 __all__ += ["conv_transpose2d_backward", "conv_transpose2d_contributions", "conv_transpose2d_forward",
             "conv_transpose2d_forward_loops", "conv_transpose_output_size"]
+
+# Convolution and pooling over any number of spatial axes (cnn_course.ref.convnd): one im2col
+# implementation ``convnd_forward``/``convnd_backward``, ``poolnd_forward``/``poolnd_backward``
+# (max, average), their 1-D and 3-D forms ``conv1d_*``, ``conv3d_*``, ``pool1d_*``, ``pool3d_*``
+# (stride/pad an int or one per axis) and ``convnd_output_shape``.
+from .convnd import (  # noqa: E402
+    conv1d_backward,
+    conv1d_forward,
+    conv3d_backward,
+    conv3d_forward,
+    convnd_backward,
+    convnd_forward,
+    convnd_output_shape,
+    pool1d_backward,
+    pool1d_forward,
+    pool3d_backward,
+    pool3d_forward,
+    poolnd_backward,
+    poolnd_forward,
+)
+
+__all__ += ["conv1d_backward", "conv1d_forward", "conv3d_backward", "conv3d_forward", "convnd_backward",
+            "convnd_forward", "convnd_output_shape", "pool1d_backward", "pool1d_forward", "pool3d_backward",
+            "pool3d_forward", "poolnd_backward", "poolnd_forward"]
