@@ -122,3 +122,19 @@ __all__ += ["ConvTranspose2d", "conv_transpose2d"]
 from .convnd import conv1d, conv3d, convnd, pool1d, pool3d, poolnd  # noqa: E402
 
 __all__ += ["conv1d", "conv3d", "convnd", "pool1d", "pool3d", "poolnd"]
+
+# Segmentation, the twins of cnn_course.ref.segmentation (pixel_accuracy, confusion_matrix,
+# per_class_iou, dice, mean_iou, mean_dice) and the losses dice_loss (soft Dice) and dice_ce_loss.
+from .segmentation import (  # noqa: E402
+    confusion_matrix,
+    dice,
+    dice_ce_loss,
+    dice_loss,
+    mean_dice,
+    mean_iou,
+    per_class_iou,
+    pixel_accuracy,
+)
+
+__all__ += ["confusion_matrix", "dice", "dice_ce_loss", "dice_loss", "mean_dice", "mean_iou", "per_class_iou",
+            "pixel_accuracy"]

@@ -369,3 +369,10 @@ from .convnd import (  # noqa: E402
 __all__ += ["conv1d_backward", "conv1d_forward", "conv3d_backward", "conv3d_forward", "convnd_backward",
             "convnd_forward", "convnd_output_shape", "pool1d_backward", "pool1d_forward", "pool3d_backward",
             "pool3d_forward", "poolnd_backward", "poolnd_forward"]
+
+# Segmentation metrics (cnn_course.ref.segmentation) on integer label maps, pooled over all
+# pixels: ``pixel_accuracy``, ``confusion_matrix``, ``per_class_iou``, ``dice`` (NaN for a class
+# in neither pred nor target, left out of ``mean_iou``/``mean_dice``; ``ignore_background``).
+from .segmentation import confusion_matrix, dice, mean_dice, mean_iou, per_class_iou, pixel_accuracy  # noqa: E402
+
+__all__ += ["confusion_matrix", "dice", "mean_dice", "mean_iou", "per_class_iou", "pixel_accuracy"]
