@@ -138,3 +138,9 @@ from .segmentation import (  # noqa: E402
 
 __all__ += ["confusion_matrix", "dice", "dice_ce_loss", "dice_loss", "mean_dice", "mean_iou", "per_class_iou",
             "pixel_accuracy"]
+
+# U-Net (cnn_course.pt.unet, also in cnn_course.pt.models): unet, unet3d, UNet, UpBlock,
+# DoubleConv and crop_or_pad.
+from .unet import DoubleConv, UNet, UpBlock, crop_or_pad, unet, unet3d  # noqa: E402
+
+__all__ += ["DoubleConv", "UNet", "UpBlock", "crop_or_pad", "unet", "unet3d"]
