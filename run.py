@@ -7,7 +7,8 @@
 
 All create the virtual environment ``.venv`` on first use and bring it up to date
 whenever ``pyproject.toml`` or ``requirements.lock`` change; otherwise they start at once.
-The notebooks also train on Fashion-MNIST from Debian's ``dataset-fashion-mnist``; the
+The notebooks also train on Fashion-MNIST from Debian's ``dataset-fashion-mnist`` and segment
+the brain MRI of Debian's ``mricron-data``; the
 autograder's sandbox needs ``bubblewrap`` and the gradebook tests start a throw-away
 PostgreSQL server from ``postgresql``. Run as root on Debian/Ubuntu (CI, containers) these
 commands install what they need with apt-get; otherwise they say what to install.
@@ -40,8 +41,12 @@ LAB_CONFIG = ROOT / "lab_config"
 # OpenBLAS pool and torch's OpenMP pool otherwise take the cores from each other, and a cell
 # that needs 0.3 s takes seconds.
 KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# Real data the notebooks train on, from Debian packages: (package, folder, env var to use another folder).
-DEBIAN_DATA = [("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist", "CNN_COURSE_FASHION_MNIST")]
+# Real data the notebooks train on, from Debian packages:
+# (package, folder, env var to use another folder, the notebooks that need it).
+DEBIAN_DATA = [
+    ("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist", "CNN_COURSE_FASHION_MNIST", "notebooks 02 onwards"),
+    ("mricron-data", "/usr/share/mricron/templates", "CNN_COURSE_MRICRON", "the U-Net and 3-D convolution notebooks"),
+]
 # PostgreSQL's server programs: Debian keeps them in /usr/lib/postgresql/<version>/bin (only
 # psql & co. are on PATH); other systems put initdb/pg_ctl on PATH. CNN_COURSE_PG_BIN names
 # another folder. tests/test_gradebook_postgres.py looks them up the same way.
@@ -147,13 +152,13 @@ def ensure_data() -> None:
     As root on Debian/Ubuntu (CI, containers) this runs apt-get; otherwise it says what to do.
     A folder given through the package's environment variable counts as present.
     """
-    missing = [pkg for pkg, folder, env in DEBIAN_DATA
+    missing = [pkg for pkg, folder, env, _ in DEBIAN_DATA
                if not os.environ.get(env) and not Path(folder).is_dir()]
     if not missing or apt_install(missing):
         return
-    for pkg, folder, env in DEBIAN_DATA:
+    for pkg, folder, env, who in DEBIAN_DATA:
         if pkg in missing:
-            print(f"WARNING: {folder} is missing; notebooks 02 onwards need it. Install it with "
+            print(f"WARNING: {folder} is missing; {who} need it. Install it with "
                   f"`sudo apt-get install {pkg}` (Debian/Ubuntu), or put the files in a folder and set "
                   f"{env} to it (see README.md).", flush=True)
 
