@@ -239,18 +239,26 @@ COLIN27_ENV = "CNN_COURSE_MRICRON"
 _COLIN27_FILES = {"t1": "ch2.nii.gz", "brain_mask": "ch2bet.nii.gz", "aal": "aal.nii.gz"}
 
 
-def _downsample(vol: np.ndarray, factor: int, labels: bool) -> np.ndarray:
-    """Every axis shrunk to n // factor: block means for intensities, the block's middle voxel for labels."""
+def _downsample(vol: np.ndarray, factor: int, labels: bool, axes=None) -> np.ndarray:
+    """``axes`` (default: all) shrunk to n // factor: block means for intensities (float32), the
+    block's middle voxel for labels."""
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
         raise ValueError(f"downsample must be a positive integer, got {factor!r}")
     if factor == 1:
         return vol
-    shape = [n // factor for n in vol.shape]
+    axes = range(vol.ndim) if axes is None else axes
     if labels:
-        return np.ascontiguousarray(vol[tuple(slice(factor // 2, n * factor, factor) for n in shape)])
-    v = vol[tuple(slice(0, n * factor) for n in shape)]
-    blocks = v.reshape([d for n in shape for d in (n, factor)])
-    return blocks.mean(axis=tuple(range(1, 2 * vol.ndim, 2)), dtype=np.float64).astype(np.float32)
+        return np.ascontiguousarray(vol[tuple(slice(factor // 2, n - n % factor, factor) if a in axes else slice(None)
+                                              for a, n in enumerate(vol.shape))])
+    v = vol[tuple(slice(0, n - n % factor) if a in axes else slice(None) for a, n in enumerate(vol.shape))]
+    shape, block_axes = [], []
+    for a, n in enumerate(v.shape):  # each shrunk axis n -> (n // factor, factor)
+        if a in axes:
+            block_axes.append(len(shape) + 1)
+            shape += [n // factor, factor]
+        else:
+            shape.append(n)
+    return v.reshape(shape).mean(axis=tuple(block_axes), dtype=np.float64).astype(np.float32)
 
 
 def load_colin27(kind: str = "t1", root=None, downsample: int = 1) -> np.ndarray:
@@ -301,21 +309,23 @@ def mri_slices(axis: int = 2, labels: str = "brain_mask", train=None, test=None,
     All slices come from ONE head and neighbouring slices look alike, so the split is by
     contiguous ranges, never at random: ``test`` (default: the middle 20 % of the brain's
     slices) and ``train`` (default: the other brain slices, leaving ``gap`` slices out on each
-    side of the test range). Ranges are (start, stop) slice indices, stop excluded, counted in
-    the downsampled volume.
+    side of the test range). Ranges are (start, stop) slice indices, stop excluded.
 
     Returns ``(x_train, y_train, x_test, y_test)``: x (N, 1, H, W) float32, y (N, H, W) int64,
     in slice order; H, W are the other two axes (axial: 181×217), divided by ``downsample``
-    (see :func:`load_colin27`).
+    in the slice's plane only (T1 block means, labels each block's middle pixel), so every
+    slice is kept.
     """
     if axis not in (0, 1, 2):
         raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
     if labels not in ("brain_mask", "aal"):
         raise ValueError(f"labels must be 'brain_mask' or 'aal', got {labels!r}")
-    t1 = load_colin27("t1", root, downsample)
-    lab = load_colin27(labels, root, downsample).astype(np.int64)
+    t1 = load_colin27("t1", root)
+    lab = load_colin27(labels, root).astype(np.int64)
     t1 = np.clip(t1 / np.percentile(t1, 99.9), 0, 1).astype(np.float32)
     t1, lab = np.moveaxis(t1, axis, 0), np.moveaxis(lab, axis, 0)
+    t1 = _downsample(t1, downsample, labels=False, axes=(1, 2))  # in the slice's plane only
+    lab = _downsample(lab, downsample, labels=True, axes=(1, 2))
     has_brain = np.flatnonzero(lab.reshape(len(lab), -1).any(axis=1))
     lo, hi = int(has_brain[0]), int(has_brain[-1]) + 1
     if test is None:
