@@ -140,7 +140,8 @@ __all__ += ["confusion_matrix", "dice", "dice_ce_loss", "dice_loss", "mean_dice"
             "pixel_accuracy"]
 
 # U-Net (cnn_course.pt.unet, also in cnn_course.pt.models): unet, unet3d, UNet, UpBlock,
-# DoubleConv and crop_or_pad.
+# DoubleConv and crop_or_pad; small 1-D/3-D classifiers cnn1d, cnn3d (ConvNetND).
+from .convnet_nd import ConvNetND, cnn1d, cnn3d  # noqa: E402
 from .unet import DoubleConv, UNet, UpBlock, crop_or_pad, unet, unet3d  # noqa: E402
 
-__all__ += ["DoubleConv", "UNet", "UpBlock", "crop_or_pad", "unet", "unet3d"]
+__all__ += ["DoubleConv", "UNet", "UpBlock", "crop_or_pad", "unet", "unet3d", "ConvNetND", "cnn1d", "cnn3d"]
