@@ -20,7 +20,7 @@ convolution with the same weights is y -> A^T y: it is exactly the gradient of
 That is how it is computed here: its forward pass is the input-gradient step of the
 convolution (a matrix product, then col2im), its backward pass is a convolution forward.
 
-Several inputs sizes of a strided convolution give the same output size (7 and 8 both give 4
+Several input sizes of a strided convolution give the same output size (7 and 8 both give 4
 with f=3, s=2, p=1), so the transposed convolution needs ``output_padding`` (0 <= op < stride)
 to say which one it should produce.
 
