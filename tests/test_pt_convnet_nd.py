@@ -6,6 +6,8 @@ from torch import nn
 
 from cnn_course.pt import models
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_shapes_and_parameter_counts():
     m1 = models.cnn1d(1, 2, widths=(16, 32), f=5, batch_norm=False)

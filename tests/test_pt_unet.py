@@ -6,6 +6,8 @@ from torch import nn
 
 from cnn_course.pt import models
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _count(model):
     return sum(p.numel() for p in model.parameters())
@@ -128,3 +130,35 @@ def test_bad_arguments():
         models.unet(depth=0)
     with pytest.raises(ValueError, match="3 input channels"):
         models.unet(3, 2, base=4, depth=1)(torch.randn(1, 1, 4, 4))
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_twins_and_models_on_each_device(device):
+    """The torch twins of this topic keep everything on the input's device."""
+    from cnn_course import pt
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 5, device=device)
+    w = torch.randn(3, 2, 3, 3, device=device)
+    out = pt.conv_transpose2d(x, w, torch.zeros(2, device=device), stride=2, pad=1, output_padding=1)
+    torch.testing.assert_close(out, torch.nn.functional.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1))
+    v = torch.randn(1, 2, 6, 5, 4, device=device)
+    k = torch.randn(3, 2, 3, 3, 3, device=device)
+    torch.testing.assert_close(pt.conv3d(v, k, pad=1), torch.nn.functional.conv3d(v, k, padding=1))
+    assert pt.pool3d(v, 2).device.type == device
+    logits = torch.randn(2, 3, 8, 8, device=device, requires_grad=True)
+    target = torch.randint(0, 3, (2, 8, 8), device=device)
+    pt.dice_ce_loss(logits, target).backward()
+    assert logits.grad.device.type == device
+    assert 0 <= pt.mean_iou(logits.argmax(1), target, 3) <= 1
+    assert pt.dice(logits.argmax(1), target, 3).device.type == device
+    for model, shape in ((models.unet(1, 3, base=4, depth=2), (1, 1, 12, 12)),
+                         (models.unet3d(1, 2, base=2, depth=1), (1, 1, 4, 6, 4)),
+                         (models.cnn1d(2, 3), (2, 2, 40)), (models.cnn3d(1, 2), (2, 1, 8, 8, 8))):
+        model = model.to(device).eval()
+        with torch.no_grad():
+            out = model(torch.randn(shape, device=device))
+        assert out.device.type == device and torch.isfinite(out).all()

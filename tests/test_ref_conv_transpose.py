@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 from cnn_course import pt, ref
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # (N, C_in, H, W, C_out, f, stride, pad, output_padding)
 SHAPES = [
     (2, 3, 4, 5, 2, 3, 1, 0, 0),

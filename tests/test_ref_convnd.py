@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 from cnn_course import pt, ref
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_POOL = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d, ("max", 3): F.max_pool3d,
               ("average", 1): F.avg_pool1d, ("average", 2): F.avg_pool2d, ("average", 3): F.avg_pool3d}

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 
 from cnn_course import pt, ref
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _loop_scores(pred, target, K):
     """Independent: sets of pixel indices per class."""
