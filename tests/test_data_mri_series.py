@@ -147,7 +147,7 @@ def test_run_py_installs_mricron_data_like_fashion_mnist(tmp_path, monkeypatch, 
     asked = []
     monkeypatch.setattr(run, "apt_install", lambda packages: asked.append(packages) or False)
     run.ensure_data()
-    assert asked == [["dataset-fashion-mnist", "mricron-data"]]
+    assert asked == [[pkg for pkg, *_ in run.DEBIAN_DATA]] and "mricron-data" in asked[0]
     out = capsys.readouterr().out
     assert "sudo apt-get install mricron-data" in out and "CNN_COURSE_MRICRON" in out
     assert "U-Net and 3-D convolution notebooks need it" in out
