@@ -7,10 +7,11 @@
 
 All create the virtual environment ``.venv`` on first use and bring it up to date
 whenever ``pyproject.toml`` or ``requirements.lock`` change; otherwise they start at once.
-The notebooks also train on Fashion-MNIST from Debian's ``dataset-fashion-mnist`` and detect
-faces in the Solvay photo of ``visp-images-data`` (a 75 MB download); the autograder's
-sandbox needs ``bubblewrap`` and the gradebook tests start a throw-away PostgreSQL server
-from ``postgresql``. Run as root on Debian/Ubuntu (CI, containers) these
+The notebooks also train on Fashion-MNIST from Debian's ``dataset-fashion-mnist``, segment
+the brain MRI of Debian's ``mricron-data`` and detect faces in the Solvay photo of
+``visp-images-data`` (a 75 MB download); the autograder's sandbox needs ``bubblewrap`` and the
+gradebook tests start a throw-away PostgreSQL server from ``postgresql``. Run as root on
+Debian/Ubuntu (CI, containers) these
 commands install what they need with apt-get; otherwise they say what to install.
 Extra arguments after ``test`` go to pytest (``python3 run.py test -k conv``).
 """
@@ -41,9 +42,11 @@ LAB_CONFIG = ROOT / "lab_config"
 # OpenBLAS pool and torch's OpenMP pool otherwise take the cores from each other, and a cell
 # that needs 0.3 s takes seconds.
 KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# Real data the notebooks use, from Debian packages: (package, folder, env var to use another folder, who needs it).
+# Real data the notebooks use, from Debian packages:
+# (package, folder, env var to use another folder, the notebooks that need it).
 DEBIAN_DATA = [
     ("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist", "CNN_COURSE_FASHION_MNIST", "notebooks 02 onwards"),
+    ("mricron-data", "/usr/share/mricron/templates", "CNN_COURSE_MRICRON", "the U-Net and 3-D convolution notebooks"),
     ("visp-images-data", "/usr/share/visp-images-data/ViSP-images/faces", "CNN_COURSE_SOLVAY_FACES",
      "notebook 11 (the Solvay faces)"),
 ]

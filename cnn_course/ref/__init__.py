@@ -410,3 +410,48 @@ from .style import (  # noqa: E402
 
 __all__ += ["content_cost", "content_cost_backward", "gram_matrix", "gram_matrix_backward", "layer_style_cost",
             "layer_style_cost_backward", "style_cost", "style_cost_backward", "total_cost", "unroll"]
+# Transposed convolution (cnn_course.ref.conv_transpose), weights (C_in, C_out, f, f) as torch:
+# ``conv_transpose2d_forward``/``conv_transpose2d_backward`` (the input gradient of conv2d),
+# ``conv_transpose_output_size``, the readable ``conv_transpose2d_forward_loops`` and
+# ``conv_transpose2d_contributions`` (each input value's scaled filter on the output grid).
+from .conv_transpose import (  # noqa: E402
+    conv_transpose2d_backward,
+    conv_transpose2d_contributions,
+    conv_transpose2d_forward,
+    conv_transpose2d_forward_loops,
+    conv_transpose_output_size,
+)
+
+__all__ += ["conv_transpose2d_backward", "conv_transpose2d_contributions", "conv_transpose2d_forward",
+            "conv_transpose2d_forward_loops", "conv_transpose_output_size"]
+
+# Convolution and pooling over any number of spatial axes (cnn_course.ref.convnd): one im2col
+# implementation ``convnd_forward``/``convnd_backward``, ``poolnd_forward``/``poolnd_backward``
+# (max, average), their 1-D and 3-D forms ``conv1d_*``, ``conv3d_*``, ``pool1d_*``, ``pool3d_*``
+# (stride/pad an int or one per axis) and ``convnd_output_shape``.
+from .convnd import (  # noqa: E402
+    conv1d_backward,
+    conv1d_forward,
+    conv3d_backward,
+    conv3d_forward,
+    convnd_backward,
+    convnd_forward,
+    convnd_output_shape,
+    pool1d_backward,
+    pool1d_forward,
+    pool3d_backward,
+    pool3d_forward,
+    poolnd_backward,
+    poolnd_forward,
+)
+
+__all__ += ["conv1d_backward", "conv1d_forward", "conv3d_backward", "conv3d_forward", "convnd_backward",
+            "convnd_forward", "convnd_output_shape", "pool1d_backward", "pool1d_forward", "pool3d_backward",
+            "pool3d_forward", "poolnd_backward", "poolnd_forward"]
+
+# Segmentation metrics (cnn_course.ref.segmentation) on integer label maps, pooled over all
+# pixels: ``pixel_accuracy``, ``confusion_matrix``, ``per_class_iou``, ``dice`` (NaN for a class
+# in neither pred nor target, left out of ``mean_iou``/``mean_dice``; ``ignore_background``).
+from .segmentation import confusion_matrix, dice, mean_dice, mean_iou, per_class_iou, pixel_accuracy  # noqa: E402
+
+__all__ += ["confusion_matrix", "dice", "mean_dice", "mean_iou", "per_class_iou", "pixel_accuracy"]
