@@ -13,38 +13,16 @@ and the median ratio of the back-to-back pairs. Not a test: exit code 0.
 
 from __future__ import annotations
 
-import os
+import argparse
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"  # before NumPy starts its BLAS thread pool
+import _pairs  # first: one BLAS thread before NumPy starts
+import numpy as np
+import torch
+import torch.nn.functional as F
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from cnn_course import ref  # noqa: E402
+from cnn_course import ref
 
 TARGET = 1.5
-
-
-def timeit_pair(ours, theirs, repeats, warmup):
-    """Run ours() and theirs() alternately; return two arrays of seconds."""
-    for _ in range(warmup):
-        ours()
-        theirs()
-    t_ours, t_theirs = [], []
-    for k in range(repeats):
-        pair = [(ours, t_ours), (theirs, t_theirs)]
-        for fn, acc in pair if k % 2 == 0 else pair[::-1]:
-            t0 = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - t0)
-    return np.array(t_ours), np.array(t_theirs)
 
 
 def depthwise_fns(shape, f, pad, rng):
@@ -80,26 +58,11 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    torch.set_num_threads(1)
     ours, theirs = depthwise_fns(tuple(args.shape), args.f, args.pad, np.random.default_rng(args.seed))
-    for a, c in zip(ours(), theirs()):  # same numbers before timing anything
-        np.testing.assert_allclose(a, c.numpy(), rtol=1e-3, atol=1e-3)
-    with threadpool_limits(limits=1):
-        t_o, t_t = timeit_pair(ours, theirs, args.repeats, args.warmup)
-    N, C, H, W = args.shape
-    print(f"# numpy {np.__version__}, torch {torch.__version__}, 1 thread each, "
-          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print(f"# depthwise {args.f}x{args.f} pad {args.pad}, x {N}x{C}x{H}x{W} float32, forward + backward, "
-          f"{args.repeats} repeats")
-    print(f"numpy  ref.depthwise_conv2d_*     fastest {t_o.min() * 1e3:7.2f} ms   median {np.median(t_o) * 1e3:7.2f} ms")
-    print(f"torch  F.conv2d(groups=C)         fastest {t_t.min() * 1e3:7.2f} ms   median {np.median(t_t) * 1e3:7.2f} ms")
-    ratio = t_o.min() / t_t.min()
-    verdict = "PASS" if ratio <= TARGET else "MISS"
-    # each repeat's two runs are back to back, so their ratio cancels slow phases of the machine
-    paired = np.median(t_o / t_t)
-    print(f"ratio numpy / torch (fastest): {ratio:.2f}  (medians: {np.median(t_o) / np.median(t_t):.2f}, "
-          f"median of paired runs: {paired:.2f}), target <= {TARGET}: {verdict}")
+    shape = "x".join(map(str, args.shape))
+    _pairs.compare(ours, theirs, what=f"depthwise {args.f}x{args.f} pad {args.pad}, x {shape} float32, forward + backward",
+                   names=("ref.depthwise_conv2d_*", "F.conv2d(groups=C)"), target=TARGET, repeats=args.repeats, warmup=args.warmup,
+                   rtol=1e-3, atol=1e-3)
 
 
 if __name__ == "__main__":
