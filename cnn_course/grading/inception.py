@@ -144,6 +144,10 @@ def _forward_exception_hint(exc, line):
     if "could not be broadcast" in text and "+" in line:
         return ("the bias does not line up with the output: b has one entry per output channel, so add it along the "
                 "channel axis, b[None, :, None, None] (or b[:, None] on a (n_C', m·n_H·n_W) matrix).")
+    if ("matmul" in text or "aligned" in text) and (".T" in line or "transpose" in line):
+        return ("the matrix product does not fit, which is what happens when the weights are transposed: "
+                "w[:, :, 0, 0] has shape (n_C', n_C), row f holding the weights of output channel f, so out = "
+                "W @ x_channels with W = w[:, :, 0, 0], no .T.")
     if "matmul" in text or "aligned" in text or "operands could not be broadcast" in text or "shape" in text:
         return ("check the shapes: x is (m, n_C, n_H, n_W), w (n_C', n_C, 1, 1) and b (n_C',). "
                 "W = w[:, :, 0, 0] (or w.reshape(n_C', n_C)) maps n_C channels to n_C'.")
@@ -188,7 +192,7 @@ def _forward_case(x, w, b, note=""):
 
 def _random_pointwise(rng, dtype, square=False):
     m = int(rng.integers(1, 4))
-    C = int(rng.integers(1, 6))
+    C = int(rng.integers(2 if square else 1, 6))  # a square W of size 1 is its own transpose
     F = C if square else int(rng.integers(1, 6))
     H, W = int(rng.integers(1, 5)), int(rng.integers(1, 6))
     if rng.random() < 0.3:

@@ -232,6 +232,14 @@ BUGS: list[Bug] = [
     Bug("inc_uses_course_layers", "InceptionModule",
         "from cnn_course.pt.conv import Conv2d\n" + _replace("InceptionModule", "nn.Conv2d(in_channels, c1, 1)",
                                                              "Conv2d(in_channels, c1, 1)"), _MOD, "cnn_course.pt"),
+    Bug("inc_uses_zoo_module", "InceptionModule",
+        "from torch import nn\nfrom cnn_course.pt.models import InceptionModule as ReadyMade\n\n"
+        "class InceptionModule(nn.Module):\n"
+        "    def __init__(self, in_channels, c1, c3_reduce, c3, c5_reduce, c5, pool_proj):\n"
+        "        super().__init__()\n"
+        "        self.inner = ReadyMade(in_channels, c1, c3_reduce, c3, c5_reduce, c5, pool_proj)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.inner(x)\n", _MOD, "cnn_course.pt"),
     # ------------------------------------------------------------------ inception_stack
     Bug("stack_no_pool_branch", "inception_stack",
         _replace("inception_stack", "n_C = c1 + c3 + c5 + pool_proj", "n_C = c1 + c3 + c5"),
@@ -252,6 +260,11 @@ BUGS: list[Bug] = [
     Bug("stack_input_channels_fixed", "inception_stack",
         _replace("inception_stack", "(1, n_C, ", "(1, in_shape[0], ", count=4),
         _STACK, "uses the stack's input channels for every module"),
+    Bug("stack_counts_with_zoo", "inception_stack",
+        "from cnn_course.pt.models import InceptionModule\n\n" + _replace(
+            "inception_stack", "n_params += sum(f * f * c_in * c_out + c_out for f, c_in, c_out in convs)",
+            "n_params += sum(p.numel() for p in InceptionModule(n_C, *layer).parameters())"),
+        _STACK, "cnn_course.pt"),
     Bug("stack_no_bottleneck", "inception_stack",
         _replace("inception_stack", "(3, c3_reduce, c3)", "(3, n_C, c3)").replace("(5, c5_reduce, c5)", "(5, n_C, c5)"),
         _STACK, "counted on all n_C input channels"),
