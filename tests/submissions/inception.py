@@ -261,9 +261,9 @@ BUGS: list[Bug] = [
         _replace("inception_stack", "(1, n_C, ", "(1, in_shape[0], ", count=4),
         _STACK, "uses the stack's input channels for every module"),
     Bug("stack_counts_with_zoo", "inception_stack",
-        "from cnn_course.pt.models import InceptionModule\n\n" + _replace(
+        "from cnn_course.pt.models import InceptionModule as ZooModule\n\n" + _replace(
             "inception_stack", "n_params += sum(f * f * c_in * c_out + c_out for f, c_in, c_out in convs)",
-            "n_params += sum(p.numel() for p in InceptionModule(n_C, *layer).parameters())"),
+            "n_params += sum(p.numel() for p in ZooModule(n_C, *layer).parameters())"),
         _STACK, "cnn_course.pt"),
     Bug("stack_no_bottleneck", "inception_stack",
         _replace("inception_stack", "(3, c3_reduce, c3)", "(3, n_C, c3)").replace("(5, c5_reduce, c5)", "(5, n_C, c5)"),
