@@ -38,7 +38,7 @@ def test_figures():
     fig = plot_mults_and_time(BottleneckTiming(1.2e-3, 3e-4, 120_422_400, 12_443_648, 1, 1, 20))
     assert len(fig.axes) == 2 and "9.7×" in fig.axes[0].get_title() and "4.0×" in fig.axes[1].get_title()
     fig = plot_stack_shapes([(256, 28, 28), (480, 14, 14)], ["3a", "pool"], in_shape=(192, 28, 28))
-    assert len(fig.axes) == 2
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["input", "3a", "pool"]
+    assert len(fig.axes) == 1
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["input\n28×28", "3a\n28×28", "pool\n14×14"]
     with pytest.raises(ValueError, match="names has 1 entries"):
         plot_stack_shapes([(1, 2, 2), (1, 1, 1)], ["a"])

@@ -1,5 +1,5 @@
 """Figures of the Inception notebook: what a bottleneck saves in multiplications against what
-it saves in measured time, and how the shape of the activations changes through a stack of
+it saves in measured time, and how the channels and the size change through a stack of
 Inception modules and max poolings."""
 
 from __future__ import annotations
@@ -47,11 +47,12 @@ def plot_mults_and_time(timing, labels=("5×5 conv", "1×1 → 5×5"), title: st
 
 
 def plot_stack_shapes(shapes, names=None, in_shape=None, title: str | None = None):
-    """The channels n_C (bars) and the side n_H (line, right axis) after each layer of a stack.
+    """The channels n_C after each layer of a stack (bars, with their numbers), each layer labelled
+    with its name and its n_H × n_W.
 
     shapes: a list of ``(n_C, n_H, n_W)``, one per layer (what ``inception_stack`` returns);
     names: the layers' labels (default 1, 2, ...); in_shape: the input's shape, drawn first
-    as "input" when given. Returns the figure (two axes sharing the x axis).
+    as "input" when given. Returns the figure (one axes).
     """
     shapes = [tuple(int(v) for v in s) for s in shapes]
     if not shapes or any(len(s) != 3 for s in shapes):
@@ -63,16 +64,12 @@ def plot_stack_shapes(shapes, names=None, in_shape=None, title: str | None = Non
         shapes = [tuple(int(v) for v in in_shape)] + shapes
         names = ["input"] + names
     x = np.arange(len(shapes))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(shapes) + 2), 3.4))
-    ax.bar(x, [s[0] for s in shapes], color="tab:blue", width=0.6, label="channels n_C")
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(shapes) + 2), 3.4))
+    ax.bar(x, [s[0] for s in shapes], color="tab:blue", width=0.6)
     for k, s in enumerate(shapes):
         ax.text(k, s[0], str(s[0]), ha="center", va="bottom", fontsize="small")
-    ax.set_xticks(x, names)
+    ax.set_xticks(x, [f"{n}\n{s[1]}×{s[2]}" for n, s in zip(names, shapes)])
     ax.set_ylabel("channels n_C")
     ax.set_ylim(0, 1.15 * max(s[0] for s in shapes))
-    side = ax.twinx()
-    side.plot(x, [s[1] for s in shapes], "o-", color="tab:orange", label="height n_H")
-    side.set_ylabel("height n_H", color="tab:orange")
-    side.set_ylim(0, 1.15 * max(s[1] for s in shapes))
     ax.grid(True, axis="y", alpha=0.3)
     return _finish(fig, title, ax)

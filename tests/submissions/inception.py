@@ -189,6 +189,11 @@ BUGS: list[Bug] = [
         "def layer_mults(kind, n_H, n_W, n_C, f, n_C_out, n_C_mid=None):\n"
         "    conv = nn.Conv2d(n_C, n_C_out, f, padding=f // 2, bias=False)\n"
         "    return layer_table(conv, (1, n_C, n_H, n_W)).total_mult_adds\n", _MULTS, "cnn_course.pt"),
+    Bug("mults_calls_library", "layer_mults",
+        "from cnn_course import ref\n\ndef layer_mults(kind, n_H, n_W, n_C, f, n_C_out, n_C_mid=None):\n"
+        "    if kind == \"bottleneck\":\n        return ref.bottleneck_mults(n_H, n_W, n_C, f, n_C_out, n_C_mid)\n"
+        "    if kind == \"separable\":\n        return ref.separable_mults(n_H, n_W, n_C, f, n_C_out)\n"
+        "    return ref.conv_mults(n_H, n_W, n_C, f, n_C_out)\n", _MULTS, "cnn_course.ref"),
     # ------------------------------------------------------------------ InceptionModule (PyTorch)
     Bug("inc_cat_dim0", "InceptionModule",
         _replace("InceptionModule", "self.branch_pool(x)], dim=1)", "self.branch_pool(x)], dim=0)"),
