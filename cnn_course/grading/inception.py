@@ -78,8 +78,9 @@ DW_TRANSPOSED = ("your dw is transposed: dw[f, c] pairs output channel f (from d
                  "shape (n_C', n_C, 1, 1) like w.")
 DW_MEAN = ("your dw (or db) is an average: the gradient of a sum over the batch and the pixels is the SUM of "
            "each position's contribution; do not divide by the number of examples or pixels.")
-DW_FIRST_IMAGE = ("your dw (or db) only holds the contribution of one image (a loop that overwrites instead of adding?): "
-                  "the same weights act on every example of the batch, so sum over the examples too (axes i, h, v).")
+DW_FIRST_IMAGE = ("your dw (or db) only holds the contribution of one image (a loop that overwrites instead of "
+                  "adding?): the same weights act on every example of the batch, so sum over the examples too "
+                  "(axes i, h, v).")
 DW_NO_PIXEL_SUM = ("your dw (or db) only uses one pixel per image: the same 1×1 filter acts at every pixel, so its "
                    "gradient sums the contributions of all n_H·n_W positions and all examples.")
 DB_WRONG_AXES = ("db must have one entry per output channel, shape (n_C',): sum dout over the examples and the pixels, "
@@ -374,9 +375,9 @@ def _mults_case(kind, n_H, n_W, n_C, f, n_C_out, n_C_mid=None, note=""):
     expected = count_mults(kind, n_H, n_W, n_C, f, n_C_out, n_C_mid)
 
     def variants():
-        common = [("your count is off by the filter area: every output value needs f·f·(input channels) "
-                   "multiplications for an f×f filter (f·f = {f2} here), not {what}.".format(f2=f * f, what=w), dict(area=a))
-                  for a, w in ((0, "just the channels"), (1, "f·(channels)"))]
+        common = [(f"your count is off by the filter area: every output value needs f·f·(input channels) "
+                   f"multiplications for an f×f filter (f·f = {f * f} here), not {what}.", dict(area=a))
+                  for a, what in ((0, "just the channels"), (1, "f·(channels)"))]
         common.append(("your count is off by the number of filters: there is one output value per output channel "
                        "and pixel, n_H·n_W·n_C_out of them, each computed by its own filter.", dict(filters=False)))
         found = list(common)
@@ -523,7 +524,8 @@ _STACK_VARIANTS = [
     ("your 3×3 and 5×5 convolutions are counted on all n_C input channels: they work on the reduced c3_reduce and "
      "c5_reduce channels (the 1×1 bottlenecks before them).", dict(reduce="full_in")),
     ("your 3×3 and 5×5 convolutions are counted on all n_C input channels, without the 1×1 reduce layers: the module "
-     "has six convolutions, the 3×3 and 5×5 ones on the reduced c3_reduce and c5_reduce channels.", dict(reduce="none")),
+     "has six convolutions, the 3×3 and 5×5 ones on the reduced c3_reduce and c5_reduce channels.",
+     dict(reduce="none")),
     ("your 5×5 convolution is counted with a 3×3 filter: 25·c5_reduce·c5 weights.", dict(f5=3)),
 ]
 
