@@ -127,6 +127,7 @@ def test_the_issue_s_mistakes_are_in_the_catalog():
                    "mults_no_filters",                                   # ... or by the number of filters
                    "pw_fwd_transposed", "pw_bwd_dx_not_transposed",     # transposed weights
                    "pw_fwd_no_bias",                                     # bias forgotten
+                   "pw_fwd_reshape_no_transpose", "pw_bwd_reshape_no_transpose",  # x.reshape(n_C, -1) mixes images
                    "pw_bwd_dw_mean", "pw_bwd_dw_last_image", "pw_bwd_dw_transposed",  # dw summed wrongly
                    "pw_fwd_calls_library", "mults_calls_library", "inc_uses_zoo_module"):       # the ready-made version (own work)
         assert wanted in names, wanted
@@ -134,8 +135,8 @@ def test_the_issue_s_mistakes_are_in_the_catalog():
 
 def test_messages_name_case_expected_and_got():
     msg = str(failure(bug_ns("pw_fwd_no_bias"), "pointwise_conv_forward"))
-    assert msg.startswith("pointwise_conv_forward failed visible case 1 of 3 (3 → 3 channels: W must not be "
-                          "transposed): x.shape=(2, 3, 3, 3), w.shape=(3, 3, 1, 1)"), msg
+    assert msg.startswith("pointwise_conv_forward failed visible case 1 of 3 (two images, 3 → 3 channels): "
+                          "x.shape=(2, 3, 3, 3), w.shape=(3, 3, 1, 1)"), msg
     assert re.search(r"out\[[\d, ]+\]: expected -?[\d.]+(e-?\d+)?, got", msg) and "Hint:" in msg, msg
     msg = str(failure(bug_ns("mults_no_filters"), "layer_mults"))
     assert "expected 120422400, got 3763200" in msg and "number of filters" in msg, msg
@@ -143,6 +144,27 @@ def test_messages_name_case_expected_and_got():
     assert "expected (2, 8, 5, 6), got (8, 2, 5, 6)" in msg and "axis 0" in msg, msg
     msg = str(failure(bug_ns("stack_pool_floor"), "inception_stack"))
     assert "visible case 3 of 3" in msg and "7 → 4, not 3" in msg, msg
+
+
+def test_outputs_keep_the_input_dtype():
+    from cnn_course.grading.core import Out, compare
+
+    want = np.zeros(3, dtype=np.float32)
+    assert compare(Out("out", want, dtype=np.float32), want, np.float32) is None
+    lines = compare(Out("out", want, dtype=np.float32), want.astype(np.float64), np.float32)
+    assert lines and "must keep the dtype of the inputs, float32" in lines[0], lines
+    assert compare(Out("out", want), want.astype(np.float64), np.float32) is None  # no dtype asked: any float
+    msg = str(failure(bug_ns("pw_fwd_float64"), "pointwise_conv_forward"))
+    assert "visible case 3 of 3" in msg and "out has dtype float64" in msg, msg
+
+
+def test_module_mismatch_names_the_branch():
+    msg = str(failure(bug_ns("inc_pool_after_projection"), "InceptionModule"))
+    assert "projects first and pools after" in msg, msg
+    ns = namespace(CORRECT, {"InceptionModule": CORRECT["InceptionModule"].replace(
+        "nn.Conv2d(c5_reduce, c5, 5, padding=2), nn.ReLU())", "nn.Conv2d(c5_reduce, c5, 5, padding=2), nn.Tanh())")})
+    msg = str(failure(ns, "InceptionModule"))
+    assert "the first wrong channel is 4, one of channels 4–5, which come from the 5×5 branch" in msg, msg
 
 
 def test_backward_with_a_broken_forward_says_fix_the_forward_first():

@@ -66,6 +66,9 @@ BIAS_WRONG_AXIS = ("the bias was added along the last axis (width) instead of th
                    "output channel, so reshape it to (1, n_C', 1, 1) before adding: b[None, :, None, None].")
 RELU_ADDED = ("your output is the ReLU of the right answer: the 1×1 convolution here is the linear part only, "
               "w·x + b (the ReLU is a separate layer).")
+RESHAPE_NO_MOVE = ("x.reshape(n_C, -1) keeps the image axis in front (x is (m, n_C, n_H, n_W)), so its rows are not "
+                   "channels once m > 1: move the channel axis first (x.transpose(1, 0, 2, 3).reshape(n_C, -1)), and "
+                   "back the same way for the result, or use np.einsum / np.tensordot on the channel axis.")
 CHANNELS_LAST = ("out must keep the channels-first layout (m, n_C', n_H, n_W): if you computed (m, n_H, n_W, n_C') "
                  "with channels last, move the axis back (np.moveaxis(out, -1, 1) or .transpose(0, 3, 1, 2)).")
 
@@ -89,11 +92,17 @@ DW_SHAPE = ("dw has the shape of w, (n_C', n_C, 1, 1): reshape your (n_C', n_C) 
             "dw.reshape(w.shape) or dw[:, :, None, None].")
 
 
-def pointwise_reference(x, w, b, *, transpose=False, bias="right", relu=False):
+def pointwise_reference(x, w, b, *, transpose=False, bias="right", relu=False, flat=None):
     """``out`` of the 1×1 convolution in float64 (x (m, C, H, W), w (F, C, 1, 1), b (F,)),
     with one known mistake switched on: ``transpose`` (W.T, square only), ``bias`` "none" /
-    "last_axis" (b added along the width axis; needs W == F)."""
+    "last_axis" (b added along the width axis; needs W == F), ``flat`` "direct" / "moved"
+    (x.reshape(C, -1) without moving the channel axis first, the result reshaped back to
+    (m, F, H, W) directly or as (F, m, H, W) then transposed)."""
     W = np.asarray(w, dtype=np.float64).reshape(w.shape[0], w.shape[1])
+    if flat is not None:
+        m, C, H, Wd = x.shape
+        mat = W @ np.asarray(x, dtype=np.float64).reshape(C, -1) + np.asarray(b, dtype=np.float64)[:, None]
+        return mat.reshape(m, -1, H, Wd) if flat == "direct" else mat.reshape(-1, m, H, Wd).transpose(1, 0, 2, 3)
     if transpose:
         W = W.T
     out = np.einsum("fc,ichw->ifhw", W, np.asarray(x, dtype=np.float64))
@@ -140,6 +149,18 @@ def pointwise_grads(x, w, dout, *, dx_transposed=False, dw="right", db="right"):
     return dx, dw_val.reshape(F, C, 1, 1), db_val
 
 
+def _flat_grads(x, w, dout):
+    """dx (reshaped back both ways), dw and db computed from x.reshape(C, -1) and dout.reshape(F, -1)
+    without moving the channel axis first: a known mistake."""
+    m, C, H, Wd = x.shape
+    F = w.shape[0]
+    W = np.asarray(w, dtype=np.float64).reshape(F, C)
+    d = np.asarray(dout, dtype=np.float64).reshape(F, -1)
+    xm = np.asarray(x, dtype=np.float64).reshape(C, -1)
+    dx_mat = W.T @ d
+    return {"dx": dx_mat.reshape(m, C, H, Wd), "dw": (d @ xm.T).reshape(F, C, 1, 1), "db": d.sum(axis=1)}
+
+
 def _forward_exception_hint(exc, line):
     text = str(exc)
     if "could not be broadcast" in text and "+" in line:
@@ -169,6 +190,8 @@ def _forward_case(x, w, b, note=""):
             found.append(Variant(BIAS_WRONG_AXIS, {"out": pointwise_reference(x, w, b, bias="last_axis")}))
         if expected.transpose(0, 2, 3, 1).shape == expected.shape:
             found.append(Variant(CHANNELS_LAST, {"out": expected.transpose(0, 2, 3, 1)}))
+        if x.shape[0] > 1:
+            found += [Variant(RESHAPE_NO_MOVE, {"out": pointwise_reference(x, w, b, flat=k)}) for k in ("direct", "moved")]
         return found
 
     def inspect(got):
@@ -184,8 +207,9 @@ def _forward_case(x, w, b, note=""):
     return Case(
         args=[("x", x), ("w", w), ("b", b)], dtype=dtype, note=note,
         describe=describe(dtype, x=x, w=w, b=b),
-        outputs=[Out("out", expected, shape_hint=f"out has shape (m, n_C', n_H, n_W) = {expected.shape}: one output "
-                                                 "channel per filter, the same n_H × n_W as x.")],
+        outputs=[Out("out", expected, dtype=dtype,
+                     shape_hint=f"out has shape (m, n_C', n_H, n_W) = {expected.shape}: one output channel per filter, "
+                                "the same n_H × n_W as x.")],
         returns=("out", "cache"), variants=variants, inspect=inspect, hint=FORWARD_RECIPE,
         exception_hint=_forward_exception_hint,
     )
@@ -215,7 +239,7 @@ def _visible_pointwise():
     x3 = rng.standard_normal((2, 4, 2, 5)).astype(np.float32)
     w3 = (rng.standard_normal((5, 4, 1, 1)) / 2).astype(np.float32)
     b3 = rng.normal(0, 0.5, 5).astype(np.float32)
-    return [(x2, w2, b2, "3 → 3 channels: W must not be transposed"), (x1, w1, b1, "one image, 3 → 2 channels"),
+    return [(x2, w2, b2, "two images, 3 → 3 channels"), (x1, w1, b1, "one image, 3 → 2 channels"),
             (x3, w3, b3, "4 → 5 channels, float32, n_W = n_C' = 5")]
 
 
@@ -275,6 +299,8 @@ def _backward_case(forward, x, w, b, dout, note=""):
         found.append(Variant(DW_TRANSPOSED, {"dw": pointwise_grads(x, w, dout, dw="transposed")[1]}))
         if dout.shape[0] == F:
             found.append(Variant(DB_WRONG_AXES, {"db": dout.sum(axis=(1, 2, 3)).astype(np.float64)}))
+        if x.shape[0] > 1:
+            found += [Variant(RESHAPE_NO_MOVE, {k: v}) for k, v in _flat_grads(x, w, dout).items()]
         for kind, hint in (("mean", DW_MEAN), ("mean_batch", DW_MEAN), ("first_image", DW_FIRST_IMAGE),
                            ("last_image", DW_FIRST_IMAGE), ("no_pixel_sum", DW_NO_PIXEL_SUM)):
             _, dw_v, db_v = pointwise_grads(x, w, dout, dw=kind, db=kind)
@@ -295,9 +321,9 @@ def _backward_case(forward, x, w, b, dout, note=""):
     return Case(
         args=[("dout", dout), ("cache", None)], dtype=dtype, note=note,
         describe=describe(dtype, x=x, w=w, dout=dout),
-        outputs=[Out("dx", dx, shape_hint=f"dx has the shape of x: {x.shape}."),
-                 Out("dw", dw, shape_hint=f"dw has the shape of w: {w.shape}. " + DW_SHAPE),
-                 Out("db", db, shape_hint=f"db has the shape of b: {b.shape}. " + DB_WRONG_AXES)],
+        outputs=[Out("dx", dx, dtype=dtype, shape_hint=f"dx has the shape of x: {x.shape}."),
+                 Out("dw", dw, dtype=dtype, shape_hint=f"dw has the shape of w: {w.shape}. " + DW_SHAPE),
+                 Out("db", db, dtype=dtype, shape_hint=f"db has the shape of b: {b.shape}. " + DB_WRONG_AXES)],
         inplace_ok=frozenset({"cache"}), prepare=prepare, variants=variants, inspect=inspect, hint=BACKWARD_RECIPE,
         exception_hint=lambda exc, line: ("cache is exactly the second value your pointwise_conv_forward returned: "
                                           "unpack it the way you packed it, and check the shapes: "
@@ -340,28 +366,34 @@ def pointwise_conv_backward(func, forward_func, hidden=False, seed=0):
 # --------------------------------------------------------------------------- multiply counts
 
 KINDS = ("standard", "bottleneck", "separable")
-MULTS_RECIPE = ("count one multiplication per filter weight per output value, with (n_H, n_W) the output size: "
-                "standard: n_H·n_W·n_C_out output values × f·f·n_C each; bottleneck: a 1×1 convolution n_C → n_C_mid "
-                "(n_H·n_W·n_C_mid × n_C) then the f×f one n_C_mid → n_C_out (n_H·n_W·n_C_out × f·f·n_C_mid); "
-                "separable: depthwise (n_H·n_W·n_C × f·f) then pointwise (n_H·n_W·n_C_out × n_C).")
+MULTS_RULE = ("count one multiplication per filter weight per OUTPUT value, (n_H, n_W) being the output size; a "
+              "bottleneck and a separable layer are two layers in a row: count both.")
+MULTS_RECIPE = {
+    "standard": "a standard layer has n_H·n_W·n_C_out output values, each computed by an f×f×n_C filter.",
+    "bottleneck": "the bottleneck is a 1×1 convolution from n_C to n_C_mid channels, then an f×f convolution from "
+                  "n_C_mid to n_C_out channels, both at n_H × n_W.",
+    "separable": "the separable layer is a depthwise step (one f×f filter per input channel, each on its own channel) "
+                 "then a pointwise step (n_C_out filters of 1×1×n_C), both at n_H × n_W.",
+}
 
 
 def count_mults(kind, n_H, n_W, n_C, f, n_C_out, n_C_mid=None, *, area=2, filters=True, stage="both",
-                mid_as_out=False, full_in=False, depthwise_full=False, pointwise_area=False):
+                mid_as_out=False, full_in=False, depthwise_full=False, pointwise_area=False, reduce_area=False):
     """Multiplications of a layer (the seeds' convention: multiplies only, output size given),
     with one known mistake switched on (for the diagnoses): ``area`` 0 / 1 (the filter area f·f
     left out, or f instead of f·f), ``filters=False`` (the number of output channels left out),
     ``stage`` "first" / "second" (only one of the two steps counted), ``mid_as_out`` (the
     bottleneck's 1×1 step counted to n_C_out channels), ``full_in`` (the bottleneck's f×f step
     on all n_C channels), ``depthwise_full`` (the depthwise step counted as a standard
-    convolution), ``pointwise_area`` (the pointwise step with f·f weights per channel)."""
+    convolution), ``pointwise_area`` (the pointwise step with f·f weights per channel), ``reduce_area``
+    (the bottleneck's 1×1 step with f·f weights per channel)."""
     fa = f ** area
     k_out = n_C_out if filters else 1
     if kind == "standard":
         return n_H * n_W * k_out * fa * n_C
     if kind == "bottleneck":
         k_mid = (n_C_out if mid_as_out else n_C_mid) if filters else 1
-        first = n_H * n_W * k_mid * n_C
+        first = n_H * n_W * k_mid * n_C * (fa if reduce_area else 1)
         second = n_H * n_W * k_out * fa * (n_C if full_in else n_C_mid)
     elif kind == "separable":
         first = n_H * n_W * n_C * fa * (k_out if depthwise_full else 1)
@@ -389,7 +421,9 @@ def _mults_case(kind, n_H, n_W, n_C, f, n_C_out, n_C_mid=None, note=""):
                       ("your 1×1 step produces n_C_out channels: it shrinks n_C to n_C_mid (the bottleneck), and "
                        "the f×f convolution then goes from n_C_mid to n_C_out.", dict(mid_as_out=True)),
                       ("your f×f step works on all n_C input channels: after the bottleneck it sees only n_C_mid "
-                       "channels, which is where the saving comes from.", dict(full_in=True))]
+                       "channels, which is where the saving comes from.", dict(full_in=True)),
+                      ("your 1×1 step is counted with f·f weights per input channel: a 1×1 filter has just n_C "
+                       "weights.", dict(reduce_area=True))]
         elif kind == "separable":
             found += [("your depthwise step is counted like a standard convolution (× n_C_out): each of its n_C "
                        "filters sees ONE channel, so it costs n_H·n_W·n_C·f·f.", dict(depthwise_full=True)),
@@ -410,7 +444,7 @@ def _mults_case(kind, n_H, n_W, n_C, f, n_C_out, n_C_mid=None, note=""):
         args.append(("n_C_mid", n_C_mid))
     text = ", ".join(f"{k}={v!r}" for k, v in args)
     return Case(args=args, outputs=[Out("number of multiplications", expected, kind="int")], describe=text,
-                note=note, variants=variants, hint=MULTS_RECIPE,
+                note=note, variants=variants, hint=f"{MULTS_RULE} {MULTS_RECIPE.get(kind, '')}".strip(),
                 exception_hint=lambda exc, line: ("layer_mults(kind, n_H, n_W, n_C, f, n_C_out, n_C_mid=None): "
                                                   "n_C_mid is given for the bottleneck only; kind is one of "
                                                   f"{KINDS}."))

@@ -49,6 +49,8 @@ NO_REDUCE_RELU = ("the 1×1 reduce layers of the 3×3 and 5×5 branches have no 
 NO_BRANCH_RELU = ("the branch outputs have no ReLU: each branch ends with a convolution followed by a ReLU (before "
                   "the concatenation).")
 NO_POOL_RELU = "the pool branch's 1×1 projection has no ReLU after it."
+POOL_AFTER_PROJ = ("your pool branch projects first and pools after: it is the 3×3 max pooling (stride 1, padding 1) "
+                   "on the module's input, then the 1×1 projection to pool_proj channels, then the ReLU.")
 RELU_BEFORE_POOL = ("your pool branch applies a ReLU before the max pooling: the branch is max pool → conv 1×1 → "
                     "ReLU, on the module's input as it is.")
 SIZE_CHANGED = ("the branches give different n_H × n_W, so they cannot be concatenated: every branch must keep the "
@@ -82,10 +84,11 @@ def module_shapes(c_in, c1, c3r, c3, c5r, c5, pp):
 
 
 def reference_module(c_in, c1, c3r, c3, c5r, c5, pp, *, order=(0, 1, 2, 3), pool="max", reduce_relu=True,
-                     branch_relu=True, pool_relu=True, relu_before_pool=False):
+                     branch_relu=True, pool_relu=True, relu_before_pool=False, pool_after_proj=False):
     """The module built from torch's layers (float32), with one known mistake switched on:
     ``order`` (a permutation of the branches), ``pool`` "avg" / "zero_pad", ``reduce_relu``,
-    ``branch_relu`` (all four branch outputs), ``pool_relu`` (the projection's), ``relu_before_pool``."""
+    ``branch_relu`` (all four branch outputs), ``pool_relu`` (the projection's), ``relu_before_pool``,
+    ``pool_after_proj`` (conv 1×1 → ReLU → max pool in the pool branch)."""
     torch = _torch()
     nn, F = torch.nn, torch.nn.functional
 
@@ -114,6 +117,8 @@ def reference_module(c_in, c1, c3r, c3, c5r, c5, pp, *, order=(0, 1, 2, 3), pool
             else:
                 p = F.max_pool2d(xp, 3, stride=1, padding=1)
             yp = r(self.bp(p), branch_relu and pool_relu)
+            if pool_after_proj:
+                yp = F.max_pool2d(F.relu(self.bp(x)), 3, stride=1, padding=1)
             ys = (y1, y3, y5, yp)
             return torch.cat([ys[k] for k in order], dim=1)
 
@@ -156,6 +161,26 @@ def _axis_hint(shape, m, channels, h, w):
     return None
 
 
+def _first_wrong_branch(out, expected, args):
+    """Which branch the first wrong output channel belongs to (the shapes being right)."""
+    try:
+        bad = ~np.isclose(out.astype(np.float64), expected.astype(np.float64), rtol=1e-4, atol=1e-4)
+    except (TypeError, ValueError):
+        return None
+    wrong = np.flatnonzero(bad.any(axis=(0, 2, 3)))
+    if not wrong.size:
+        return None
+    c1, c3, c5, pp = args[1], args[3], args[5], args[6]
+    bounds = np.cumsum([c1, c3, c5, pp])
+    k = int(np.searchsorted(bounds, wrong[0], side="right"))
+    start = 0 if k == 0 else int(bounds[k - 1])
+    names = ("the 1×1 branch", "the 3×3 branch (1×1 reduce, 3×3, each with its ReLU)",
+             "the 5×5 branch (1×1 reduce, 5×5, each with its ReLU)",
+             "the pool branch (max pool 3×3, stride 1, padding 1, then 1×1 projection and ReLU)")
+    return (f"the first wrong channel is {int(wrong[0])}, one of channels {start}–{int(bounds[k]) - 1}, which come "
+            f"from {names[k]} in the order (1×1, 3×3, 5×5, pool). Check that branch: " + LAYERS)
+
+
 def _exception_hint(exc, line):
     text = str(exc)
     for axis in (0, 2, 3):
@@ -182,14 +207,19 @@ def _module_case(args, x, weights, note=""):
     def variants():
         found = [(NO_REDUCE_RELU, dict(reduce_relu=False)), (NO_BRANCH_RELU, dict(branch_relu=False)),
                  (NO_POOL_RELU, dict(pool_relu=False)), (AVG_POOL, dict(pool="avg")),
-                 (ZERO_PAD_POOL, dict(pool="zero_pad")), (RELU_BEFORE_POOL, dict(relu_before_pool=True))]
+                 (ZERO_PAD_POOL, dict(pool="zero_pad")), (RELU_BEFORE_POOL, dict(relu_before_pool=True)),
+                 (POOL_AFTER_PROJ, dict(pool_after_proj=True))]
         for order in ((3, 2, 1, 0), (0, 2, 1, 3), (1, 0, 2, 3), (0, 1, 3, 2), (3, 0, 1, 2)):
             found.append((CONCAT_ORDER, dict(order=order)))
         return [Variant(hint, {"out": reference(**kw)}) for hint, kw in found]
 
     def inspect(got):
         out = got.get("out")
-        return _axis_hint(tuple(out.shape), m, channels, h, w) if isinstance(out, np.ndarray) else None
+        if not isinstance(out, np.ndarray):
+            return None
+        if out.shape != expected.shape:
+            return _axis_hint(tuple(out.shape), m, channels, h, w)
+        return _first_wrong_branch(out, expected, args)
 
     shown = ", ".join(map(str, args))
     return Case(

@@ -122,6 +122,13 @@ BUGS: list[Bug] = [
     Bug("pw_fwd_relu", "pointwise_conv_forward",
         _replace("pointwise_conv_forward", "    cache = (x, w, b)", "    out = np.maximum(out, 0)\n    cache = (x, w, b)"),
         _FWD, "the ReLU of the right answer"),
+    Bug("pw_fwd_reshape_no_transpose", "pointwise_conv_forward",
+        _replace("pointwise_conv_forward", "x_mat = x.transpose(1, 0, 2, 3).reshape(n_C, -1)", "x_mat = x.reshape(n_C, -1)")
+        .replace("out = out_mat.reshape(-1, m, n_H, n_W).transpose(1, 0, 2, 3)", "out = out_mat.reshape(m, -1, n_H, n_W)"),
+        _FWD, "keeps the image axis in front"),
+    Bug("pw_fwd_float64", "pointwise_conv_forward",
+        _replace("pointwise_conv_forward", "out_mat = W @ x_mat + b[:, None]", "out_mat = W.astype(float) @ x_mat + b[:, None]"),
+        frozenset({"pointwise_conv_forward"}), "must keep the dtype of the inputs"),  # its cache holds the inputs
     Bug("pw_fwd_calls_library", "pointwise_conv_forward",
         "from cnn_course import ref\n\ndef pointwise_conv_forward(x, w, b):\n"
         "    return ref.conv2d_forward(x, w, b, 1, 0)\n", _FWD, "cnn_course.ref"),
@@ -152,6 +159,13 @@ BUGS: list[Bug] = [
     Bug("pw_bwd_db_wrong_axes", "pointwise_conv_backward",
         _replace("pointwise_conv_backward", "db = d_mat.sum(axis=1)", "db = dout.sum(axis=(1, 2, 3))"),
         _BWD, "axes (0, 2, 3)"),
+    Bug("pw_bwd_reshape_no_transpose", "pointwise_conv_backward",
+        _replace("pointwise_conv_backward", "d_mat = dout.transpose(1, 0, 2, 3).reshape(w.shape[0], -1)",
+                 "d_mat = dout.reshape(w.shape[0], -1)")
+        .replace("x_mat = x.transpose(1, 0, 2, 3).reshape(n_C, -1)", "x_mat = x.reshape(n_C, -1)")
+        .replace("dx = (W.T @ d_mat).reshape(n_C, m, n_H, n_W).transpose(1, 0, 2, 3)",
+                 "dx = (W.T @ d_mat).reshape(m, n_C, n_H, n_W)"),
+        _BWD, "keeps the image axis in front"),
     Bug("pw_bwd_calls_torch", "pointwise_conv_backward",
         "import torch\n\ndef pointwise_conv_backward(dout, cache):\n"
         "    x, w, b = (torch.tensor(a, requires_grad=True) for a in cache)\n"
@@ -173,6 +187,9 @@ BUGS: list[Bug] = [
     Bug("mults_bottleneck_full_input", "layer_mults",
         _replace("layer_mults", "n_H * n_W * n_C_out * (f * f * n_C_mid)", "n_H * n_W * n_C_out * (f * f * n_C)"),
         _MULTS, "works on all n_C input channels"),
+    Bug("mults_bottleneck_reduce_area", "layer_mults",
+        _replace("layer_mults", "return n_H * n_W * n_C_mid * n_C + ", "return n_H * n_W * n_C_mid * n_C * f * f + "),
+        _MULTS, "a 1×1 filter has just n_C weights"),
     Bug("mults_separable_depthwise_full", "layer_mults",
         _replace("layer_mults", "return n_H * n_W * n_C * (f * f) +", "return n_H * n_W * n_C_out * n_C * (f * f) +"),
         _MULTS, "counted like a standard convolution"),
@@ -215,6 +232,11 @@ BUGS: list[Bug] = [
     Bug("inc_5x5_padding_1", "InceptionModule",
         _replace("InceptionModule", "nn.Conv2d(c5_reduce, c5, 5, padding=2)", "nn.Conv2d(c5_reduce, c5, 5, padding=1)"),
         _MOD, "5×5 with padding=2"),
+    Bug("inc_pool_after_projection", "InceptionModule",
+        _replace("InceptionModule", '''nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1),
+                                         nn.Conv2d(in_channels, pool_proj, 1), nn.ReLU())''',
+                 "nn.Sequential(nn.Conv2d(in_channels, pool_proj, 1), nn.ReLU(), nn.MaxPool2d(3, stride=1, padding=1))"),
+        _MOD, "projects first and pools after"),
     Bug("inc_avg_pool", "InceptionModule",
         _replace("InceptionModule", "nn.MaxPool2d(3, stride=1, padding=1)", "nn.AvgPool2d(3, stride=1, padding=1)"),
         _MOD, "your pool branch averages"),
