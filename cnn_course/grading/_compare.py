@@ -35,7 +35,8 @@ class Out:
     ``shape_hint`` is shown when an array has the wrong shape (for kind "int": when the result
     is not an integer); ``hints`` maps a dict key to
     a hint shown when that entry has the wrong type or shape; ``parts`` names the entries of
-    each tuple in a "list" (e.g. ``("X_b", "y_b")``) for the messages.
+    each tuple in a "list" (e.g. ``("X_b", "y_b")``) for the messages. ``dtype`` (kind
+    "array"): the exact dtype the result must have, e.g. the inputs' float32 (None: any float).
     """
 
     name: str
@@ -44,6 +45,7 @@ class Out:
     shape_hint: str = ""
     hints: dict = field(default_factory=dict)
     parts: tuple = ()
+    dtype: Any = None
 
 
 
@@ -163,6 +165,11 @@ def compare(out: Out, got, dtype) -> list[str] | None:
     if got.dtype.kind != "f":
         return [f"{name} has dtype {got.dtype}, but it must be a floating-point array (like its inputs). "
                 "Hint: an array made with np.zeros(shape, dtype=int) or from integers truncates every value."]
+    if out.dtype is not None and got.dtype != np.dtype(out.dtype):
+        return [f"{name} has dtype {got.dtype}, but it must keep the dtype of the inputs, {np.dtype(out.dtype)}. "
+                "Hint: np.zeros(shape) and float64 constants or arrays mixed in (np.float64(...), .astype(float)) "
+                "turn a float32 computation into float64; use np.zeros(shape, dtype=x.dtype) or stay with x's "
+                "own arrays."]
     bad = ~_close(got, exp, dtype)
     if bad.any():
         return _value_lines(name, got, exp, bad)
