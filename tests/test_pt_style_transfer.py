@@ -76,7 +76,7 @@ def test_any_feature_network_that_returns_a_dict_works(images):
             a = torch.relu(self.conv(x))
             return {"a": a, "b": torch.nn.functional.avg_pool2d(a, 2)}
 
-    G, h = st.stylize(*images, steps=5, beta=100, size=32, feature_net=Tiny(), layer_weights={"a": 1, "b": 1},
+    G, h = st.stylize(*images, steps=5, beta=100, size=32, lr=0.01, feature_net=Tiny(), layer_weights={"a": 1, "b": 1},
                       content_layer="b")
     assert G.shape[3] == 32 and h["J"][-1] < h["J"][0]
     with pytest.raises(ValueError, match="no activations for"):

@@ -10,7 +10,13 @@ to [0, 1]. The default feature network is the pretrained MobileNet-v2 of
 ``cnn_course.pt.style_net`` (Magenta's style predictor): ReLU6 activations of the stem and of four
 blocks' expansions for the style, block 6's output for the content (``STYLE_LAYERS``,
 ``CONTENT_LAYER``). ``benchmarks/compare_style_features.py`` compares it with random and
-course-trained features.
+course-trained features (the pretrained network wins: see its docstring).
+
+Defaults (α = 10, β = 10⁴, Adam with learning rate 0.05, 100 steps, 256 px): a recognisable
+stylisation of a 256-px photo in about 30 s on one CPU thread. β/α is 1000 here, not the 4 of
+α = 10, β = 40 used with VGG-19: J_style^[l] divides by 4 n_C² (n_H n_W)², and with this network's
+ReLU6 activations (at most 6, 32 to 384 channels) the photo's and the painting's style costs are
+only about 0.1 apart (β·J_style ≈ 1000 at the start, against α·J_content ≈ 10 after the first steps).
 
 Images: H×W×3 arrays (uint8, or floats in [0, 1]) or (3, H, W) / (1, 3, H, W) tensors in [0, 1].
 The content image is resized so that its longer side is ``size``; the style image is
@@ -83,8 +89,8 @@ def _check_number(value, name, positive=False):
     return float(value)
 
 
-def stylize(content, style_image, steps=200, alpha=10, beta=40, layer_weights=None, feature_net=None,
-            size=256, seed=0, callback=None, content_layer=None, lr=0.02, noise=0.1):
+def stylize(content, style_image, steps=100, alpha=10, beta=1e4, layer_weights=None, feature_net=None,
+            size=256, seed=0, callback=None, content_layer=None, lr=0.05, noise=0.1):
     """Gatys optimisation: G from content + noise, Adam on its pixels, clipped to [0, 1] each step.
 
     content, style_image: images (see the module docstring). steps: Adam steps. alpha, beta: the
