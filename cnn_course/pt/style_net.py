@@ -13,7 +13,7 @@ The layout is TensorFlow's MobileNet-v2 with batch norm folded into each convolu
     stem     3×3/2 conv 3 → 32, ReLU6
     block 0  dw 3×3 → ReLU6 → 1×1 project 32 → 16                       (no expansion)
     block k  1×1 expand ×6 → ReLU6 → dw 3×3/s → ReLU6 → 1×1 project     (linear), + input when
-             the shape is kept;  ``V2_CFG`` stages: 16 → 24 (s 2) → 32 (s 2) → 64 (s 2) → 96 → 160 (s 2) → 320
+             the shape is kept; channels 16 → 24 (s 2) → 32 (s 2) → 64 (s 2) → 96 → 160 (s 2) → 320
     head     1×1 conv 320 → 1280, ReLU6, global average pool, 1×1 conv 1280 → 100 (the style vector)
 
 Stride-2 convolutions pad as TensorFlow's "SAME" (the extra row and column at the bottom/right,
@@ -183,7 +183,8 @@ def load_style_features(device=None, layers=DEFAULT_LAYERS, path=None) -> StyleF
     """The pretrained network (blocks 0..12) as a frozen ``StyleFeatures`` in eval mode on ``device``
     (default CPU). Raises FileNotFoundError for a missing file, ValueError for a wrong one."""
     path = Path(STYLE_NET_WEIGHTS if path is None else path)
-    remedy = "rebuild it with benchmarks/convert_style_mobilenet.py (see cnn_course/weights/style_mobilenet_v2/README.md)"
+    remedy = ("rebuild it with benchmarks/convert_style_mobilenet.py "
+              "(see cnn_course/weights/style_mobilenet_v2/README.md)")
     if not path.is_file():
         raise FileNotFoundError(f"style network weights not found at {path}; {remedy}")
     net = StyleMobileNetV2(SHIPPED_BLOCKS)
@@ -191,7 +192,8 @@ def load_style_features(device=None, layers=DEFAULT_LAYERS, path=None) -> StyleF
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict({k: v.float() for k, v in state.items()})
     except Exception as err:  # not a torch file, wrong keys or shapes
-        raise ValueError(f"{path} is not the style network's state dict ({type(err).__name__}: {err}); {remedy}") from err
+        raise ValueError(f"{path} is not the style network's state dict "
+                         f"({type(err).__name__}: {err}); {remedy}") from err
     for p in net.parameters():
         p.requires_grad_(False)
     return StyleFeatures(net, layers).to(device if device is not None else "cpu").eval()
