@@ -107,3 +107,9 @@ def test_prepare_image_resizes_crops_and_checks():
 def test_bad_arguments_are_refused(images, kwargs, message):
     with pytest.raises(ValueError, match=message):
         st.stylize(*images, **{"steps": 1, "size": 32, **kwargs})
+
+
+def test_exported_from_cnn_course_pt():
+    from cnn_course import pt
+    from cnn_course.pt import style_net
+    assert pt.stylize is st.stylize and pt.load_style_features is style_net.load_style_features
