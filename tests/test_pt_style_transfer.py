@@ -32,7 +32,7 @@ def test_short_run_lowers_the_costs_and_stays_in_range(run):
     assert G.shape == (1, 3, 43, 64) and G.dtype == torch.float32 and not G.requires_grad   # chelsea is 300×451
     assert float(G.min()) >= 0 and float(G.max()) <= 1
     J, J_style = history["J"], history["J_style"]
-    assert len(J) == len(history["J_content"]) == len(J_style) == len(history["seconds"]) == 12
+    assert len(J) == len(history["J_content"]) == len(J_style) == len(history["J_tv"]) == len(history["seconds"]) == 12
     assert J[-1] < 0.5 * J[0], f"J should fall well within 12 steps: {J[0]:.4g} -> {J[-1]:.4g}"
     assert J_style[-1] < J_style[0]
     assert history["J_content"][0] > 0   # the noise moves G away from the content
@@ -100,7 +100,16 @@ def test_prepare_image_resizes_crops_and_checks():
         st.prepare_image(photo.astype(np.float32))
 
 
+def test_total_variation_smooths_the_pixels(images):
+    plain, h0 = st.stylize(*images, steps=10, size=64)
+    smooth, h1 = st.stylize(*images, steps=10, size=64, tv_weight=3000)
+    assert h0["J_tv"][0] == h1["J_tv"][0]             # same start
+    assert h1["J_tv"][-1] < 0.8 * h0["J_tv"][-1], (h0["J_tv"][-1], h1["J_tv"][-1])
+    assert float(smooth.min()) >= 0 and float(smooth.max()) <= 1
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    ({"tv_weight": -1}, "tv_weight"),
     ({"alpha": -1}, "alpha"), ({"beta": float("nan")}, "beta"), ({"lr": 0}, "lr"),
     ({"steps": -3}, "steps"), ({"layer_weights": {}}, "at least one"), ({"size": 0}, "size"),
 ])
