@@ -111,7 +111,7 @@ def test_total_variation_smooths_the_pixels(images):
 @pytest.mark.parametrize("kwargs, message", [
     ({"tv_weight": -1}, "tv_weight"),
     ({"alpha": -1}, "alpha"), ({"beta": float("nan")}, "beta"), ({"lr": 0}, "lr"),
-    ({"steps": -3}, "steps"), ({"layer_weights": {}}, "at least one"), ({"size": 0}, "size"),
+    ({"steps": -3}, "steps"), ({"steps": 2.5}, "steps"), ({"size": 64.5}, "size"), ({"layer_weights": {}}, "at least one"), ({"size": 0}, "size"),
 ])
 def test_bad_arguments_are_refused(images, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -109,11 +109,13 @@ def stylize(content, style_image, steps=100, alpha=10, beta=1e4, layer_weights=N
     total variation), "J_content", "J_style", "J_tv", and "seconds" since the start (features of C
     and S included).
     """
-    steps = int(_check_number(steps, "steps"))
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     alpha, beta = _check_number(alpha, "alpha"), _check_number(beta, "beta")
     lr, noise = _check_number(lr, "lr", positive=True), _check_number(noise, "noise")
     tv_weight = _check_number(tv_weight, "tv_weight")
-    size = int(_check_number(size, "size", positive=True))
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"size must be a positive integer (pixels), got {size!r}")
     layer_weights = dict(STYLE_LAYERS if layer_weights is None else layer_weights)
     if not layer_weights:
         raise ValueError("layer_weights must name at least one style layer")
