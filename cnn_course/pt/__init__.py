@@ -212,3 +212,11 @@ from .convnet_nd import ConvNetND, cnn1d, cnn3d  # noqa: E402
 from .unet import DoubleConv, UNet, UpBlock, crop_or_pad, unet, unet3d  # noqa: E402
 
 __all__ += ["DoubleConv", "UNet", "UpBlock", "crop_or_pad", "unet", "unet3d", "ConvNetND", "cnn1d", "cnn3d"]
+
+# Neural style transfer (cnn_course.pt.style_net, cnn_course.pt.style_transfer): the pretrained
+# MobileNet-v2 of Magenta's style predictor (load_style_features -> dict of activations) and
+# stylize (Gatys optimisation on the pixels with the costs above).
+from .style_net import StyleMobileNetV2, load_style_features  # noqa: E402
+from .style_transfer import stylize  # noqa: E402
+
+__all__ += ["StyleMobileNetV2", "load_style_features", "stylize"]
