@@ -7,7 +7,8 @@ No multi-object detection data set can be installed offline here, so the detecti
   (``brick``, ``grass``, ``gravel``), rescaled to ``image_size`` and to a darker grey range
   (0.05 to 0.55) so that the clothes stand out as they would under a spotlight;
 * each object is a real Fashion-MNIST item of one of ``classes``, cut along its own outline
-  (its mask: pixels > ``MASK_THRESHOLD`` with the holes filled), resized so that its longer
+  (its mask: pixels > ``MASK_THRESHOLD`` with the holes filled, resized along with the item:
+  the resized mask is where its interpolated value exceeds 1/2), resized so that its longer
   side is ``object_size`` pixels (aspect ratio jittered by up to ±20 %) and pasted at a random
   place, wholly inside the image;
 * objects never cover one another (their masks are disjoint), but their boxes may overlap, up
