@@ -9,7 +9,7 @@
 The output is *raw* (before ``yolo_activate``), in the layout of ``cnn_course.pt.yolo``;
 ``yolo_loss`` trains it against ``yolo_encode`` targets and ``detect`` turns it into scored
 boxes. The anchors are box shapes (h, w) as fractions of the image: by default a tall, a
-square and a wide one, the shapes of trousers, bags and shoes.
+square and a wide one, the shapes of trousers, bags and sneakers.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from .yolo import yolo_activate, yolo_decode, yolo_encode, yolo_loss
 
 __all__ = ["DEFAULT_ANCHORS", "TinyYOLO", "tiny_yolo", "yolo_targets", "detect", "train_tiny_yolo"]
 
-#: (h, w) fractions of the image: tall, square, wide.
-DEFAULT_ANCHORS = ((0.42, 0.22), (0.32, 0.32), (0.2, 0.42))
+#: (h, w) fractions of the image: tall, square, wide -- about the median shapes of the trousers,
+#: the bags and the sneakers in the training scenes (0.39 × 0.16, 0.30 × 0.33, 0.17 × 0.38).
+DEFAULT_ANCHORS = ((0.38, 0.17), (0.31, 0.34), (0.17, 0.38))
 
 
 def _block(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
@@ -107,7 +108,7 @@ def yolo_targets(targets, image_size: int, grid: int, num_classes: int, anchors=
 
 
 @torch.no_grad()
-def detect(model: TinyYOLO, images, score_threshold: float = 0.05, iou_threshold: float = 0.5,
+def detect(model: TinyYOLO, images, score_threshold: float = 0.01, iou_threshold: float = 0.5,
            batch_size: int = 256) -> list:
     """Scored boxes for each image: a list of ``(boxes (K, 4), scores (K,), labels (K,))`` NumPy
     arrays (per-class NMS at ``iou_threshold``), the ``detections`` of ``mean_average_precision``."""

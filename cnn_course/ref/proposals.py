@@ -66,7 +66,8 @@ def _check_image(image) -> np.ndarray:
 
 
 def _check_number(x, name: str, low: float, inclusive: bool = True) -> float:
-    ok = isinstance(x, numbers.Real) and not isinstance(x, bool) and np.isfinite(x) and (x >= low if inclusive else x > low)
+    ok = (isinstance(x, numbers.Real) and not isinstance(x, bool) and np.isfinite(x)
+          and (x >= low if inclusive else x > low))
     if not ok:
         raise ValueError(f"{name} must be a finite number {'>=' if inclusive else '>'} {low}, got {x!r}")
     return float(x)
