@@ -222,5 +222,5 @@ def transfer_table(runs: list[TransferRun], *, times: bool = True) -> str:
     for r in runs:
         row = (f"{r.method:24s} {'yes' if r.augmented else 'no':12s} {100 * r.accuracy:12.1f}% "
                f"{r.trained_parameters:>14,} {r.examples:>9,}")
-        lines.append(row + (f" {r.seconds:9.1f}s" if times else ""))
+        lines.append(row + (f" {f'({r.seconds:.1f} s)':>10s}" if times else ""))  # "(1.2 s)": nbval masks it
     return "\n".join(lines)
