@@ -7,7 +7,10 @@ The training helpers live in ``cnn_course.pt.train`` and the networks in the mod
 ``cnn_course.pt.models`` (``SmallConvNet``; the classic ``lenet5``, ``alexnet``, ``vgg``,
 ``vgg16``, ``vgg_block`` of ``cnn_course.pt.classic``; the residual ``BasicBlock``,
 ``Bottleneck``, ``resnet18/34/50`` and small-image ``cifar_resnet``, ``resnet20/32/56`` of
-``cnn_course.pt.resnet``). ``cnn_course.pt.summary.layer_table(model, input_size)`` tabulates
+``cnn_course.pt.resnet``; the MobileNets ``DepthwiseSeparableConv``, ``InvertedResidual``,
+``mobilenet_v1/v2``, ``efficient_mobilenet`` and the pretrained
+``load_pretrained_mobilenet_fashion8`` of ``cnn_course.pt.mobilenet``; ``InceptionModule``,
+``small_googlenet`` and ``googlenet_loss`` of ``cnn_course.pt.inception``). ``cnn_course.pt.summary.layer_table(model, input_size)`` tabulates
 any model layer by layer (torchinfo; ``print_table``), the twin of ``cnn_course.ref.summary``. ``cnn_course.pt.optim`` mirrors ``cnn_course.ref.optim``:
 the optimizers ``GD``, ``Momentum``, ``RMSProp``, ``Adam`` (``torch.optim.Optimizer`` classes),
 ``schedule``/``lr_lambda`` for the learning-rate decays and ``random_mini_batches``.
@@ -47,6 +50,26 @@ from .models import (
     vgg16,
     vgg_block,
 )
+from .models import (  # topics 06 and 07: Inception and MobileNet
+    FASHION8_HELD_OUT,
+    GOOGLENET_CFG,
+    DepthwiseSeparableConv,
+    InceptionModule,
+    InvertedResidual,
+    MobileNetV1,
+    MobileNetV2,
+    SmallGoogLeNet,
+    compound_scaling,
+    depthwise_conv2d,
+    efficient_mobilenet,
+    fashion8_subset,
+    googlenet_loss,
+    load_pretrained_mobilenet_fashion8,
+    mobilenet_v1,
+    mobilenet_v2,
+    pointwise_conv2d,
+    small_googlenet,
+)
 from .optim import GD, Adam, Momentum, RMSProp, lr_lambda, random_mini_batches, schedule
 from .pool import AvgPool2d, MaxPool2d, pool2d
 from .summary import format_table, layer_table, print_table
@@ -61,6 +84,10 @@ __all__ = [
     "SmallConvNet", "ClassicNet", "VGG16_CFG", "lenet5", "alexnet", "vgg_block", "vgg", "vgg16",
     "BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50",
     "cifar_resnet", "resnet20", "resnet32", "resnet56", "layer_table", "print_table", "format_table",
+    "depthwise_conv2d", "DepthwiseSeparableConv", "InvertedResidual", "MobileNetV1", "MobileNetV2",
+    "mobilenet_v1", "mobilenet_v2", "compound_scaling", "efficient_mobilenet",
+    "FASHION8_HELD_OUT", "fashion8_subset", "load_pretrained_mobilenet_fashion8",
+    "pointwise_conv2d", "InceptionModule", "GOOGLENET_CFG", "SmallGoogLeNet", "small_googlenet", "googlenet_loss",
     "History", "fit", "evaluate", "set_seed",
     "RunHistory", "train_run", "compare_runs", "activation_modules", "batch_stat_accuracy",
     "GD", "Momentum", "RMSProp", "Adam", "lr_lambda", "schedule", "random_mini_batches",

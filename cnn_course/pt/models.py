@@ -6,6 +6,14 @@
 * ``cnn_course.pt.resnet``: ``BasicBlock``, ``Bottleneck``, ``ResNet``, ``resnet18``,
   ``resnet34``, ``resnet50`` and the small-image ``cifar_resnet``, ``resnet20``,
   ``resnet32``, ``resnet56``.
+* ``cnn_course.pt.mobilenet``: ``depthwise_conv2d``, ``DepthwiseSeparableConv``,
+  ``InvertedResidual``, ``mobilenet_v1``, ``mobilenet_v2`` (``MobileNetV1``/``MobileNetV2``;
+  width multiplier, ``small_input`` for 28×28), EfficientNet's ``compound_scaling`` and
+  ``efficient_mobilenet``, and the pretrained ``load_pretrained_mobilenet_fashion8``
+  (``FASHION8_HELD_OUT``, ``fashion8_subset``).
+* ``cnn_course.pt.inception``: ``pointwise_conv2d``, ``InceptionModule``, GoogLeNet's
+  ``GOOGLENET_CFG``, the 28×28 ``small_googlenet`` (``SmallGoogLeNet``, optional auxiliary
+  classifier) and ``googlenet_loss``.
 
 ``cnn_course.pt.summary.layer_table(model, input_size)`` prints any of them layer by layer.
 """
@@ -18,6 +26,21 @@ from torch import nn
 from .. import _validate
 from .classic import VGG16_CFG, ClassicNet, alexnet, lenet5, vgg, vgg16, vgg_block
 from .conv import Conv2d
+from .inception import GOOGLENET_CFG, InceptionModule, SmallGoogLeNet, googlenet_loss, pointwise_conv2d, small_googlenet
+from .mobilenet import (
+    FASHION8_HELD_OUT,
+    DepthwiseSeparableConv,
+    InvertedResidual,
+    MobileNetV1,
+    MobileNetV2,
+    compound_scaling,
+    depthwise_conv2d,
+    efficient_mobilenet,
+    fashion8_subset,
+    load_pretrained_mobilenet_fashion8,
+    mobilenet_v1,
+    mobilenet_v2,
+)
 from .pool import MaxPool2d
 from .resnet import (
     BasicBlock,
@@ -37,6 +60,10 @@ __all__ = [
     "ClassicNet", "VGG16_CFG", "alexnet", "lenet5", "vgg", "vgg16", "vgg_block",
     "BasicBlock", "Bottleneck", "ResNet",
     "cifar_resnet", "resnet18", "resnet20", "resnet32", "resnet34", "resnet50", "resnet56",
+    "depthwise_conv2d", "DepthwiseSeparableConv", "InvertedResidual", "MobileNetV1", "MobileNetV2",
+    "mobilenet_v1", "mobilenet_v2", "compound_scaling", "efficient_mobilenet",
+    "FASHION8_HELD_OUT", "fashion8_subset", "load_pretrained_mobilenet_fashion8",
+    "pointwise_conv2d", "InceptionModule", "GOOGLENET_CFG", "SmallGoogLeNet", "small_googlenet", "googlenet_loss",
 ]
 
 
