@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .train import set_seed
+from ..numerics import portable_cpu
+from .train import _aligned, set_seed
 
 __all__ = ["few_shot_split", "augment_batch", "cut_activations", "train_on_activations", "train_from_scratch",
            "TransferRun", "transfer_experiment", "transfer_table", "METHODS"]
@@ -60,7 +61,7 @@ def few_shot_split(x_train, y_train, x_test, y_test, classes, n_per_class: int, 
         eval_idx.append(test)
         eval_y.append(np.full(len(test), new))
     few_idx, eval_idx = np.concatenate(few_idx), np.concatenate(eval_idx)
-    as_x = lambda a, i: torch.as_tensor(np.asarray(a)[i], dtype=torch.float32)  # noqa: E731
+    as_x = lambda a, i: _aligned(torch.as_tensor(np.asarray(a)[i], dtype=torch.float32))  # noqa: E731
     return (as_x(x_train, few_idx), torch.as_tensor(np.concatenate(few_y)), as_x(x_test, eval_idx),
             torch.as_tensor(np.concatenate(eval_y)))
 
@@ -154,10 +155,12 @@ class TransferRun:
 
 def train_on_activations(pretrained: nn.Module, few, evaluation, *, k: int = 0, augmented: bool = False,
                          copies: int = 8, steps: int = 150, lr: float = 0.01, seed: int = 0,
-                         augment: Callable = augment_batch) -> TransferRun:
+                         augment: Callable = augment_batch, eval_activations=None) -> TransferRun:
     """A new head (``k = 0``) or the last ``k`` blocks of ``model.features`` and a new head,
     trained on activations of the frozen first layers computed once. ``pretrained`` is left
-    untouched (the blocks are copies). ``few`` and ``evaluation`` are ``(x, y)`` tensors."""
+    untouched (the blocks are copies). ``few`` and ``evaluation`` are ``(x, y)`` tensors;
+    ``eval_activations``: the frozen part's activations of ``evaluation[0]`` when already
+    computed (:func:`cut_activations` of the same ``k``)."""
     set_seed(seed)
     model = copy.deepcopy(pretrained)
     for p in model.parameters():
@@ -176,7 +179,9 @@ def train_on_activations(pretrained: nn.Module, few, evaluation, *, k: int = 0, 
     a = cut_activations(frozen, x, pool=k == 0)
     _train(top, a, y, steps=steps, lr=lr)
     seconds = time.perf_counter() - start
-    acc = _accuracy(top, cut_activations(frozen, evaluation[0], pool=k == 0), evaluation[1])
+    if eval_activations is None:
+        eval_activations = cut_activations(frozen, evaluation[0], pool=k == 0)
+    acc = _accuracy(top, eval_activations, evaluation[1])
     trained = sum(p.numel() for p in top.parameters() if p.requires_grad)
     return TransferRun(METHODS[0] if k == 0 else METHODS[1], augmented, acc, seconds, trained, len(x),
                        {"blocks": k})
@@ -201,16 +206,20 @@ def train_from_scratch(build: Callable[[], nn.Module], few, evaluation, *, augme
 
 def transfer_experiment(pretrained: nn.Module, build: Callable[[], nn.Module], few, evaluation, *, k: int = 2,
                         copies: int = 8, steps: int = 150, seed: int = 0, progress: bool = True) -> list[TransferRun]:
-    """The six runs: each method of :data:`METHODS` without and with augmentation."""
+    """The six runs: each method of :data:`METHODS` without and with augmentation, on the CPU
+    with its portable convolutions (the same numbers on every CPU, see ``cnn_course.numerics``)."""
     runs = []
-    for augmented in (False, True):
-        runs.append(train_on_activations(pretrained, few, evaluation, k=0, augmented=augmented, copies=copies,
-                                         steps=steps, seed=seed))
-        runs.append(train_on_activations(pretrained, few, evaluation, k=k, augmented=augmented, copies=copies,
-                                         steps=steps, lr=0.003, seed=seed))
-        runs.append(train_from_scratch(build, few, evaluation, augmented=augmented, steps=steps, seed=seed))
-        if progress:
-            print(f"{'with' if augmented else 'without'} augmentation: done")
+    with portable_cpu():
+        cached = {j: cut_activations(_body(pretrained, j)[0], evaluation[0], pool=j == 0) for j in (0, k)}
+        for augmented in (False, True):
+            common = dict(augmented=augmented, steps=steps, seed=seed)
+            runs.append(train_on_activations(pretrained, few, evaluation, k=0, copies=copies,
+                                             eval_activations=cached[0], **common))
+            runs.append(train_on_activations(pretrained, few, evaluation, k=k, copies=copies, lr=0.003,
+                                             eval_activations=cached[k], **common))
+            runs.append(train_from_scratch(build, few, evaluation, **common))
+            if progress:
+                print(f"{'with' if augmented else 'without'} augmentation: done")
     return runs
 
 
