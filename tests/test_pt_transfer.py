@@ -88,3 +88,13 @@ def test_plots_draw_the_runs_and_the_photos():
     assert len(fig.axes) == 4
     with pytest.raises(ValueError, match="expected"):
         show_augmentations({"a": {"x": img}, "b": {"y": img}})
+
+
+def test_grading_runs_are_cut_short(data, monkeypatch, capsys):
+    from cnn_course import GRADING_ENV_VAR
+
+    monkeypatch.setenv(GRADING_ENV_VAR, "1")
+    task = transfer.few_shot_split(*data, (9, 0), 5, seed=0)
+    runs = transfer.transfer_experiment(tiny(), tiny, task[:2], task[2:], k=1, copies=3, steps=500, progress=False)
+    assert "short runs (2 steps" in capsys.readouterr().out
+    assert len(runs) == 6 and runs[3].examples == 20  # 2 copies of the 10 images
