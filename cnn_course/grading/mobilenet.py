@@ -441,9 +441,9 @@ def _windows(padded, h, w):
     return {(i, j): padded[i:i + h, j:j + w] for i in range(H - h + 1) for j in range(W - w + 1)}
 
 
-def _pad(image, pad, mode="constant"):
+def _pad(image, pad):
     widths = [(pad, pad), (pad, pad)] + [(0, 0)] * (image.ndim - 2)
-    return np.pad(image, widths, mode=mode)
+    return np.pad(image, widths)
 
 
 def _crop_exception_hint(exc, line):
@@ -458,7 +458,6 @@ def _crop_case(image, size, pad, seed, note=""):
     h, w = size
     padded = _pad(image, pad)
     wins = _windows(padded, h, w)
-    edge_wins = _windows(_pad(image, pad, "edge"), h, w) if pad else {}
     all_corners = sorted(wins)
     shape = (h, w) + image.shape[2:]
 
@@ -487,10 +486,10 @@ def _crop_case(image, size, pad, seed, note=""):
         if not isinstance(first, np.ndarray) or first.shape != shape:
             return None  # the shape hint says more
         if got.get("crops that are not a window of the zero-padded image"):
-            return ("a crop is not a window of the image zero-padded by pad on each side of H and W"
-                    + (" (they look edge-padded: pad with zeros, np.pad's default mode)" if edge_wins else "")
-                    + ". Pad with zeros, then take image_pad[top:top + h, left:left + w] with 0 ≤ top ≤ H + 2·pad − h "
-                      "and 0 ≤ left ≤ W + 2·pad − w.")
+            return ("a crop is not a window of the image zero-padded by pad on each side of H and W (not the "
+                    "channels). Pad with zeros (np.pad's default mode, 'constant'; 'edge' or 'reflect' copy the border "
+                    "pixels instead), then take image_pad[top:top + h, left:left + w] with 0 ≤ top ≤ H + 2·pad − h "
+                    "and 0 ≤ left ≤ W + 2·pad − w.")
         corners = got.get("top-left corners reached in 60 draws")
         if isinstance(corners, list) and corners:
             tops = {c[0] for c in corners}

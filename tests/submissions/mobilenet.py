@@ -290,7 +290,7 @@ BUGS: list[Bug] = [
         .replace("left = rng.integers(0, padded.shape[1] - w + 1)", "left = rng.integers(0, padded.shape[1] + 2 * pad - w + 1)"),
         _CROP, "fully inside the padded image"),
     Bug("crop_edge_padding", "random_crop", _replace("random_crop", "np.pad(image, widths)", "np.pad(image, widths, mode='edge')"),
-        _CROP, "pad with zeros"),
+        _CROP, "Pad with zeros"),
     Bug("crop_swaps_h_w", "random_crop", _replace("random_crop", "h, w = size", "w, h = size"), _CROP, "(h, w)"),
     Bug("crop_always_centre", "random_crop",
         _replace("random_crop", "top = rng.integers(0, padded.shape[0] - h + 1)", "top = (padded.shape[0] - h) // 2")
