@@ -19,7 +19,8 @@ def n_params(module: nn.Module) -> int:
 
 # --------------------------------------------------------------------------- 1×1 convolution
 
-@pytest.mark.parametrize("shape, n_F, bias", [((2, 3, 4, 5), 6, True), ((1, 8, 1, 1), 2, False), ((3, 1, 6, 2), 4, True)])
+@pytest.mark.parametrize("shape, n_F, bias", [
+    ((2, 3, 4, 5), 6, True), ((1, 8, 1, 1), 2, False), ((3, 1, 6, 2), 4, True)])
 def test_pointwise_conv_equals_conv2d_with_gradients(shape, n_F, bias):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)
@@ -149,6 +150,8 @@ def test_aux_classifier_only_in_training_mode():
     assert not hasattr(plain, "aux") and plain(x).shape == (4, 10)
     assert torch.equal(models.googlenet_loss(out[0], y), F.cross_entropy(out[0], y))
     assert torch.equal(models.googlenet_loss(out, y, aux_weight=0), F.cross_entropy(out[0], y))
+    table = layer_table(model.train(), (1, 1, 28, 28))  # eval mode inside: no aux rows
+    assert table.total_params == 88_308 and not any(r.name.startswith("aux") for r in table) and model.training
 
 
 @pytest.mark.parametrize("call, error, message", [

@@ -1,6 +1,12 @@
 """cnn_course.pt.mobilenet (through the zoo, cnn_course.pt.models): depthwise twin, blocks, MobileNet-v1/v2,
 compound scaling."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -296,3 +302,92 @@ def test_bad_arguments_get_clear_errors(call, error, message):
 def test_wrong_input_gets_a_clear_error(module, shape, message):
     with pytest.raises(ValueError, match=message):
         module(torch.zeros(shape))
+
+
+# --------------------------------------------------------------------------- pretrained weights
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "pretrain_mobilenet_fashion8.py"
+
+
+def test_fashion8_subset_drops_the_held_out_classes_and_renumbers():
+    assert M.FASHION8_HELD_OUT == (2, 6) and M.FASHION8_CLASSES == (0, 1, 3, 4, 5, 7, 8, 9)
+    y = np.array([0, 2, 9, 6, 3, 8, 1])
+    x = np.arange(7.0)[:, None]
+    x8, y8 = M.fashion8_subset(x, y)
+    assert y8.tolist() == [0, 7, 2, 6, 1] and x8[:, 0].tolist() == [0, 2, 4, 5, 6] and y8.dtype == np.int64
+    xt, yt = M.fashion8_subset(torch.from_numpy(x), torch.from_numpy(y))
+    assert yt.tolist() == [0, 7, 2, 6, 1] and isinstance(xt, torch.Tensor)
+    with pytest.raises(ValueError, match=r"fashion8_subset needs x \(N, ...\) and labels y \(N,\)"):
+        M.fashion8_subset(x, y[:3])
+
+
+def test_the_pretraining_script_runs_at_reduced_size_and_repeats(tmp_path):
+    outs = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    for out in outs:
+        run = subprocess.run([sys.executable, str(SCRIPT), "--limit", "300", "--test-limit", "200", "--epochs", "1",
+                              "--threads", "1", "--out", str(out)], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert re.search(r"test accuracy on the 8 classes: \d+\.\d\d% \(200 images\); trained in \d+ s", run.stdout)
+        assert "300 training and 200 test images" in run.stdout and "held out (2, 6)" in run.stdout
+    a, b = (M.load_pretrained_mobilenet_fashion8(path=out) for out in outs)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))  # seeded
+    assert not a.training and next(a.parameters()).dtype == torch.float32
+
+
+# First 2,000 of the 8,000 test images of the 8 classes: the shipped weights' accuracy on them
+# (the whole 8,000: FASHION8_TEST_ACCURACY), as the pretraining script measured it.
+SUBSET = 2000
+SUBSET_ACCURACY = 0.968  # 1,936 of 2,000
+
+
+def test_the_shipped_weights_load_and_reach_their_accuracy():
+    from cnn_course.data import load_fashion_mnist
+
+    assert M.FASHION8_WEIGHTS.is_file() and M.FASHION8_WEIGHTS.stat().st_size <= 2_000_000
+    model = M.load_pretrained_mobilenet_fashion8()
+    assert not model.training and n_params(model) == 161_816
+    assert all(t.dtype == torch.float32 for k, t in model.state_dict().items() if "num_batches" not in k)
+    _, _, x_test, y_test = load_fashion_mnist()
+    x8, y8 = (torch.from_numpy(a[:SUBSET]) for a in M.fashion8_subset(x_test, y_test))
+    with torch.no_grad():
+        accuracy = (model(x8).argmax(1) == y8).float().mean().item()
+    assert accuracy == pytest.approx(SUBSET_ACCURACY, abs=0.003)  # a few images may flip on another CPU
+    assert M.FASHION8_TEST_ACCURACY >= 0.9
+
+
+def test_missing_or_broken_weights_get_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"weights not found at .*nothing\.pt; recreate it with `python "
+                       r"benchmarks/pretrain_mobilenet_fashion8.py`"):
+        M.load_pretrained_mobilenet_fashion8(path=tmp_path / "nothing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="is not a readable torch weights file"):
+        M.load_pretrained_mobilenet_fashion8(path=junk)
+    wrong = tmp_path / "wrong.pt"
+    torch.save(models.mobilenet_v2(8, 0.5, 1, small_input=True).state_dict(), wrong)
+    with pytest.raises(ValueError, match=r"does not fit mobilenet_v2\(8, 0.25, 1, small_input=True\)"):
+        M.load_pretrained_mobilenet_fashion8(path=wrong)
+    listed = tmp_path / "list.pt"
+    torch.save([1, 2], listed)
+    with pytest.raises(ValueError, match="holds a list, not a state dict"):
+        M.load_pretrained_mobilenet_fashion8(path=listed)
+
+
+def test_the_weights_ship_as_package_data():
+    import fnmatch
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cnn_course"]
+    relative = M.FASHION8_WEIGHTS.relative_to(ROOT / "cnn_course").as_posix()
+    assert any(fnmatch.fnmatch(relative, g) for g in globs), f"{relative} is not in cnn_course's package-data {globs}"
+
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_pretrained_model_on_each_device(device):
+    model = M.load_pretrained_mobilenet_fashion8(device=device)
+    assert next(model.parameters()).device.type == device
+    with torch.no_grad():
+        out = model(torch.zeros(2, 1, 28, 28, device=device))
+        features = model.forward_features(torch.zeros(2, 1, 28, 28, device=device))
+    assert out.shape == (2, 8) and features.shape == (2, 320)

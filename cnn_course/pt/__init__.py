@@ -92,3 +92,9 @@ __all__ = [
     "RunHistory", "train_run", "compare_runs", "activation_modules", "batch_stat_accuracy",
     "GD", "Momentum", "RMSProp", "Adam", "lr_lambda", "schedule", "random_mini_batches",
 ]
+
+# Data augmentation on batches, the twins of cnn_course.ref.augment: cnn_course.pt.augment's
+# mirror, random_crop and color_shift (N, C, H, W), with a torch.Generator.
+from . import augment  # noqa: E402
+
+__all__ += ["augment"]

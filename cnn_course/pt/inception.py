@@ -159,6 +159,7 @@ class SmallGoogLeNet(nn.Module):
     ``forward`` returns ``(logits, aux_logits)`` in training mode when aux=True, else logits
     (so ``cnn_course.pt.train.fit`` needs aux=False or a model in eval mode; train the aux
     version with ``googlenet_loss``). Inputs of another size work too (global average pool).
+    ``layer_table`` runs the model in eval mode, so its rows and total leave ``aux`` out.
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, aux: bool = False, width: float = 0.25,

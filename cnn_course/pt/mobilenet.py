@@ -39,17 +39,24 @@ get stride 1, so the network shrinks its input 8-fold instead of 32-fold: 28 →
 the expensive high-resolution layers few (the stages after the last halving work on 4×4 maps);
 for MobileNet-v2 the 1,280-channel head also shrinks with α (torchvision keeps 1,280 for α < 1).
 
-**Pretrained weights.** ``cnn_course/weights/mobilenet_v2_fashion8.pt`` holds the float32
-state dict of ``mobilenet_v2(8, FASHION8_WIDTH, 1, small_input=True)`` trained by
-``benchmarks/pretrain_mobilenet_fashion8.py`` on the 48,000 training images of the 8 classes
-``FASHION8_CLASSES`` (labels renumbered 0..7 in that order; ``fashion8_subset``). Held out:
-**pullover (2) and shirt (6)**. They were chosen so that learning them from 20 examples each
-is a real test of transfer: the two look alike (long-sleeved tops), and each looks like a
-class the network did learn (coat, T-shirt), so a classifier needs the fine features (collar,
-buttons, texture, sleeves) that the 8-class training had to learn to tell T-shirt, coat and
-dress apart. Shoes (sandal, ankle boot) would have made the new task too easy: their
-silhouettes differ so much that raw pixels already separate them. Leaving out two of the
-hardest classes also makes the 8-class task easier (see ``FASHION8_TEST_ACCURACY``).
+**Pretrained weights.** ``cnn_course/weights/mobilenet_v2_fashion8.pt`` (0.78 MB) holds the
+float32 state dict of ``mobilenet_v2(8, FASHION8_WIDTH, 1, small_input=True)`` (161,816
+parameters) trained by ``benchmarks/pretrain_mobilenet_fashion8.py`` (6 epochs, 497 s on 2
+shared CPU cores) on the 48,000 training images of the 8 classes ``FASHION8_CLASSES`` (labels
+renumbered 0..7 in that order; ``fashion8_subset``): 96.64 % on their 8,000 test images.
+Held out: **pullover (2) and shirt (6)**, so that learning them from 20 examples each is a
+real test: the two look alike (long-sleeved tops) and each resembles a class the network
+did learn (coat, T-shirt), so telling them apart takes fine features (collar, buttons,
+texture), not a silhouette. Shoes (sandal 5 and ankle boot 9) would make the new task too
+easy: logistic regression on the raw pixels of 20 + 20 images already separates them on 94 %
+of the test images (pullover vs shirt: 74 %). Measured on pullover vs shirt (20 + 20 training
+images, 2,000 test images, a few draws): logistic regression on the frozen network's pooled
+features 68 %; with 100 Adam steps, a new head on frozen features 67 %, the last three blocks
+and a new head fine-tuned 71 %, the whole network fine-tuned 74 %, the same network trained
+from scratch 52 %. So transfer beats training from scratch by far, but the pooled features of
+an 8-class network are specialised and no better than raw pixels here (with sandal and ankle
+boot held out, a shorter pretraining's features gave 79 % against the pixels' 94 %). Leaving
+out two of the hardest classes also makes the 8-class task easier.
 """
 
 from __future__ import annotations
@@ -59,7 +66,6 @@ import numbers
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import _validate
@@ -393,8 +399,8 @@ FASHION8_HELD_OUT = (2, 6)
 FASHION8_CLASSES = tuple(c for c in range(10) if c not in FASHION8_HELD_OUT)
 #: Width multiplier of the pretrained network.
 FASHION8_WIDTH = 0.25
-#: Accuracy of the shipped weights on the 8,000 test images of the 8 classes (measured by the script).
-FASHION8_TEST_ACCURACY = None
+#: Accuracy of the shipped weights on the 8,000 test images of the 8 classes (7,731 right; the script's output).
+FASHION8_TEST_ACCURACY = 0.9664
 FASHION8_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "mobilenet_v2_fashion8.pt"
 
 
@@ -436,7 +442,8 @@ def load_pretrained_mobilenet_fashion8(device=None, path=None) -> MobileNetV2:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated file, not a torch file, pickled code
-        raise ValueError(f"{path} is not a readable torch weights file ({type(err).__name__}: {err}); {remedy}") from err
+        raise ValueError(f"{path} is not a readable torch weights file ({type(err).__name__}: {err}); "
+                         f"{remedy}") from err
     model = fashion8_model()
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict; {remedy}")

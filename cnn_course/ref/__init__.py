@@ -26,6 +26,17 @@ LeNet-5 of ``cnn_course.ref.classic`` (``lenet5_init``, ``lenet5_forward``/``len
 ``lenet5_loss``, ``lenet5_train_step``, ``lenet5_train``, ``lenet5_accuracy``, and
 ``params_to_torch``/``params_from_torch`` to copy weights to and from a torch LeNet-5).
 
+Inception and MobileNet: the 1×1 convolution as one matrix product ``pointwise_conv_forward``/
+``pointwise_conv_backward`` and the multiply counts ``conv_mults``, ``pointwise_mults``,
+``bottleneck_mults``, ``depthwise_mults``, ``separable_mults``, ``separable_ratio``
+(``cnn_course.ref.inception``); the depthwise convolution ``depthwise_conv2d_forward``/
+``depthwise_conv2d_backward``, their ``*_loops`` twins and the depthwise-then-pointwise
+``separable_conv2d_forward``/``separable_conv2d_backward`` (``cnn_course.ref.mobilenet``).
+Data augmentation (``cnn_course.ref.augment``), pure functions of (image, rng) on (H, W) or
+(H, W, C) images in [0, 1]: ``mirror``, ``random_crop``, ``rotate``, ``shear``, ``color_shift``,
+``pca_color`` (with ``pca_color_fit``), their deterministic cores ``hflip``, ``crop``,
+``rotate_by``, ``shear_by``, ``shift_color``, ``pca_shift``, and ``augment`` composing them.
+
 Layer tables (``cnn_course.ref.summary``): ``spec_table(spec, input_shape)`` gives each layer's
 output shape, parameters and multiply-adds (``Row``s in a ``LayerTable``, ``print_table``) from
 a layer spec built with ``cnn_course.ref.summary``'s constructors (``conv``, ``pool``, ``fc``,
@@ -33,6 +44,22 @@ a layer spec built with ``cnn_course.ref.summary``'s constructors (``conv``, ``p
 ``alexnet_spec``, ``vgg_spec``, ``resnet_spec``, ``cifar_resnet_spec``.
 """
 
+from .augment import (
+    augment,
+    color_shift,
+    crop,
+    hflip,
+    mirror,
+    pca_color,
+    pca_color_fit,
+    pca_shift,
+    random_crop,
+    rotate,
+    rotate_by,
+    shear,
+    shear_by,
+    shift_color,
+)
 from .batchnorm import (
     BatchNorm,
     BatchNormCache,
@@ -72,9 +99,27 @@ from .gradcheck import (
     rel_error,
     vector_to_dict,
 )
+from .inception import (
+    bottleneck_mults,
+    conv_mults,
+    depthwise_mults,
+    pointwise_conv_backward,
+    pointwise_conv_forward,
+    pointwise_mults,
+    separable_mults,
+    separable_ratio,
+)
 from .init import INIT_METHODS, init_std, initialize_parameters
 from .losses import cross_entropy, l2_cost, l2_grads, log_softmax, one_hot, softmax, softmax_cross_entropy
 from .mlp import mlp_accuracy, mlp_backward, mlp_forward, mlp_loss, mlp_predict, train_mlp
+from .mobilenet import (
+    depthwise_conv2d_backward,
+    depthwise_conv2d_backward_loops,
+    depthwise_conv2d_forward,
+    depthwise_conv2d_forward_loops,
+    separable_conv2d_backward,
+    separable_conv2d_forward,
+)
 from .optim import (
     adam_init,
     adam_update,
@@ -210,6 +255,36 @@ __all__ = [
     "lenet5_train_step",
     "params_from_torch",
     "params_to_torch",
+    # inception: the 1x1 convolution and multiply counts; mobilenet: the depthwise convolution
+    "bottleneck_mults",
+    "conv_mults",
+    "depthwise_mults",
+    "pointwise_conv_backward",
+    "pointwise_conv_forward",
+    "pointwise_mults",
+    "separable_mults",
+    "separable_ratio",
+    "depthwise_conv2d_backward",
+    "depthwise_conv2d_backward_loops",
+    "depthwise_conv2d_forward",
+    "depthwise_conv2d_forward_loops",
+    "separable_conv2d_backward",
+    "separable_conv2d_forward",
+    # augment: data augmentation, pure functions of (image, rng)
+    "augment",
+    "color_shift",
+    "crop",
+    "hflip",
+    "mirror",
+    "pca_color",
+    "pca_color_fit",
+    "pca_shift",
+    "random_crop",
+    "rotate",
+    "rotate_by",
+    "shear",
+    "shear_by",
+    "shift_color",
     # summary: layer tables from a layer spec
     "ALEXNET",
     "LENET5",
