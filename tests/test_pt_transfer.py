@@ -47,6 +47,13 @@ def test_augment_batch_mirrors_or_crops_and_keeps_the_shape():
     assert torch.equal(out, transfer.augment_batch(x, torch.Generator().manual_seed(0), pad=1))
     same = transfer.augment_batch(x, torch.Generator().manual_seed(3), pad=0)  # no padding: mirror or not
     assert all(torch.equal(a, b) or torch.equal(a, b.flip(2)) for a, b in zip(same, x))
+    assert any(torch.equal(a, b.flip(2)) and not torch.equal(a, b) for a, b in zip(same, x))
+
+
+def test_the_pixel_baseline_is_a_linear_layer(data):
+    task = transfer.few_shot_split(*data, (9, 0), 5, seed=0)
+    run = transfer.train_on_pixels(task[:2], task[2:], steps=20)
+    assert run.method == "linear on pixels" and run.trained_parameters == 144 * 2 + 2 and 0.5 <= run.accuracy <= 1
 
 
 def test_new_head_trains_only_the_head_and_leaves_the_model_alone(data):
@@ -64,7 +71,7 @@ def test_new_head_trains_only_the_head_and_leaves_the_model_alone(data):
         transfer.train_on_activations(model, task[:2], task[2:], k=3)
 
 
-def test_experiment_runs_six_deterministic_runs_and_tabulates_them(data):
+def test_experiment_runs_eight_deterministic_runs_and_tabulates_them(data):
     task = transfer.few_shot_split(*data, (9, 0), 5, seed=0)
     runs = transfer.transfer_experiment(tiny(), tiny, task[:2], task[2:], k=1, copies=2, steps=5, progress=False)
     assert [(r.method, r.augmented) for r in runs] == [(m, a) for a in (False, True) for m in transfer.METHODS]
@@ -72,7 +79,7 @@ def test_experiment_runs_six_deterministic_runs_and_tabulates_them(data):
     assert [r.accuracy for r in runs] == [r.accuracy for r in again]
     table = transfer.transfer_table(runs, times=False)
     assert table.splitlines()[0].startswith("method") and "from scratch" in table and "train time" not in table
-    assert len(table.splitlines()) == 8
+    assert len(table.splitlines()) == 10 and "linear on pixels" in table
 
 
 def test_plots_draw_the_runs_and_the_photos():
@@ -81,7 +88,7 @@ def test_plots_draw_the_runs_and_the_photos():
     runs = [transfer.TransferRun(m, a, 0.5 + 0.1 * k, 1.0, 10, 40) for k, (m, a) in
             enumerate((m, a) for a in (False, True) for m in transfer.METHODS)]
     fig = plot_transfer(runs, title="t")
-    assert len(fig.axes) == 1 and len(fig.axes[0].patches) == 6
+    assert len(fig.axes) == 1 and len(fig.axes[0].patches) == 8
     img = np.random.default_rng(0).random((5, 6, 3))
     fig = show_augmentations({"a": {"original": img, "mirrored": img[:, ::-1]}, "b": {"original": img[..., 0],
                                                                                       "mirrored": img[:, ::-1, 0]}})
@@ -97,4 +104,4 @@ def test_grading_runs_are_cut_short(data, monkeypatch, capsys):
     task = transfer.few_shot_split(*data, (9, 0), 5, seed=0)
     runs = transfer.transfer_experiment(tiny(), tiny, task[:2], task[2:], k=1, copies=3, steps=500, progress=False)
     assert "short runs (2 steps" in capsys.readouterr().out
-    assert len(runs) == 6 and runs[3].examples == 20  # 2 copies of the 10 images
+    assert len(runs) == 8 and runs[5].examples == 20  # 2 copies of the 10 images

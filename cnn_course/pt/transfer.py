@@ -3,8 +3,10 @@
 The experiment of the MobileNet notebook: a small MobileNet-v2 pretrained on 8 classes of
 Fashion-MNIST (``cnn_course.pt.mobilenet.load_pretrained_mobilenet_fashion8``) learns the
 2 held-out classes from a few labelled images, three ways, each with and without data
-augmentation (random mirroring and random crops of the padded image):
+augmentation (random mirroring and random crops of the padded image), next to a baseline
+without any network:
 
+* ``"linear on pixels"``: a linear layer (logistic regression) on the raw pixels;
 * ``"new head"``: every pretrained layer frozen; the images' pooled features are computed
   once (:func:`cut_activations`) and only a new linear layer is trained on them;
 * ``"fine-tune last blocks"``: the first layers frozen, their activations computed once;
@@ -32,12 +34,13 @@ from torch import nn
 
 from .. import GRADING_ENV_VAR, grading_run
 from ..numerics import portable_cpu
+from . import augment
 from .train import GRADING_SUBSET, _aligned, set_seed
 
 __all__ = ["few_shot_split", "augment_batch", "cut_activations", "train_on_activations", "train_from_scratch",
            "TransferRun", "transfer_experiment", "transfer_table", "METHODS"]
 
-METHODS = ("new head", "fine-tune last blocks", "from scratch")
+METHODS = ("linear on pixels", "new head", "fine-tune last blocks", "from scratch")
 
 
 def few_shot_split(x_train, y_train, x_test, y_test, classes, n_per_class: int, *, n_test_per_class=None,
@@ -69,14 +72,9 @@ def few_shot_split(x_train, y_train, x_test, y_test, classes, n_per_class: int, 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = 2) -> torch.Tensor:
     """Random mirroring (each image with probability 1/2) and a random crop of the image
-    zero-padded by ``pad``, at its own size, for a batch (N, C, H, W); a new tensor."""
-    n, _, h, w = x.shape
-    flip = torch.rand(n, generator=generator) < 0.5
-    out = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
-    padded = nn.functional.pad(out, (pad, pad, pad, pad))
-    tops = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    lefts = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    return torch.stack([padded[i, :, t:t + h, s:s + w] for i, (t, s) in enumerate(zip(tops.tolist(), lefts.tolist()))])
+    zero-padded by ``pad``, at its own size, for a batch (N, C, H, W); a new tensor
+    (``cnn_course.pt.augment``'s ``mirror`` then ``random_crop``)."""
+    return augment.random_crop(augment.mirror(x, 0.5, generator), tuple(x.shape[2:]), pad, generator)
 
 
 def _body(model: nn.Module, k: int) -> tuple[nn.Module, nn.Module]:
@@ -184,7 +182,7 @@ def train_on_activations(pretrained: nn.Module, few, evaluation, *, k: int = 0, 
         eval_activations = cut_activations(frozen, evaluation[0], pool=k == 0)
     acc = _accuracy(top, eval_activations, evaluation[1])
     trained = sum(p.numel() for p in top.parameters() if p.requires_grad)
-    return TransferRun(METHODS[0] if k == 0 else METHODS[1], augmented, acc, seconds, trained, len(x),
+    return TransferRun(METHODS[1] if k == 0 else METHODS[2], augmented, acc, seconds, trained, len(x),
                        {"blocks": k})
 
 
@@ -202,12 +200,31 @@ def train_from_scratch(build: Callable[[], nn.Module], few, evaluation, *, augme
     seconds = time.perf_counter() - start
     acc = _accuracy(model, *evaluation)
     trained = sum(p.numel() for p in model.parameters())
-    return TransferRun(METHODS[2], augmented, acc, seconds, trained, len(few[0]), {"augmented anew every step": augmented})
+    return TransferRun(METHODS[3], augmented, acc, seconds, trained, len(few[0]), {"augmented anew every step": augmented})
+
+
+def train_on_pixels(few, evaluation, *, augmented: bool = False, copies: int = 8, steps: int = 150,
+                    lr: float = 0.01, seed: int = 0, augment: Callable = augment_batch) -> TransferRun:
+    """The baseline without a network: a linear layer on the raw pixels (logistic regression),
+    trained like the new head (the augmented copies made once)."""
+    set_seed(seed)
+    x, y = few
+    num_classes = int(torch.max(torch.cat([y, evaluation[1]]))) + 1
+    start = time.perf_counter()
+    if augmented:
+        g = torch.Generator().manual_seed(seed)
+        x = torch.cat([x] + [augment(x, g) for _ in range(copies - 1)])
+        y = y.repeat(copies)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), num_classes))
+    _train(model, x, y, steps=steps, lr=lr)
+    seconds = time.perf_counter() - start
+    acc = _accuracy(model, *evaluation)
+    return TransferRun(METHODS[0], augmented, acc, seconds, sum(p.numel() for p in model.parameters()), len(x))
 
 
 def transfer_experiment(pretrained: nn.Module, build: Callable[[], nn.Module], few, evaluation, *, k: int = 2,
                         copies: int = 8, steps: int = 150, seed: int = 0, progress: bool = True) -> list[TransferRun]:
-    """The six runs: each method of :data:`METHODS` without and with augmentation, on the CPU
+    """The eight runs: each method of :data:`METHODS` without and with augmentation, on the CPU
     with its portable convolutions (the same numbers on every CPU, see ``cnn_course.numerics``).
 
     Under nbgrader (``cnn_course.grading_run()``) the runs are cut to 2 steps and the first
@@ -223,6 +240,7 @@ def transfer_experiment(pretrained: nn.Module, build: Callable[[], nn.Module], f
         cached = {j: cut_activations(_body(pretrained, j)[0], evaluation[0], pool=j == 0) for j in (0, k)}
         for augmented in (False, True):
             common = dict(augmented=augmented, steps=steps, seed=seed)
+            runs.append(train_on_pixels(few, evaluation, copies=copies, **common))
             runs.append(train_on_activations(pretrained, few, evaluation, k=0, copies=copies,
                                              eval_activations=cached[0], **common))
             runs.append(train_on_activations(pretrained, few, evaluation, k=k, copies=copies, lr=0.003,
