@@ -27,7 +27,7 @@ CHECKS = {
     "InvertedResidual": (torch_check.inverted_residual, (), 4),
     "freeze_and_replace_head": (torch_check.freeze_and_replace_head, (), 4),
     "mirror": (check.mirror, (), 6),
-    "random_crop": (check.random_crop, (), 5),
+    "random_crop": (check.random_crop, (), 4),
     "color_shift": (check.color_shift, (), 6),
 }
 CHEATS = {"dw_calls_torch", "dw_calls_library", "ir_uses_zoo_block", "shift_uses_library"}

@@ -432,7 +432,9 @@ def mirror(func, hidden=False, seed=0):
 
 # --------------------------------------------------------------------------- random crop
 
-CROP_DRAWS = 60
+COVERAGE_DRAWS = 60  # the case that checks every position is reached (6 positions: all reached but 1 in 9,000)
+CROP_DRAWS = 8  # the other cases: shape and window only (each draw is a call into the student's kernel)
+CORNERS = f"top-left corners reached in {COVERAGE_DRAWS} draws"
 
 
 def _windows(padded, h, w):
@@ -454,8 +456,9 @@ def _crop_exception_hint(exc, line):
     return None
 
 
-def _crop_case(image, size, pad, seed, note=""):
+def _crop_case(image, size, pad, seed, note="", coverage=False):
     h, w = size
+    draws = COVERAGE_DRAWS if coverage else CROP_DRAWS
     padded = _pad(image, pad)
     wins = _windows(padded, h, w)
     all_corners = sorted(wins)
@@ -469,17 +472,17 @@ def _crop_case(image, size, pad, seed, note=""):
 
     def call(func, values):
         bad, corners = 0, set()
-        for k in range(CROP_DRAWS):
+        for k in range(draws):
             crop = func(values[0], np.random.default_rng(seed + k), values[1], values[2])
             if not isinstance(crop, np.ndarray) or crop.shape != shape:
-                return crop, 0, sorted(corners)  # the first crop of the wrong type or shape is what fails
+                return (crop, 0, sorted(corners))[:n_outs]  # the first crop of the wrong type or shape fails
             pos = locate(crop)
             if pos is None:
                 bad += 1
             else:
                 corners.add(pos)
         # "a crop" is judged by its type and shape only: its values are judged through the positions
-        return np.zeros(shape, dtype=image.dtype), bad, sorted(corners)
+        return (np.zeros(shape, dtype=image.dtype), bad, sorted(corners))[:n_outs]
 
     def inspect(got):
         first = got.get("a crop")
@@ -490,7 +493,7 @@ def _crop_case(image, size, pad, seed, note=""):
                     "channels). Pad with zeros (np.pad's default mode, 'constant'; 'edge' or 'reflect' copy the border "
                     "pixels instead), then take image_pad[top:top + h, left:left + w] with 0 ≤ top ≤ H + 2·pad − h "
                     "and 0 ≤ left ≤ W + 2·pad − w.")
-        corners = got.get("top-left corners reached in 60 draws")
+        corners = got.get(CORNERS)
         if isinstance(corners, list) and corners:
             tops = {c[0] for c in corners}
             lefts = {c[1] for c in corners}
@@ -505,17 +508,17 @@ def _crop_case(image, size, pad, seed, note=""):
                 return "the first positions (top = 0 or left = 0) are never drawn: positions start at 0."
         return None
 
+    outputs = [Out("a crop", np.zeros(shape, dtype=image.dtype),
+                   shape_hint=f"a crop of size (h, w) = {size} has shape {shape}: the window must lie fully inside "
+                              "the padded image (NumPy silently shortens a slice that runs past the border)."),
+               Out("crops that are not a window of the zero-padded image", 0, kind="int")]
+    if coverage:
+        outputs.append(Out(CORNERS, all_corners, kind="list"))
+    n_outs = len(outputs)
     return Case(args=[("image", image), ("size", size), ("pad", pad)], dtype=image.dtype, note=note,
-                describe=f"image.shape={image.shape}, size={size}, pad={pad}, {CROP_DRAWS} draws with "
+                describe=f"image.shape={image.shape}, size={size}, pad={pad}, {draws} draws with "
                          f"rng=np.random.default_rng({seed} + k)",
-                outputs=[Out("a crop", np.zeros(shape, dtype=image.dtype),
-                             shape_hint=f"a crop of size (h, w) = {size} has shape {shape}: the window must lie "
-                                        "fully inside the padded image (NumPy silently shortens a slice that "
-                                        "runs past the border)."),
-                         Out("crops that are not a window of the zero-padded image", 0, kind="int"),
-                         Out("top-left corners reached in 60 draws", all_corners, kind="list")],
-                returns=("a crop", "crops that are not a window of the zero-padded image",
-                         "top-left corners reached in 60 draws"),
+                outputs=outputs, returns=tuple(o.name for o in outputs),
                 call=call, inspect=inspect, exception_hint=_crop_exception_hint,
                 hint="every position of the window inside the padded image must be possible, each with the same "
                      "chance: top from 0 to H + 2·pad − h, left from 0 to W + 2·pad − w.")
@@ -523,10 +526,9 @@ def _crop_case(image, size, pad, seed, note=""):
 
 @forbids(*FORBIDDEN)
 def random_crop(func, hidden=False, seed=0):
-    """Check ``random_crop(image, rng, size, pad=0)``, by behaviour over 60 draws: every crop
-    has shape ``size`` (+ the channels), is a window of the zero-padded image, every
-    top-left position is reached (a small image, so that 60 draws reach them all), and
-    the image is untouched."""
+    """Check ``random_crop(image, rng, size, pad=0)`` by behaviour over many draws: every crop
+    has shape ``size`` (+ the channels) and is a window of the zero-padded image; on a small
+    case with 3 × 2 possible positions, 60 draws must reach all six; the image is untouched."""
     __tracebackhide__ = True
     rng = np.random.default_rng(seed + 7074)
 
@@ -534,20 +536,21 @@ def random_crop(func, hidden=False, seed=0):
         return rng.uniform(0.05, 1.0, shape)
 
     if not hidden:
-        cases = [_crop_case(image((4, 5)), (3, 3), 0, 10, "a grey image, no padding"),
+        cases = [_crop_case(image((4, 4)), (2, 3), 0, 10, "a grey image, no padding: 3 × 2 possible positions",
+                            coverage=True),
                  _crop_case(image((4, 4, 3)), (4, 4), 1, 20, "a colour image padded by 1, crops of its own size"),
                  _crop_case(image((5, 3, 3)), (3, 2), 1, 30, "a non-square crop (h, w) = (3, 2)")]
     else:
-        cases = []
-        for k in range(5):
-            H, W = int(rng.integers(2, 6)), int(rng.integers(2, 6))
-            pad = int(rng.integers(0, 2))
+        H, W, pad = int(rng.integers(3, 6)), int(rng.integers(2, 5)), int(rng.integers(0, 2))
+        shape = (H, W) if rng.random() < 0.5 else (H, W, 3)
+        cases = [_crop_case(image(shape), (H + 2 * pad - 2, W + 2 * pad - 1), pad, int(rng.integers(0, 10_000)),
+                            coverage=True)]  # 3 × 2 positions
+        for k in range(3):
+            H, W = int(rng.integers(2, 7)), int(rng.integers(2, 7))
+            pad = int(rng.integers(0, 3))
             h, w = int(rng.integers(1, H + 2 * pad + 1)), int(rng.integers(1, W + 2 * pad + 1))
-            while (H + 2 * pad - h + 1) * (W + 2 * pad - w + 1) > 9:  # few positions: 60 draws reach every one
-                h, w = h + 1, w + 1
             shape = (H, W) if k % 2 == 0 else (H, W, 3)
-            cases.append(_crop_case(image(shape), (min(h, H + 2 * pad), min(w, W + 2 * pad)), pad,
-                                    int(rng.integers(0, 10_000))))
+            cases.append(_crop_case(image(shape), (h, w), pad, int(rng.integers(0, 10_000))))
     run_check("random_crop", func, cases, hidden=hidden)
 
 

@@ -61,5 +61,5 @@ def plot_transfer(runs, title: str | None = None):
     ax.set_xticks(x, methods)
     ax.set_ylabel("test accuracy on the new classes (%)")
     ax.set_ylim(40, 104)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
     return _finish(fig, title, ax)
