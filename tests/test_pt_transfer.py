@@ -105,3 +105,27 @@ def test_grading_runs_are_cut_short(data, monkeypatch, capsys):
     runs = transfer.transfer_experiment(tiny(), tiny, task[:2], task[2:], k=1, copies=3, steps=500, progress=False)
     assert "short runs (2 steps" in capsys.readouterr().out
     assert len(runs) == 8 and runs[5].examples == 20  # 2 copies of the 10 images
+
+
+def test_bn_statistics_recomputed_on_a_batch_are_that_batch_s():
+    model = tiny()
+    x = torch.rand(7, 1, 12, 12)
+    model.features[0][1].running_mean.fill_(5.0)
+    transfer.recompute_bn_statistics(model, x)
+    bn = model.features[0][1]
+    z = model.features[0][0](x)
+    assert torch.allclose(bn.running_mean, z.mean(dim=(0, 2, 3)), atol=1e-6)
+    assert bn.momentum == 0.1 and model.training
+
+
+def test_draws_comparison_and_mirror_average(data):
+    x_train, y_train, x_test, y_test = data
+    task = transfer.few_shot_split(*data, (9, 0), 5, seed=0)
+    rows = transfer.draws_comparison(tiny(), x_train, y_train, task[2:], (9, 0), seeds=(0, 1), n_per_class=5, steps=5)
+    assert [r[0] for r in rows] == [0, 1] and all(0 <= a <= 1 and 0 <= b <= 1 for _, a, b in rows)
+    runs = transfer.transfer_experiment(tiny(), tiny, task[:2], task[2:], k=1, copies=2, steps=5, progress=False)
+    plain, averaged = transfer.mirror_average(tiny(), runs[1], task[2:])
+    assert plain == pytest.approx(runs[1].accuracy) and 0 <= averaged <= 1
+    with pytest.raises(ValueError, match="new head"):
+        transfer.mirror_average(tiny(), runs[2], task[2:])
+    assert all(0 <= r.train_accuracy <= 1 for r in runs) and "train acc" in transfer.transfer_table(runs)

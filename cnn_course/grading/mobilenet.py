@@ -69,6 +69,9 @@ SHAPE_HINT = "out has shape (N, C, H', W') with H' = (H + 2·pad − f) // strid
 
 GRAD_FULL = ("your gradients are those of a normal convolution (channels mixed): in a depthwise convolution channel "
              "c of dout only reaches channel c of x and of w.")
+GRAD_OVERWRITE = ("where the windows overlap (stride < f), your dx keeps only the last tap's contribution: an input "
+                  "value takes part in several output values, and its gradient is the SUM of their contributions; "
+                  "accumulate with +=, not =.")
 GRAD_NO_UNPAD = "dx has the shape of x: remove the padding (dx_pad[:, :, pad:-pad, pad:-pad] when pad > 0)."
 GRAD_DB = "db has one entry per channel: the sum of dout over the batch and the positions (axes 0, 2, 3)."
 GRAD_DW = "dw has the shape of w, (C, 1, f, f): one filter per channel, summed over the batch and the positions."
@@ -117,6 +120,18 @@ def _out_shape(x, w, stride, pad):
     n, c, h, wd = x.shape
     f = w.shape[2]
     return n, c, (h + 2 * pad - f) // stride + 1, (wd + 2 * pad - f) // stride + 1
+
+
+def _dx_overwritten(x, w, stride, pad, dout):
+    """dx when each filter tap overwrites (=) instead of adding (+=), taps in the order p, then q."""
+    n, c, h, wd = x.shape
+    f = w.shape[2]
+    h_out, w_out = dout.shape[2:]
+    dx_pad = np.zeros((n, c, h + 2 * pad, wd + 2 * pad))
+    for p in range(f):
+        for q in range(f):
+            dx_pad[:, :, p:p + stride * h_out:stride, q:q + stride * w_out:stride] = dout * w[:, 0, p, q].reshape(1, c, 1, 1)
+    return dx_pad[:, :, pad:pad + h, pad:pad + wd]
 
 
 def _random_case(rng):
@@ -210,7 +225,8 @@ def _backward_case(forward, x, w, b, stride, pad, dout, note=""):
 
     def variants():
         full = reference_depthwise(x, w, b, stride, pad, dout, mode="full")
-        return [Variant(GRAD_FULL, {"dx": full["dx"]}), Variant(GRAD_FULL, {"dw": full["dw"]})]
+        return [Variant(GRAD_FULL, {"dx": full["dx"]}), Variant(GRAD_FULL, {"dw": full["dw"]}),
+                Variant(GRAD_OVERWRITE, {"dx": _dx_overwritten(x, w, stride, pad, dout)})]
 
     return Case(
         args=[("dout", dout), ("cache", None)], dtype=np.float64, note=note,

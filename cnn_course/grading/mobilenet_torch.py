@@ -191,12 +191,17 @@ def _run_block(cls, args, params, buffers, x):
     return out_eval, after_eval, out_train, k.buffers(model), k.attribute(model, "use_residual")
 
 
-def _exception_hint(exc, line):
+DEPTHWISE_PADDING = ("x and the block's output have different sizes although the residual is right here (stride 1, "
+                     "as many output as input channels): the depthwise 3×3 convolution needs padding=1, so that with "
+                     "stride 1 it keeps H and W.")
+
+
+def _exception_hint(exc, line, residual_right):
     text = str(exc)
     if "use_residual" in text:
         return USE_RESIDUAL
     if "size of tensor" in text or "must match" in text:
-        return RESIDUAL_WHEN_SHAPES_CHANGE
+        return DEPTHWISE_PADDING if residual_right else RESIDUAL_WHEN_SHAPES_CHANGE
     return None
 
 
@@ -230,14 +235,14 @@ def _block_case(cls, c_in, c_out, stride, t, rng, m, side, note=""):
         args=[("x", x)], dtype=np.float32, note=note, tol=(2e-4, 2e-4),
         describe=f"InvertedResidual({c_in}, {c_out}, stride={stride}, expand_ratio={t}) with fixed weights and "
                  f"running statistics, x.shape={x.shape}",
-        outputs=[Out(_OUTS[0], expected[0], shape_hint=f"the block's output has shape (m, {c_out}, {h}, {h}): "
-                                                        "padding 1 in the depthwise 3×3 convolution, the stride "
-                                                        "there only."),
+        outputs=[Out(_OUTS[0], expected[0], shape_hint=f"the block's output has shape (m, {c_out}, {h}, {h}): the "
+                                                        "depthwise 3×3 convolution needs padding=1, and the stride "
+                                                        "goes there only."),
                  Out(_OUTS[1], expected[1], kind="list"), Out(_OUTS[2], expected[2]),
                  Out(_OUTS[3], expected[3], kind="list"), Out(_OUTS[4], use, kind="exact")],
         call=lambda c, _values: _run_block(c, args, params, buffers, x),
         variants=variants, hint=LAYERS + " Output: x + that when use_residual, else that alone.",
-        exception_hint=_exception_hint,
+        exception_hint=lambda exc, line: _exception_hint(exc, line, use),
         inspect=lambda got: USE_RESIDUAL if got.get(_OUTS[4]) != use else None,
     )
 

@@ -38,7 +38,8 @@ from . import augment
 from .train import GRADING_SUBSET, _aligned, set_seed
 
 __all__ = ["few_shot_split", "augment_batch", "cut_activations", "train_on_activations", "train_from_scratch",
-           "TransferRun", "transfer_experiment", "transfer_table", "METHODS"]
+           "train_on_pixels", "recompute_bn_statistics", "TransferRun", "transfer_experiment", "transfer_table",
+           "draws_comparison", "mirror_average", "METHODS"]
 
 METHODS = ("linear on pixels", "new head", "fine-tune last blocks", "from scratch")
 
@@ -129,6 +130,27 @@ def _train(model: nn.Module, x, y, *, steps: int, lr: float, augment: Callable |
 
 
 @torch.no_grad()
+def recompute_bn_statistics(model: nn.Module, x: torch.Tensor) -> None:
+    """Set every batch norm's running mean and variance of ``model`` to the statistics of the
+    batch ``x`` (one training-mode pass without gradients; momentum restored afterwards).
+
+    After a few fast-moving training steps the running averages (momentum 0.1) still mix in
+    the statistics of earlier weights, and a network evaluated with them can predict one class
+    for everything; the training images' own statistics fit the final weights."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: after one batch, exactly that batch's statistics
+    was_training = model.training
+    model.train()
+    model(x)
+    model.train(was_training)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+
+
+@torch.no_grad()
 def _accuracy(model: nn.Module, a, y, batch_size: int = 500) -> float:
     model.eval()
     correct = 0
@@ -141,7 +163,8 @@ def _accuracy(model: nn.Module, a, y, batch_size: int = 500) -> float:
 class TransferRun:
     """One run: the method, with or without augmentation, the test accuracy on the new classes,
     the training time (activations computed once included; evaluation left out), the number of
-    trained parameters and of training examples (augmented copies counted)."""
+    trained parameters and of training examples (augmented copies counted), and the accuracy
+    on the (un-augmented) training images."""
 
     method: str
     augmented: bool
@@ -150,6 +173,7 @@ class TransferRun:
     trained_parameters: int
     examples: int
     notes: dict = field(default_factory=dict)
+    train_accuracy: float = float("nan")
 
 
 def train_on_activations(pretrained: nn.Module, few, evaluation, *, k: int = 0, augmented: bool = False,
@@ -177,13 +201,15 @@ def train_on_activations(pretrained: nn.Module, few, evaluation, *, k: int = 0, 
         y = y.repeat(copies)
     a = cut_activations(frozen, x, pool=k == 0)
     _train(top, a, y, steps=steps, lr=lr)
+    own = a[:len(few[0])]  # the activations of the un-augmented training images
+    recompute_bn_statistics(top, own)
     seconds = time.perf_counter() - start
     if eval_activations is None:
         eval_activations = cut_activations(frozen, evaluation[0], pool=k == 0)
     acc = _accuracy(top, eval_activations, evaluation[1])
     trained = sum(p.numel() for p in top.parameters() if p.requires_grad)
     return TransferRun(METHODS[1] if k == 0 else METHODS[2], augmented, acc, seconds, trained, len(x),
-                       {"blocks": k})
+                       {"blocks": k, "model": top, "eval_activations": eval_activations}, _accuracy(top, own, few[1]))
 
 
 def train_from_scratch(build: Callable[[], nn.Module], few, evaluation, *, augmented: bool = False,
@@ -197,10 +223,12 @@ def train_from_scratch(build: Callable[[], nn.Module], few, evaluation, *, augme
     g = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     _train(model, *few, steps=steps, lr=lr, augment=augment if augmented else None, generator=g)
+    recompute_bn_statistics(model, few[0])
     seconds = time.perf_counter() - start
     acc = _accuracy(model, *evaluation)
     trained = sum(p.numel() for p in model.parameters())
-    return TransferRun(METHODS[3], augmented, acc, seconds, trained, len(few[0]), {"augmented anew every step": augmented})
+    return TransferRun(METHODS[3], augmented, acc, seconds, trained, len(few[0]),
+                       {"augmented anew every step": augmented}, _accuracy(model, *few))
 
 
 def train_on_pixels(few, evaluation, *, augmented: bool = False, copies: int = 8, steps: int = 150,
@@ -219,7 +247,8 @@ def train_on_pixels(few, evaluation, *, augmented: bool = False, copies: int = 8
     _train(model, x, y, steps=steps, lr=lr)
     seconds = time.perf_counter() - start
     acc = _accuracy(model, *evaluation)
-    return TransferRun(METHODS[0], augmented, acc, seconds, sum(p.numel() for p in model.parameters()), len(x))
+    return TransferRun(METHODS[0], augmented, acc, seconds, sum(p.numel() for p in model.parameters()), len(x),
+                       {}, _accuracy(model, *few))
 
 
 def transfer_experiment(pretrained: nn.Module, build: Callable[[], nn.Module], few, evaluation, *, k: int = 2,
@@ -252,12 +281,51 @@ def transfer_experiment(pretrained: nn.Module, build: Callable[[], nn.Module], f
 
 
 def transfer_table(runs: list[TransferRun], *, times: bool = True) -> str:
-    """The runs as a text table: method, augmentation, accuracy, trained parameters, examples
-    (and training time, when ``times``: it varies from run to run)."""
-    head = f"{'method':24s} {'augmentation':12s} {'test accuracy':>13s} {'trained params':>14s} {'examples':>9s}"
+    """The runs as a text table: method, augmentation, accuracy on the training and on the test
+    images, trained parameters, examples (and training time, when ``times``: it varies from
+    run to run)."""
+    head = (f"{'method':22s} {'augmentation':12s} {'train acc':>9s} {'test acc':>9s} {'trained params':>14s} "
+            f"{'examples':>8s}")
     lines = [head + (f" {'train time':>10s}" if times else ""), "-" * (len(head) + (11 if times else 0))]
     for r in runs:
-        row = (f"{r.method:24s} {'yes' if r.augmented else 'no':12s} {100 * r.accuracy:12.1f}% "
-               f"{r.trained_parameters:>14,} {r.examples:>9,}")
+        row = (f"{r.method:22s} {'yes' if r.augmented else 'no':12s} {100 * r.train_accuracy:8.1f}% "
+               f"{100 * r.accuracy:8.1f}% {r.trained_parameters:>14,} {r.examples:>8,}")
         lines.append(row + (f" {f'({r.seconds:.1f} s)':>10s}" if times else ""))  # "(1.2 s)": nbval masks it
     return "\n".join(lines)
+
+
+def draws_comparison(pretrained: nn.Module, x_train, y_train, evaluation, classes, *, seeds=range(5),
+                     n_per_class: int = 20, steps: int = 50, eval_features=None) -> list[tuple[int, float, float]]:
+    """``[(seed, accuracy of the linear layer on pixels, accuracy of the new head)]`` for several
+    draws of the few training images (``few_shot_split``'s seed), on the same test images: the
+    two cheap methods of :func:`transfer_experiment`, without augmentation, for each draw.
+    ``eval_features``: the pooled features of ``evaluation[0]`` when already computed (a
+    "new head" run's ``notes["eval_activations"]``)."""
+    out = []
+    with portable_cpu():
+        features = (cut_activations(_body(pretrained, 0)[0], evaluation[0], pool=True) if eval_features is None
+                    else eval_features)
+        for seed in seeds:
+            x, y, _, _ = few_shot_split(x_train, y_train, x_train[:0], y_train[:0], classes, n_per_class,
+                                        seed=seed)
+            pixels = train_on_pixels((x, y), evaluation, steps=steps, seed=seed)
+            head = train_on_activations(pretrained, (x, y), evaluation, k=0, steps=steps, seed=seed,
+                                        eval_activations=features)
+            out.append((int(seed), pixels.accuracy, head.accuracy))
+    return out
+
+
+@torch.no_grad()
+def mirror_average(pretrained: nn.Module, head_run: TransferRun, evaluation) -> tuple[float, float]:
+    """Test-time augmentation with two crops, the image and its mirror: the test accuracy of a
+    new head (a ``"new head"`` run of :func:`transfer_experiment`) on the images alone and with
+    the class probabilities averaged over each image and its mirror."""
+    if head_run.notes.get("blocks") != 0 or "model" not in head_run.notes:
+        raise ValueError("mirror_average needs a 'new head' run of transfer_experiment")
+    top = head_run.notes["model"].eval()
+    with portable_cpu():
+        frozen = _body(pretrained, 0)[0]
+        plain = torch.softmax(top(head_run.notes["eval_activations"]), 1)
+        mirrored = torch.softmax(top(cut_activations(frozen, evaluation[0].flip(3), pool=True)), 1)
+    y = evaluation[1]
+    return (plain.argmax(1) == y).float().mean().item(), ((plain + mirrored).argmax(1) == y).float().mean().item()
