@@ -290,7 +290,8 @@ def transfer_table(runs: list[TransferRun], *, times: bool = True) -> str:
     for r in runs:
         row = (f"{r.method:22s} {'yes' if r.augmented else 'no':12s} {100 * r.train_accuracy:8.1f}% "
                f"{100 * r.accuracy:8.1f}% {r.trained_parameters:>14,} {r.examples:>8,}")
-        lines.append(row + (f" {f'({r.seconds:.1f} s)':>10s}" if times else ""))  # "(1.2 s)": nbval masks it
+        # "(1.2 s)", left-aligned: nbval masks the time, and the padding must not depend on its digits
+        lines.append(row + (f"   ({r.seconds:.1f} s)" if times else ""))
     return "\n".join(lines)
 
 
