@@ -492,3 +492,33 @@ def test_integer_variants_are_compared_exactly():
 
     msg = _half_failure(half)
     assert "expected 50000000000000001, got 50000000000000000." in msg and "went through a float" in msg, msg
+
+
+def test_forward_cache_says_fix_the_forward_first_for_each_way_a_forward_can_fail():
+    from cnn_course.grading.core import forward_cache
+
+    x = np.arange(6.0).reshape(2, 3)
+    ok = forward_cache("f_forward", lambda: (x * 2, {"x": x}), x * 2, np.float64, FORBIDDEN, True)
+    assert ok["cache"]["x"] is x
+
+    def raises():
+        raise ValueError("boom")
+
+    def cheats():
+        import scipy.signal
+        return scipy.signal.correlate(x, x, mode="same"), None
+
+    failures = {
+        "raised ValueError: boom": raises,
+        "which is not your own work": cheats,
+        "must return a tuple (out, cache), got": lambda: x * 2,
+        "f_forward's out has wrong values": lambda: (x * 3, None),
+    }
+    for expected, forward in failures.items():
+        with pytest.raises(CheckFailed) as err:
+            forward_cache("f_forward", forward, x * 2, np.float64, FORBIDDEN, True, mode=" (train mode)",
+                          own_check="test_f_forward")
+        msg = str(err.value)
+        assert expected in msg, (expected, msg)
+        assert "the cache comes from your f_forward (train mode)" in msg, msg
+        assert "fix f_forward first (its own check, test_f_forward, explains" in msg, msg

@@ -261,6 +261,45 @@ def _exception_lines(name: str, exc: BaseException, case: Case, func) -> list[st
     return lines
 
 
+def forward_cache(name: str, forward: Callable[[], Any], expected_out, dtype, forbidden, watch: bool,
+                  mode: str = "", own_check: str = "") -> dict:
+    """Run the student's forward pass for a backward check; return ``{"cache": cache}``.
+
+    A backward check judges the student's backward on the cache of their own forward. When
+    that forward raises, calls a forbidden function, does not return ``(out, cache)`` or gets
+    ``out`` wrong, the backward cannot be judged: raise CheckFailed saying "fix <name> first".
+    ``forward()`` calls the student's function; ``mode`` (e.g. " (train mode)") and
+    ``own_check`` (the test cell's name) only change the wording.
+    """
+    def fix_first(lines: list[str]) -> CheckFailed:
+        which = f"its own check, {own_check}," if own_check else "its own check"
+        return CheckFailed("\n  ".join(
+            [f"the cache comes from your {name}{mode}, which does not work yet:"]
+            + [f"  {line}" for line in lines]
+            + [f"Hint: fix {name} first ({which} explains what is wrong); this check can only judge "
+               "the backward pass once the forward pass is right."]))
+
+    watcher = watch_forbidden_calls(forbidden) if watch else None
+    try:
+        if watcher is None:
+            result = forward()
+        else:
+            with watcher:
+                result = forward()
+    except Exception as exc:
+        raise fix_first(_exception_lines(name, exc, Case(args=[], outputs=[], describe=""), forward)) from None
+    if watcher is not None and watcher.found:
+        raise fix_first([f"{name} calls {watcher.found}, which is not your own work."])
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        got = (f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list))
+               else _type_name(result))
+        raise fix_first([f"{name} must return a tuple (out, cache), got {got}."])
+    lines = compare(Out("out", expected_out), result[0], dtype)
+    if lines:
+        raise fix_first([f"{name}'s {line}" if k == 0 else line for k, line in enumerate(lines)])
+    return {"cache": result[1]}
+
+
 def _snapshot(args, skip=frozenset()):
     """What to compare after the call: (label, original array, pristine copy) for every array
     among the arguments (also inside tuples and dicts), and (label, dict, shallow copy) for

@@ -26,25 +26,21 @@ functions may use the course library, PyTorch or SciPy (:data:`~.core.FORBIDDEN`
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from .core import (
-    FORBIDDEN,
     Case,
     CheckFailed,
+    FORBIDDEN,
     Out,
     Variant,
-    _exception_lines,
     _type_name,
-    compare,
     describe,
     find_forbidden_static,
     float_dtypes,
     forbids,
+    forward_cache,
     run_check,
-    watch_forbidden_calls,
 )
 
 __all__ = ["pointwise_conv_forward", "pointwise_conv_backward", "layer_mults", "inception_stack",
@@ -259,38 +255,13 @@ def pointwise_conv_forward(func, hidden=False, seed=0):
 # --------------------------------------------------------------------------- backward
 
 
-def _fix_forward_first(lines: list[str]) -> CheckFailed:
-    return CheckFailed("\n  ".join(
-        ["the cache comes from your pointwise_conv_forward, which does not work yet:"]
-        + [f"  {line}" for line in lines]
-        + ["Hint: fix pointwise_conv_forward first (its own check explains what is wrong); this check can only judge "
-           "the backward pass once the forward pass is right."]))
-
-
 def _backward_case(forward, x, w, b, dout, note=""):
     dtype = x.dtype
     dx, dw, db = (a.astype(dtype) for a in pointwise_grads(x, w, dout))
     F, C = w.shape[:2]
 
     def prepare(watch):
-        watcher = watch_forbidden_calls(FORBIDDEN) if watch else None
-        try:
-            with watcher if watcher is not None else contextlib.nullcontext():
-                result = forward(x.copy(), w.copy(), b.copy())
-        except Exception as exc:
-            raise _fix_forward_first(_exception_lines("pointwise_conv_forward", exc,
-                                                      Case(args=[], outputs=[], describe=""), forward)) from None
-        if watcher is not None and watcher.found:
-            raise _fix_forward_first([f"pointwise_conv_forward calls {watcher.found}, which is not your own work."])
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            got = (f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list))
-                   else _type_name(result))
-            raise _fix_forward_first([f"pointwise_conv_forward must return a tuple (out, cache), got {got}."])
-        lines = compare(Out("out", pointwise_reference(x, w, b)), result[0], dtype)
-        if lines:
-            raise _fix_forward_first([f"pointwise_conv_forward's {line}" if k == 0 else line
-                                      for k, line in enumerate(lines)])
-        return {"cache": result[1]}
+        return forward_cache("pointwise_conv_forward", lambda: forward(x.copy(), w.copy(), b.copy()), pointwise_reference(x, w, b), dtype, FORBIDDEN, watch)
 
     def variants():
         found = []

@@ -29,25 +29,21 @@ SciPy's filters). torch is imported only when a check runs.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from .core import (
-    FORBIDDEN,
     Case,
     CheckFailed,
+    FORBIDDEN,
     Out,
     Variant,
-    _exception_lines,
     _type_name,
-    compare,
     describe,
     find_forbidden_static,
     float_dtypes,
     forbids,
+    forward_cache,
     run_check,
-    watch_forbidden_calls,
 )
 
 __all__ = ["depthwise_conv2d_forward", "depthwise_conv2d_backward", "separable_costs", "mirror", "random_crop",
@@ -192,36 +188,11 @@ def depthwise_conv2d_forward(func, hidden=False, seed=0):
 # --------------------------------------------------------------------------- backward
 
 
-def _fix_forward_first(lines):
-    return CheckFailed("\n  ".join(
-        ["the cache comes from your depthwise_conv2d_forward, which does not work yet:"]
-        + [f"  {line}" for line in lines]
-        + ["Hint: fix depthwise_conv2d_forward first (its own check explains what is wrong); this check can only "
-           "judge the backward pass once the forward pass is right."]))
-
-
 def _backward_case(forward, x, w, b, stride, pad, dout, note=""):
     ref = reference_depthwise(x, w, b, stride, pad, dout)
 
     def prepare(watch):
-        watcher = watch_forbidden_calls(FORBIDDEN) if watch else None
-        try:
-            with watcher if watcher is not None else contextlib.nullcontext():
-                result = forward(x.copy(), w.copy(), b.copy(), stride, pad)
-        except Exception as exc:
-            raise _fix_forward_first(_exception_lines("depthwise_conv2d_forward", exc,
-                                                      Case(args=[], outputs=[], describe=""), forward)) from None
-        if watcher is not None and watcher.found:
-            raise _fix_forward_first([f"depthwise_conv2d_forward calls {watcher.found}, which is not your own work."])
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            got = (f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list))
-                   else _type_name(result))
-            raise _fix_forward_first([f"depthwise_conv2d_forward must return a tuple (out, cache), got {got}."])
-        lines = compare(Out("out", ref["out"]), result[0], np.float64)
-        if lines:
-            raise _fix_forward_first([f"depthwise_conv2d_forward's {line}" if k == 0 else line
-                                      for k, line in enumerate(lines)])
-        return {"cache": result[1]}
+        return forward_cache("depthwise_conv2d_forward", lambda: forward(x.copy(), w.copy(), b.copy(), stride, pad), ref["out"], np.float64, FORBIDDEN, watch)
 
     def variants():
         full = reference_depthwise(x, w, b, stride, pad, dout, mode="full")

@@ -28,23 +28,20 @@ torch is imported only when a check runs.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from .core import (
-    FORBIDDEN,
     Case,
     CheckFailed,
+    FORBIDDEN,
     Out,
     Variant,
-    _exception_lines,
     _type_name,
     compare,
     find_forbidden_static,
     forbids,
+    forward_cache,
     run_check,
-    watch_forbidden_calls,
 )
 
 __all__ = ["residual_block_forward", "residual_block_backward", "block_parameters", "RESIDUAL_FORBIDDEN",
@@ -322,37 +319,12 @@ def residual_block_forward(func, hidden=False, seed=0):
 # --------------------------------------------------------------------------- backward
 
 
-def _fix_forward_first(lines: list[str]) -> CheckFailed:
-    return CheckFailed("\n  ".join(
-        ["the cache comes from your residual_block_forward (train mode), which does not work yet:"]
-        + [f"  {line}" for line in lines]
-        + ["Hint: fix residual_block_forward first (its own check, test_residual_block_forward, explains what is "
-           "wrong); this check can only judge the backward pass once the forward pass is right."]))
-
-
 def _backward_case(forward, x, params, stride, dout, note=""):
     ref = reference_block(x, params, stride, True, dout)
 
     def prepare(watch):
         p_in = {k: v.copy() for k, v in params.items()}
-        watcher = watch_forbidden_calls(RESIDUAL_FORBIDDEN) if watch else None
-        try:
-            with watcher if watcher is not None else contextlib.nullcontext():
-                result = forward(x.copy(), p_in, stride, True)
-        except Exception as exc:
-            raise _fix_forward_first(_exception_lines("residual_block_forward", exc,
-                                                      Case(args=[], outputs=[], describe=""), forward)) from None
-        if watcher is not None and watcher.found:
-            raise _fix_forward_first([f"residual_block_forward calls {watcher.found}, which is not your own work."])
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            got = (f"a {type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list))
-                   else _type_name(result))
-            raise _fix_forward_first([f"residual_block_forward must return a tuple (out, cache), got {got}."])
-        lines = compare(Out("out", ref["out"]), result[0], np.float64)
-        if lines:
-            raise _fix_forward_first([f"residual_block_forward's {line}" if k == 0 else line
-                                      for k, line in enumerate(lines)])
-        return {"cache": result[1]}
+        return forward_cache("residual_block_forward", lambda: forward(x.copy(), p_in, stride, True), ref["out"], np.float64, RESIDUAL_FORBIDDEN, watch, mode=" (train mode)", own_check="test_residual_block_forward")
 
     def variants():
         found = [(GRAD_NO_SHORTCUT, "main_only"), (GRAD_SHORTCUT_ONLY, "shortcut_only"),
