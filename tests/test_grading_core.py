@@ -522,3 +522,25 @@ def test_forward_cache_says_fix_the_forward_first_for_each_way_a_forward_can_fai
         assert expected in msg, (expected, msg)
         assert "the cache comes from your f_forward (train mode)" in msg, msg
         assert "fix f_forward first (its own check, test_f_forward, explains" in msg, msg
+
+
+def test_require_forward_names_the_missing_function_and_a_forward_that_is_not_own_work():
+    import scipy.signal
+    from cnn_course.grading.core import require_forward
+
+    def backward(dout, cache):
+        return dout
+
+    def forward(x):
+        return x, None
+
+    def cheating_forward(x):
+        return scipy.signal.correlate(x, x), None
+
+    require_forward("g_backward", backward, "g_forward", forward, FORBIDDEN)
+    for args, expected in [((None, forward), "needs your function g_backward, got None"),
+                           ((backward, 3), "needs your function g_forward, got int"),
+                           ((backward, cheating_forward), "your g_forward, whose cache it needs, calls scipy.signal")]:
+        with pytest.raises(CheckFailed) as err:
+            require_forward("g_backward", args[0], "g_forward", args[1], FORBIDDEN)
+        assert expected in str(err.value), (expected, str(err.value))

@@ -261,6 +261,21 @@ def _exception_lines(name: str, exc: BaseException, case: Case, func) -> list[st
     return lines
 
 
+def require_forward(name: str, func, forward_name: str, forward_func, forbidden) -> None:
+    """The preamble of a backward check that needs the student's forward for its cache: both
+    functions must exist, and the forward must be the student's own work."""
+    __tracebackhide__ = True
+    for label, f in ((name, func), (forward_name, forward_func)):
+        if not callable(f):
+            got = "None" if f is None else _type_name(f)
+            raise CheckFailed(f"{name}'s check needs your function {label}, got {got}. "
+                              "Run the cell that defines it first.")
+    found = find_forbidden_static(forward_func, forbidden)
+    if found:
+        raise CheckFailed(f"{name} cannot be checked: your {forward_name}, whose cache it needs, calls {found}, "
+                          f"which is not your own work.\n  Hint: fix {forward_name} first.")
+
+
 def forward_cache(name: str, forward: Callable[[], Any], expected_out, dtype, forbidden, watch: bool,
                   mode: str = "", own_check: str = "") -> dict:
     """Run the student's forward pass for a backward check; return ``{"cache": cache}``.

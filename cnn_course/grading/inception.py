@@ -30,16 +30,14 @@ import numpy as np
 
 from .core import (
     Case,
-    CheckFailed,
     FORBIDDEN,
     Out,
     Variant,
-    _type_name,
     describe,
-    find_forbidden_static,
     float_dtypes,
     forbids,
     forward_cache,
+    require_forward,
     run_check,
 )
 
@@ -307,16 +305,7 @@ def pointwise_conv_backward(func, forward_func, hidden=False, seed=0):
     """Check ``pointwise_conv_backward(dout, cache) -> (dx, dw, db)`` with the cache of the
     student's own ``forward_func``, against the gradients written out with einsum."""
     __tracebackhide__ = True
-    for name, f in (("pointwise_conv_backward", func), ("pointwise_conv_forward", forward_func)):
-        if not callable(f):
-            got = "None" if f is None else _type_name(f)
-            raise CheckFailed(f"pointwise_conv_backward's check needs your function {name}, got {got}. "
-                              "Run the cell that defines it first.")
-    found = find_forbidden_static(forward_func, FORBIDDEN)
-    if found:
-        raise CheckFailed(f"pointwise_conv_backward cannot be checked: your pointwise_conv_forward, whose cache it "
-                          f"needs, calls {found}, which is not your own work.\n  Hint: fix pointwise_conv_forward "
-                          "first.")
+    require_forward("pointwise_conv_backward", func, "pointwise_conv_forward", forward_func, FORBIDDEN)
     rng = np.random.default_rng(seed if hidden else 6062)
     if not hidden:
         cases = []

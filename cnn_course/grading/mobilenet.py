@@ -33,16 +33,14 @@ import numpy as np
 
 from .core import (
     Case,
-    CheckFailed,
     FORBIDDEN,
     Out,
     Variant,
-    _type_name,
     describe,
-    find_forbidden_static,
     float_dtypes,
     forbids,
     forward_cache,
+    require_forward,
     run_check,
 )
 
@@ -216,16 +214,7 @@ def depthwise_conv2d_backward(func, forward_func, hidden=False, seed=0):
     """Check ``depthwise_conv2d_backward(dout, cache) -> (dx, dw, db)``, with the cache of the
     student's own ``forward_func``, against torch's autograd (float64)."""
     __tracebackhide__ = True
-    for name, f in (("depthwise_conv2d_backward", func), ("depthwise_conv2d_forward", forward_func)):
-        if not callable(f):
-            got = "None" if f is None else _type_name(f)
-            raise CheckFailed(f"depthwise_conv2d_backward's check needs your function {name}, got {got}. "
-                              "Run the cell that defines it first.")
-    found = find_forbidden_static(forward_func, FORBIDDEN)
-    if found:
-        raise CheckFailed(f"depthwise_conv2d_backward cannot be checked: your depthwise_conv2d_forward, whose cache "
-                          f"it needs, calls {found}, which is not your own work.\n  Hint: fix depthwise_conv2d_forward "
-                          "first.")
+    require_forward("depthwise_conv2d_backward", func, "depthwise_conv2d_forward", forward_func, FORBIDDEN)
     if not hidden:
         rng = np.random.default_rng(7072)
         cases = []

@@ -32,15 +32,14 @@ import numpy as np
 
 from .core import (
     Case,
-    CheckFailed,
     FORBIDDEN,
     Out,
     Variant,
-    _type_name,
     compare,
     find_forbidden_static,
     forbids,
     forward_cache,
+    require_forward,
     run_check,
 )
 
@@ -387,16 +386,7 @@ def residual_block_backward(func, forward_func, hidden=False, seed=0):
     ``db1``, ..., ``dbeta2`` (+ ``dWs``, ``dbs``, ``dgammas``, ``dbetas``)), with the cache of
     the student's own ``forward_func`` in train mode, against torch's autograd."""
     __tracebackhide__ = True
-    for name, f in (("residual_block_backward", func), ("residual_block_forward", forward_func)):
-        if not callable(f):
-            got = "None" if f is None else _type_name(f)
-            raise CheckFailed(f"residual_block_backward's check needs your function {name}, got {got}. "
-                              "Run the cell that defines it first.")
-    found = find_forbidden_static(forward_func, RESIDUAL_FORBIDDEN)
-    if found:
-        raise CheckFailed(f"residual_block_backward cannot be checked: your residual_block_forward, whose cache it "
-                          f"needs, calls {found}, which is not your own work.\n  Hint: fix residual_block_forward "
-                          "first.")
+    require_forward("residual_block_backward", func, "residual_block_forward", forward_func, RESIDUAL_FORBIDDEN)
     if not hidden:
         rng = np.random.default_rng(5052)
         blocks = [(x, p, s, note) for x, p, s, train, note in _visible_blocks() if train]
