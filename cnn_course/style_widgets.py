@@ -12,20 +12,24 @@ __all__ = ["show_images", "plot_style_costs", "style_explorer"]
 
 
 def show_images(images, titles, size=3.0):
-    """Images (H, W, 3) in [0, 1] or uint8 side by side, with titles. Returns the figure."""
+    """Images (H, W, 3) in [0, 1] or uint8 side by side, with titles. Returns the figure, closed:
+    a notebook shows it once, as the cell's value (or with ``display``)."""
     fig, axes = plt.subplots(1, len(images), figsize=(size * len(images), size), squeeze=False)
     for ax, img, title in zip(axes[0], images, titles):
         ax.imshow(img)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.tight_layout()
+    plt.close(fig)
     return fig
 
 
 def plot_style_costs(history, alpha, beta, ax=None):
-    """α·J_content, β·J_style and J per step (log scale) from ``stylize``'s history."""
+    """α·J_content, β·J_style and J per step (log scale) from ``stylize``'s history. Draws on ``ax``
+    and returns it, or (ax None) on a new figure and returns that figure, closed (see show_images)."""
+    fig = None
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.2))
+        fig, ax = plt.subplots(figsize=(6, 3.2))
     steps = np.arange(1, len(history["J"]) + 1)
     ax.semilogy(steps, history["J"], label="J = α J_content + β J_style", color="k")
     ax.semilogy(steps, alpha * np.asarray(history["J_content"]), label="α J_content", color="tab:blue")
@@ -34,6 +38,10 @@ def plot_style_costs(history, alpha, beta, ax=None):
     ax.set_ylabel("cost")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    if fig is not None:
+        fig.tight_layout()
+        plt.close(fig)
+        return fig
     return ax
 
 
@@ -41,6 +49,7 @@ def style_explorer(content, style_image, feature_net, size=128, steps=40):
     """Sliders for log10(β/α) (α = 10) and the λ of each style layer, a button that runs
     ``stylize`` at ``size`` px for ``steps`` steps, and an output with the image and its costs."""
     import ipywidgets as widgets
+    from IPython.display import display
 
     from .pt.style_transfer import STYLE_LAYERS, stylize, to_numpy_image
 
@@ -67,7 +76,8 @@ def style_explorer(content, style_image, feature_net, size=128, steps=40):
             axes[0].axis("off")
             plot_style_costs(hist, alpha, beta, ax=axes[1])
             fig.tight_layout()
-            plt.show()
+            plt.close(fig)
+            display(fig)
 
     button.on_click(run)
     return widgets.VBox([ratio, *sliders.values(), button, out])

@@ -15,7 +15,7 @@ def test_show_images_and_cost_curves():
     fig = show_images([np.zeros((8, 8, 3)), np.ones((8, 6, 3), dtype=np.uint8)], ["a", "b"])
     assert len(fig.axes) == 2 and fig.axes[1].get_title() == "b"
     hist = {"J": [10.0, 5.0, 2.0], "J_content": [0.0, 0.2, 0.15], "J_style": [1e-3, 4e-4, 1e-4]}
-    ax = plot_style_costs(hist, 10, 1e4)
+    ax = plot_style_costs(hist, 10, 1e4).axes[0]
     assert len(ax.get_lines()) == 3
     np.testing.assert_allclose(ax.get_lines()[2].get_ydata(), [10.0, 4.0, 1.0])
 
