@@ -39,3 +39,40 @@ def test_explorer_builds_and_runs_on_the_button():
     assert len(sliders) == 6 and button.description == "stylize"
     assert not out.outputs                      # nothing runs until the button is pressed
     button.click()
+
+
+def test_cost_curves_on_a_given_axis():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    hist = {"J": [3.0, 2.0], "J_content": [0.1, 0.1], "J_style": [0.01, 0.005]}
+    assert plot_style_costs(hist, 10, 40, ax=ax) is ax and len(ax.get_lines()) == 3
+    plt.close(fig)
+
+
+def test_explorer_passes_the_sliders_to_stylize(monkeypatch):
+    from cnn_course.pt import style_transfer
+
+    calls = []
+
+    def fake_stylize(content, style, **kw):
+        calls.append(kw)
+        return torch.zeros(1, 3, 8, 8), {"J": [2.0, 1.0], "J_content": [0.1, 0.1], "J_style": [1e-4, 1e-4],
+                                         "seconds": [0.1, 0.2]}
+
+    monkeypatch.setattr(style_transfer, "stylize", fake_stylize)
+    box = style_explorer(np.zeros((8, 8, 3)), np.ones((8, 8, 3)), _Tiny(), size=16, steps=3)
+    ratio, *layers = box.children[:-2]
+    button = box.children[-2]
+    ratio.value = 2.0
+    layers[0].value = 0.0
+    button.click()
+    assert len(calls) == 1
+    kw = calls[0]
+    assert (kw["alpha"], kw["beta"], kw["steps"], kw["size"]) == (10.0, 1000.0, 3, 16)
+    assert list(style_transfer.STYLE_LAYERS)[0] not in kw["layer_weights"]
+    assert len(kw["layer_weights"]) == len(style_transfer.STYLE_LAYERS) - 1
+    for s in layers:
+        s.value = 0.0
+    button.click()
+    assert len(calls) == 1, "no style layer: nothing runs"
