@@ -178,3 +178,14 @@ def test_step_bugs_get_the_same_verdict_locally_and_through_the_judge(name):
     local, judged = local_and_judged("style_torch", "style_step", "style_step", CORRECT, {b.function: b.source})
     assert not local.passed and b.hint in local.evalue, local
     assert (judged.passed, judged.ename, judged.evalue) == (local.passed, local.ename, local.evalue)
+
+
+def test_guard_memory_stops_position_sized_gram_matrices():
+    check.guard_memory(namespace(CORRECT)["layer_style_cost"])
+    for name in ("gram_transposed", "layer_transposed_gram"):
+        b = next(b for b in BUGS if b.name == name)
+        ns = namespace(CORRECT, {b.function: b.source})
+        with pytest.raises(ValueError, match="positions against positions"):
+            check.guard_memory(ns["layer_style_cost"])
+    b = next(b for b in BUGS if b.name == "layer_mixed_unroll")  # wrong, but channel-sized: its test cell says so
+    check.guard_memory(namespace(CORRECT, {b.function: b.source})["layer_style_cost"])

@@ -25,7 +25,7 @@ import numpy as np
 
 from .core import Case, Out, Variant, float_dtypes, run_check
 
-__all__ = ["gram_matrix", "content_cost", "layer_style_cost", "style_cost", "total_cost",
+__all__ = ["gram_matrix", "content_cost", "layer_style_cost", "style_cost", "total_cost", "guard_memory",
            "gram_reference", "layer_style_reference", "content_reference"]
 
 _HIDDEN = 8
@@ -314,3 +314,33 @@ def total_cost(func, hidden=False, seed=0):
                 a, b = (round(float(v), 2) for v in rng.uniform(0.5, 100.0, size=2))
                 cases.append(_total_case(Jc, Js, alpha=a, beta=b))
     run_check("total_cost", func, cases, hidden=hidden)
+
+
+# --------------------------------------------------------------------------- before real activations
+
+def guard_memory(layer_style_cost, limit_mb: float = 8.0) -> None:
+    """Raise a ValueError, before a notebook cell runs the student's ``layer_style_cost`` on real
+    activations, when on small ones (2 channels, 40×50 positions) it allocates more than ``limit_mb``
+    MB: a Gram matrix of the wrong orientation, (n_H·n_W)², takes 32 MB there, and about 1 GB per
+    matrix on a 256-pixel image's first layer — enough to exhaust the grader's memory. A correct
+    function needs a few hundred kB. Prints nothing when it passes."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    a_S, a_G = rng.random((2, 40, 50)), rng.random((2, 40, 50))
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        layer_style_cost(a_S, a_G)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if started:
+            tracemalloc.stop()
+    if peak > limit_mb * 2**20:
+        raise ValueError(
+            f"layer_style_cost allocated {peak / 2**20:.0f} MB on activations of shape (2, 40, 50), where a correct "
+            f"one needs well under 1 MB: it probably builds a matrix of shape (n_H·n_W, n_H·n_W), positions against "
+            f"positions. On real activations that takes gigabytes; fix Exercises 2 and 3 first (their test cells "
+            f"say what is wrong).")
