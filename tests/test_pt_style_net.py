@@ -97,8 +97,8 @@ def test_pretrained_features_on_a_real_photo_match_the_converted_network(feature
 
 
 def test_pretrained_gram_matrices_tell_a_painting_from_a_photo(features):
-    from PIL import Image
-    painting = np.asarray(Image.open("/usr/share/visp-images-data/ViSP-images/Klimt/Klimt.png").convert("RGB"))
+    from cnn_course.data import load_painting
+    painting = load_painting("the_kiss")
     a = prepare_image(painting[: painting.shape[0] // 2], size=96)
     b = prepare_image(painting[painting.shape[0] // 2:], shape=tuple(a.shape[2:]))
     photo = prepare_image(data.astronaut(), shape=tuple(a.shape[2:]))

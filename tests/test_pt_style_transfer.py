@@ -4,19 +4,18 @@ are deterministic under a seed; images are prepared as documented; bad arguments
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from skimage import data
 from torch import nn
 
+from cnn_course.data import load_painting
 from cnn_course.pt import style_transfer as st
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-KLIMT = "/usr/share/visp-images-data/ViSP-images/Klimt/Klimt.png"
 
 
 @pytest.fixture(scope="module")
 def images():
-    return data.chelsea(), np.asarray(Image.open(KLIMT).convert("RGB"))
+    return data.chelsea(), load_painting("the_kiss")
 
 
 @pytest.fixture(scope="module")
