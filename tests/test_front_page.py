@@ -44,15 +44,21 @@ def _notebook(topic: str) -> nbformat.NotebookNode:
 
 def exercises(nb: nbformat.NotebookNode) -> list[tuple[str, int]]:
     """(name, points) of each exercise: every answer cell, named by the first function or
-    class it defines, with the points of the graded cells up to the next answer cell."""
+    class it defines, with the points of its graded cells: those named ``test_<answer's
+    grade_id>[_part]``, else the graded cells up to the next answer cell (two answer cells
+    may come before their two test cells)."""
     found: list[list] = []
+    by_id: dict[str, list] = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
             defs = [n.name for n in ast.parse(cell.source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
             found.append([defs[0] if defs else meta["grade_id"], 0])
+            by_id[meta["grade_id"]] = found[-1]
         if meta.get("grade") and found:
-            found[-1][1] += int(meta.get("points", 0))
+            gid = meta["grade_id"]
+            owners = [a for a in by_id if gid == f"test_{a}" or gid.startswith(f"test_{a}_")]
+            (by_id[max(owners, key=len)] if owners else found[-1])[1] += int(meta.get("points", 0))
     return [tuple(e) for e in found]
 
 
