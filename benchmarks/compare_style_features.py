@@ -34,14 +34,13 @@ from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 from torch import nn  # noqa: E402
 
+from cnn_course.data import load_painting  # noqa: E402
 from cnn_course.pt import style  # noqa: E402
 from cnn_course.pt.mobilenet import load_pretrained_mobilenet_fashion8  # noqa: E402
 from cnn_course.pt.style_net import load_style_features  # noqa: E402
 from cnn_course.pt.style_transfer import (CONTENT_LAYER, STYLE_LAYERS, prepare_image, stylize,  # noqa: E402
                                           to_numpy_image)
 
-STARRY_NIGHT = "/usr/share/doc/opencv-doc/examples/data/starry_night.jpg"
-KLIMT = "/usr/share/visp-images-data/ViSP-images/Klimt/Klimt.png"
 
 
 class RandomVGG(nn.Module):
@@ -119,10 +118,10 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     content = data.astronaut()
-    styles = {"starry": STARRY_NIGHT, "klimt": KLIMT}
+    styles = {"starry": "starry_night", "klimt": "the_kiss"}
     strip = []
     for style_name in args.styles.split(","):
-        painting = np.asarray(Image.open(styles[style_name]).convert("RGB"))
+        painting = load_painting(styles[style_name])
         for option in args.options.split(","):
             make, layers, content_layer = OPTIONS[option]
             net = make()
