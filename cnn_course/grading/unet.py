@@ -77,8 +77,9 @@ def conv_transpose_output_size(func, hidden=False, seed=0):
     """Check ``conv_transpose_output_size(n, f, pad=0, stride=1, output_padding=0)``."""
     __tracebackhide__ = True
     if not hidden:
-        specs = [(2, 3, 1, 2, 1, "the worked example: 2 → 4"), (2, 3, 1, 2, 0, "the same without output_padding: 3"),
-                 (11, 2, 0, 2, 0, "a U-Net up-sampling: 2×2, stride 2 doubles"), (5, 3, 0, 1, 0, "stride 1")]
+        specs = [(11, 2, 0, 2, 0, "a U-Net up-sampling: 2×2, stride 2 doubles"),
+                 (2, 3, 1, 2, 1, "the worked example: 2 → 4"), (2, 3, 1, 2, 0, "the same without output_padding: 3"),
+                 (5, 3, 0, 1, 0, "stride 1")]
         cases = [_size_case(*spec) for spec in specs]
     else:
         rng = np.random.default_rng(seed)
