@@ -144,3 +144,12 @@ def test_torch_checks_judged_like_local(exercise, bug):
     local, judged = local_and_judged("unet_torch", name, exercise, CORRECT, overrides)
     assert local == judged, (local, judged)
     assert local.passed == (bug is None)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_alternative_solutions_pass(exercise):
+    from submissions.unet import ALTERNATIVE
+
+    ns = namespace(CORRECT, ALTERNATIVE)
+    run(ns, exercise)
+    run(ns, exercise, hidden=True, seed=SEED + 1)

@@ -218,3 +218,90 @@ MISBEHAVING: dict[str, tuple[dict[str, str], set[str]]] = {
 
 # The bug whose feedback page the pipeline inspects.
 FEEDBACK_BUG = "convt_overlaps_overwritten"
+
+# A second, self-consistent correct set: a confusion matrix from np.bincount, plain slicing and
+# torch.zeros for crop_or_pad, nn.Sequential and F.relu in the block, a float64 grid cast back.
+ALTERNATIVE: dict[str, str] = {
+    "conv_transpose_output_size": '''\
+def conv_transpose_output_size(n, f, pad=0, stride=1, output_padding=0):
+    full = (n - 1) * stride + f
+    return full - pad - pad + output_padding
+''',
+    "conv_transpose2d_forward": '''\
+import numpy as np
+
+def conv_transpose2d_forward(x, w, b, stride=1, pad=0, output_padding=0):
+    m, C_in, H, W = x.shape
+    C_out, f = w.shape[1], w.shape[2]
+    full_h, full_w = (H - 1) * stride + f, (W - 1) * stride + f
+    grid = np.zeros((m, C_out, full_h + output_padding, full_w + output_padding))
+    for i in range(H):
+        for j in range(W):
+            for c in range(C_in):
+                grid[:, :, i * stride:i * stride + f, j * stride:j * stride + f] += (
+                    x[:, c, i, j][:, None, None, None] * w[c][None])
+    H_out = full_h - 2 * pad + output_padding
+    W_out = full_w - 2 * pad + output_padding
+    out = grid[:, :, pad:pad + H_out, pad:pad + W_out] + b[None, :, None, None]
+    return out.astype(x.dtype)
+''',
+    "per_class_iou": '''\
+import numpy as np
+
+def per_class_iou(pred, target, num_classes):
+    cm = np.bincount(target.ravel() * num_classes + pred.ravel(), minlength=num_classes ** 2)
+    cm = cm.reshape(num_classes, num_classes)
+    tp = np.diag(cm).astype(float)
+    union = cm.sum(axis=0) + cm.sum(axis=1) - tp
+    out = np.full(num_classes, np.nan)
+    ok = union > 0
+    out[ok] = tp[ok] / union[ok]
+    return out
+''',
+    "mean_dice": '''\
+import numpy as np
+
+def mean_dice(pred, target, num_classes, ignore_background=False):
+    n_pred = np.bincount(pred.ravel(), minlength=num_classes)
+    n_true = np.bincount(target.ravel(), minlength=num_classes)
+    n_both = np.bincount(pred[pred == target].ravel(), minlength=num_classes)
+    classes = range(1, num_classes) if ignore_background else range(num_classes)
+    scores = [2 * n_both[k] / (n_pred[k] + n_true[k]) for k in classes if n_pred[k] + n_true[k] > 0]
+    return float(sum(scores) / len(scores)) if scores else float("nan")
+''',
+    "crop_or_pad": '''\
+import torch
+
+def crop_or_pad(skip, like):
+    m, c, h, w = skip.shape
+    H, W = like.shape[-2:]
+    out = torch.zeros(m, c, H, W, dtype=skip.dtype)
+    # source and destination windows per axis
+    def window(have, want):
+        if have >= want:
+            s = (have - want) // 2
+            return slice(s, s + want), slice(0, want)
+        d = (want - have) // 2
+        return slice(0, have), slice(d, d + have)
+    src_h, dst_h = window(h, H)
+    src_w, dst_w = window(w, W)
+    out[:, :, dst_h, dst_w] = skip[:, :, src_h, src_w]
+    return out
+''',
+    "UpBlock": '''\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+class UpBlock(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, out_channels, 2, 2)
+        self.convs = nn.Sequential(nn.Conv2d(2 * out_channels, out_channels, 3, padding=1), nn.ReLU(),
+                                   nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.ReLU())
+
+    def forward(self, x, skip):
+        up = self.up(x)
+        return self.convs(torch.cat((crop_or_pad(skip, up), up), 1))
+''',
+}
