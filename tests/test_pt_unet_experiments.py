@@ -68,3 +68,16 @@ def test_plots_return_figures():
     target = (imgs[:, 0] > 0.5).astype(int)
     fig = plot_segmentations(imgs, target, {"a": target}, ["a"], n=2)
     assert len(fig.axes) == 4
+
+
+def test_widget_redraws_and_explains_impossible_settings(capsys):
+    from cnn_course.plot.unet import transposed_conv_widget
+
+    x = np.array([[2.0, 1.0], [3.0, 2.0]])
+    w = np.array([[1.0, 2.0, 1.0], [2.0, 0.0, 1.0], [0.0, 2.0, 1.0]])
+    widget = transposed_conv_widget(x, w)
+    for stride, pad, op in [(1, 0, 0), (2, 1, 1), (3, 2, 2), (1, 2, 0), (1, 0, 1)]:
+        widget.children[0].value, widget.children[1].value, widget.children[2].value = stride, pad, op
+        widget.update()
+    out = capsys.readouterr().out
+    assert "cuts away everything" in out and "smaller than the stride" in out

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._common import _finish
 
-__all__ = ["plot_contributions", "plot_segmentations"]
+__all__ = ["plot_contributions", "plot_segmentations", "transposed_conv_widget"]
 
 
 def _grid_values(ax, a, title, pad_box=None):
@@ -60,3 +60,33 @@ def plot_segmentations(images, target, predictions, labels, n=4, title: str | No
             if r == 0:
                 ax.set_title("truth (red)" if c == 0 else f"{labels[c - 1]} (yellow)", fontsize=9)
     return _finish(fig, title)
+
+
+def transposed_conv_widget(x, w, n=None):
+    """Sliders for stride (1–3), padding (0–2) and output_padding (0–2) that redraw
+    :func:`plot_contributions` for the one-channel input ``x`` (n, n) and filter ``w`` (f, f);
+    an impossible setting (output_padding ≥ stride, or nothing left after the padding) prints
+    why instead. Returns the ipywidgets ``interactive`` object (display it)."""
+    from ipywidgets import interactive
+    from IPython.display import display
+
+    from ..ref.conv_transpose import conv_transpose2d_contributions
+
+    x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    n, f = x.shape[0], w.shape[0]
+
+    def redraw(stride=2, pad=1, output_padding=1):
+        if output_padding >= stride:
+            print("output_padding must be smaller than the stride: it picks one of the `stride` sizes that a "
+                  "convolution maps to the same output")
+            return
+        n_out = (n - 1) * stride - 2 * pad + f + output_padding
+        if n_out < 1:
+            print(f"({n} - 1)·{stride} - 2·{pad} + {f} + {output_padding} = {n_out}: the padding cuts away everything")
+            return
+        copies = conv_transpose2d_contributions(x, w, stride, pad, output_padding, crop=False)
+        display(plot_contributions(x, copies, window=(pad, pad, n_out, n_out),
+                                   title=f"stride {stride}, padding {pad}, output_padding {output_padding}: "
+                                         f"{n_out}×{n_out}"))
+
+    return interactive(redraw, stride=(1, 3), pad=(0, 2), output_padding=(0, 2))
