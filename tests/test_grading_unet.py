@@ -153,3 +153,15 @@ def test_alternative_solutions_pass(exercise):
     ns = namespace(CORRECT, ALTERNATIVE)
     run(ns, exercise)
     run(ns, exercise, hidden=True, seed=SEED + 1)
+
+
+def test_out_equal_nan_matches_nan_only_when_asked():
+    from cnn_course.grading.core import Out, compare
+
+    want = np.array([0.5, np.nan])
+    assert compare(Out("iou", want, equal_nan=True), want.copy(), np.float64) is None
+    assert compare(Out("iou", want), want.copy(), np.float64)  # default: NaN never matches
+    lines = compare(Out("iou", want, equal_nan=True), np.array([0.5, 0.0]), np.float64)
+    assert lines and "iou[1]: expected nan, got 0" in " ".join(lines), lines
+    assert compare(Out("d", float("nan"), kind="scalar", equal_nan=True), float("nan"), np.float64) is None
+    assert compare(Out("d", 0.5, kind="scalar", equal_nan=True), float("nan"), np.float64)
