@@ -70,6 +70,15 @@ def test_plots_return_figures():
     assert len(fig.axes) == 4
 
 
+def test_axial_view_puts_the_front_at_the_top_and_the_left_on_the_left():
+    from cnn_course.plot.unet import axial_view
+
+    a = np.zeros((2, 5, 6))               # (N, x: left→right, y: back→front), as mri_slices(axis=2)
+    a[:, 0, 5] = 1                        # leftmost, most anterior voxel
+    v = axial_view(a)
+    assert v.shape == (2, 6, 5) and v[0, 0, 0] == 1 and v.sum() == 2
+
+
 def test_widget_redraws_and_explains_impossible_settings(capsys):
     from cnn_course.plot.unet import transposed_conv_widget
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._common import _finish
 
-__all__ = ["plot_contributions", "plot_segmentations", "transposed_conv_widget"]
+__all__ = ["axial_view", "plot_contributions", "plot_segmentations", "transposed_conv_widget"]
 
 
 def _grid_values(ax, a, title, pad_box=None):
@@ -40,14 +40,27 @@ def plot_contributions(x, contributions, window, title: str | None = None):
     return _finish(fig, title)
 
 
-def plot_segmentations(images, target, predictions, labels, n=4, title: str | None = None):
+def axial_view(a):
+    """An axial slice of ``mri_slices(axis=2)`` (rows = x, left→right; columns = y, back→front; the
+    volume is RAS) turned for display: transposed and flipped, so the front of the head (anterior,
+    the nose) is at the top and the patient's left on the left (the neurological convention).
+    Works on (..., H, W) arrays."""
+    return np.flip(np.swapaxes(np.asarray(a), -1, -2), axis=-2)
+
+
+def plot_segmentations(images, target, predictions, labels, n=4, title: str | None = None, upright=True):
     """Rows = ``n`` slices spread over the set; columns = the slice with the true outline (red),
     then one column per prediction (dict label -> (N, H, W) map) with its outline (yellow) and
-    the true one (red). Returns the figure."""
-    images = np.asarray(images)[:, 0]
+    the true one (red). ``upright``: draw the axial slices of ``mri_slices(axis=2)`` the usual way
+    up (:func:`axial_view`: front at the top, left on the left). Returns the figure."""
+    view = axial_view if upright else np.asarray
+    images = view(np.asarray(images)[:, 0])
+    target = view(target)
+    predictions = {k: view(v) for k, v in predictions.items()}
     idx = np.linspace(0, len(images) - 1, n).round().astype(int)
     cols = 1 + len(predictions)
-    fig, axes = plt.subplots(n, cols, figsize=(2.6 * cols, 2.3 * n), squeeze=False)
+    H, W = images.shape[1:]
+    fig, axes = plt.subplots(n, cols, figsize=(2.2 * cols, 2.2 * n * H / W + 0.4), squeeze=False)
     for r, k in enumerate(idx):
         for c in range(cols):
             ax = axes[r, c]
