@@ -37,6 +37,8 @@ class Out:
     a hint shown when that entry has the wrong type or shape; ``parts`` names the entries of
     each tuple in a "list" (e.g. ``("X_b", "y_b")``) for the messages. ``dtype`` (kind
     "array"): the exact dtype the result must have, e.g. the inputs' float32 (None: any float).
+    ``equal_nan`` (kinds "array" and "scalar"): a NaN expected is matched by a NaN got (a
+    score that is undefined, such as a 0/0 IoU).
     """
 
     name: str
@@ -46,6 +48,7 @@ class Out:
     hints: dict = field(default_factory=dict)
     parts: tuple = ()
     dtype: Any = None
+    equal_nan: bool = False
 
 
 
@@ -134,7 +137,7 @@ def compare(out: Out, got, dtype) -> list[str] | None:
             return [f"{name} must be a float, got {type(got).__name__}."]
         if isinstance(got, numbers.Integral):
             return [f"{name} must be a float, got the integer {got!r}."]
-        if not _close(np.asarray(got), np.asarray(exp), dtype):
+        if not _close(np.asarray(got), np.asarray(exp), dtype, equal_nan=out.equal_nan):
             return [f"{name} is wrong: expected {_fmt(exp)}, got {_fmt(got)} "
                     f"(difference {_fmt(abs(float(got) - float(exp)))})."]
         return None
@@ -170,7 +173,7 @@ def compare(out: Out, got, dtype) -> list[str] | None:
                 "Hint: np.zeros(shape) and float64 constants or arrays mixed in (np.float64(...), .astype(float)) "
                 "turn a float32 computation into float64; use np.zeros(shape, dtype=x.dtype) or stay with x's "
                 "own arrays."]
-    bad = ~_close(got, exp, dtype)
+    bad = ~_close(got, exp, dtype, equal_nan=out.equal_nan)
     if bad.any():
         return _value_lines(name, got, exp, bad)
     return None
