@@ -454,7 +454,7 @@ def _nms_case(boxes, scores, th, labels=None, note=""):
     expected = nms_reference(boxes, scores, th, labels)
 
     def variants():
-        found = [(NOT_SORTED, dict(order="input")), (GE_NMS, dict(ge=True)), (INDEX_ORDER, dict(out="sorted")),
+        found = [(INDEX_ORDER, dict(out="sorted")), (NOT_SORTED, dict(order="input")), (GE_NMS, dict(ge=True)),
                  (BY_ALL, dict(by="all")), (LE_NMS, dict(flip=True))]
         if labels is not None:
             found.append((ACROSS, dict(classes=False)))
@@ -493,12 +493,12 @@ def nms(func, hidden=False, seed=0):
         rng = np.random.default_rng(seed)
         chain = np.array([[0, 0, 10, 10], [4, 0, 14, 10], [8, 0, 18, 10]], float)  # IoU(0,1) = IoU(1,2) = 0.43, (0,2) = 0.11
         tie = np.array([[0, 0, 3, 1], [1, 0, 4, 1]], float)  # IoU exactly 0.5
-        cases = [_nms_case(tie, np.array([0.9, 0.8]), 0.5, note="IoU exactly equal to the threshold 0.5: both stay"),
+        cases = [_nms_case(five[::-1].copy(), sc[::-1].copy(), 0.5, note="input in reverse order"),
+                 _nms_case(tie, np.array([0.9, 0.8]), 0.5, note="IoU exactly equal to the threshold 0.5: both stay"),
                  _nms_case(chain, np.array([0.9, 0.8, 0.7]), 0.4,
                            note="a chain: box 1 is suppressed by box 0, so it cannot suppress box 2"),
                  _nms_case(five, sc, 0.5, labels=np.array([0, 1, 0, 0, 1]),
                            note="per class: boxes of different classes never suppress each other"),
-                 _nms_case(five[::-1].copy(), sc[::-1].copy(), 0.5, note="input in reverse order"),
                  _nms_case(np.zeros((0, 4)), np.zeros(0), 0.5, note="no boxes: an empty integer array")]
         for n, th, C in ((12, 0.5, None), (20, 0.3, None), (15, 0.5, 3), (30, 0.45, 2)):
             b, s, l = _cluster_boxes(rng, n, C or 1)
