@@ -17,7 +17,7 @@ import pytest
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import detection_yolo as check
 from submissions import namespace
-from submissions.detection_yolo import BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
+from submissions.detection_yolo import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
 EXERCISES = list(CORRECT)
 SEED = 8091
@@ -54,6 +54,13 @@ def test_correct_solution_passes_visible_and_hidden(correct_ns, exercise):
         hidden = run(correct_ns, exercise, hidden=True, seed=seed)
         assert hidden == f"✓ {exercise}: {CHECKS[exercise][1]} hidden cases passed\n", hidden
     assert sys.getprofile() is None, "the profile hook was left installed"
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_alternative_solutions_pass(exercise):
+    ns = namespace(CORRECT, ALTERNATIVE)
+    run(ns, exercise)
+    run(ns, exercise, hidden=True, seed=SEED + 1)
 
 
 def _fails(ns, exercise, hidden) -> CheckFailed | None:

@@ -199,10 +199,10 @@ BUGS: list[Bug] = [
                                            "return np.sort(np.array(keep, dtype=np.int64))"),
         _N, "index order"),
     Bug("nms_calls_library", "nms",
-        "from cnn_course.ref.boxes import batched_nms, nms as lib_nms\n\n"
+        "from cnn_course.ref import boxes as library\n\n"
         "def nms(boxes, scores, iou_threshold, labels=None):\n"
-        "    if labels is None:\n        return lib_nms(boxes, scores, iou_threshold)\n"
-        "    return batched_nms(boxes, scores, labels, iou_threshold)\n",
+        "    if labels is None:\n        return library.nms(boxes, scores, iou_threshold)\n"
+        "    return library.batched_nms(boxes, scores, labels, iou_threshold)\n",
         _N, "cnn_course.ref"),
     # ------------------------------------------------------------------ average_precision
     Bug("ap_no_envelope", "average_precision",
@@ -248,3 +248,102 @@ MISBEHAVING: dict[str, tuple[dict[str, str], set[str]]] = {
 
 # The bug whose feedback page the pipeline inspects.
 FEEDBACK_BUG = "nms_across_classes"
+
+# A second, self-consistent correct set: loops, a suppression mask, math.floor, a searchsorted-free AP.
+ALTERNATIVE: dict[str, str] = {
+    "iou": '''\
+import numpy as np
+
+def iou(boxes1, boxes2):
+    out = np.zeros((len(boxes1), len(boxes2)))
+    for i, (ax1, ay1, ax2, ay2) in enumerate(boxes1):
+        for j, (bx1, by1, bx2, by2) in enumerate(boxes2):
+            w = max(0.0, min(ax2, bx2) - max(ax1, bx1))
+            h = max(0.0, min(ay2, by2) - max(ay1, by1))
+            inter = w * h
+            union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+            out[i, j] = inter / union if union > 0 else 0.0
+    return out
+''',
+    "yolo_target": '''\
+import math
+import numpy as np
+
+def yolo_target(boxes, labels, image_size, grid_size, num_classes):
+    H, W = image_size
+    S = grid_size
+    target = np.zeros((S, S, 5 + num_classes))
+    cell_h, cell_w = H / S, W / S
+    for box, label in zip(boxes, labels):
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        col = min(math.floor(cx / cell_w), S - 1)
+        row = min(math.floor(cy / cell_h), S - 1)
+        target[row, col, 0] = 1
+        target[row, col, 1] = cx / cell_w - col
+        target[row, col, 2] = cy / cell_h - row
+        target[row, col, 3] = (box[3] - box[1]) / H
+        target[row, col, 4] = (box[2] - box[0]) / W
+        target[row, col, 5 + label] = 1
+    return target
+''',
+    "decode_boxes": '''\
+import numpy as np
+
+def decode_boxes(pred, image_size):
+    H, W = image_size
+    S = pred.shape[0]
+    out = np.zeros((S, S, 4))
+    for r in range(S):
+        for c in range(S):
+            _, bx, by, bh, bw = pred[r, c, :5]
+            cx, cy = (c + bx) * W / S, (r + by) * H / S
+            out[r, c] = (cx - bw * W / 2, cy - bh * H / 2, cx + bw * W / 2, cy + bh * H / 2)
+    return out
+''',
+    "filter_boxes": '''\
+import numpy as np
+
+def filter_boxes(pc, class_probs, boxes, threshold):
+    box_scores = pc[:, None] * class_probs
+    labels = np.argmax(box_scores, axis=-1)
+    scores = np.max(box_scores, axis=-1)
+    mask = scores > threshold
+    return boxes[mask], scores[mask], labels[mask]
+''',
+    "nms": '''\
+import numpy as np
+
+def nms(boxes, scores, iou_threshold, labels=None):
+    order = np.argsort(-scores, kind="stable")
+    alive = np.ones(len(boxes), dtype=bool)
+    keep = []
+    for i in order:
+        if not alive[i]:
+            continue
+        keep.append(i)
+        same = np.ones(len(boxes), dtype=bool) if labels is None else labels == labels[i]
+        overlap = iou(boxes[i:i + 1], boxes)[0] > iou_threshold
+        alive &= ~(overlap & same)
+    return np.array(keep, dtype=int)
+''',
+    "average_precision": '''\
+import numpy as np
+
+def average_precision(scores, is_tp, n_gt):
+    order = sorted(range(len(scores)), key=lambda k: -scores[k])
+    tp = fp = 0
+    recall, precision = [], []
+    for k in order:
+        if is_tp[k]:
+            tp += 1
+        else:
+            fp += 1
+        recall.append(tp / n_gt)
+        precision.append(tp / (tp + fp))
+    total = 0.0
+    for r in np.linspace(0, 1, 101):
+        reached = [p for rec, p in zip(recall, precision) if rec >= r]
+        total += max(reached) if reached else 0.0
+    return total / 101
+''',
+}
