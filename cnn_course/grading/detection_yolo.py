@@ -85,8 +85,8 @@ def _iou_case(b1, b2, note=""):
     expected = iou_reference(b1, b2)
 
     def variants():
-        found = [(NO_CLAMP, dict(clamp=False)), (NO_SUBTRACT, dict(subtract=False)), (XXYY, dict(layout="xxyy")),
-                 (XY_MIXED, dict(layout="mixed")), (CENTRE_SIZE, dict(layout="cwh")), (PLUS_ONE, dict(plus=1.0))]
+        found = [(NO_CLAMP, dict(clamp=False)), (NO_SUBTRACT, dict(subtract=False)), (XY_MIXED, dict(layout="mixed")),
+                 (XXYY, dict(layout="xxyy")), (CENTRE_SIZE, dict(layout="cwh")), (PLUS_ONE, dict(plus=1.0))]
         return [Variant(h, {"iou": iou_reference(b1, b2, **kw)}) for h, kw in found]
 
     def inspect(got):
