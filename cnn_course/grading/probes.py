@@ -162,7 +162,8 @@ def new(name: str, *args, **kwargs):
     """An instance of the torch class ``name`` ("torch.nn.Linear", "torch.optim.SGD",
     "torch.optim.lr_scheduler.StepLR", ...; only ``torch.nn`` and ``torch.optim`` classes)
     built from ``args`` / ``kwargs``; an argument that is a module where the class wants
-    parameters (an optimizer) is replaced by the module's parameters."""
+    parameters (an optimizer) is replaced by the module's parameters, and a dict as the only
+    argument of ``torch.nn.Sequential`` names its children (as an ``OrderedDict`` would)."""
     torch = _torch()
     if not isinstance(name, str) or not name.startswith(_BUILDABLE):
         raise ValueError(f"only torch.nn and torch.optim classes can be built, not {name!r}")
@@ -173,6 +174,10 @@ def new(name: str, *args, **kwargs):
         raise ValueError(f"{name} is not a class")
     if issubclass(obj, torch.optim.Optimizer) and args and isinstance(args[0], torch.nn.Module):
         args = (args[0].parameters(), *args[1:])
+    if obj is torch.nn.Sequential and len(args) == 1 and isinstance(args[0], dict):
+        from collections import OrderedDict  # named children: nn.Sequential({"features": ..., "head": ...})
+
+        args = (OrderedDict(args[0]),)
     return obj(*args, **kwargs)
 
 
