@@ -16,6 +16,7 @@ import pytest
 
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import detection_yolo as check
+from cnn_course.grading import detection_yolo_torch as torch_check
 from submissions import namespace
 from submissions.detection_yolo import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
@@ -28,9 +29,10 @@ CHECKS = {
     "decode_boxes": (check.decode_boxes, 4),
     "filter_boxes": (check.filter_boxes, 6),
     "nms": (check.nms, 9),
+    "yolo_loss": (torch_check.yolo_loss, 4),
     "average_precision": (check.average_precision, 8),
 }
-CHEATS = {"iou_calls_library", "nms_calls_library"}
+CHEATS = {"iou_calls_library", "nms_calls_library", "loss_calls_library"}
 
 
 def run(ns, exercise, **kw):
@@ -111,7 +113,8 @@ def test_the_issue_s_mistakes_are_in_the_catalog():
                    "nms_not_sorted", "nms_across_classes", "nms_ge",  # NMS order, classes, >= vs >
                    "ap_no_envelope", "ap_recall_over_detections",     # AP envelope, recall over detections
                    "target_border_left", "target_round_cell", "target_no_edge_cap",  # wrong cell at a border
-                   "target_sizes_in_cells"):                          # sizes relative to the cell
+                   "target_sizes_in_cells",                           # sizes relative to the cell
+                   "loss_noobj_everywhere", "loss_no_sqrt"):          # YOLO loss: no-object term, √ of the sizes
         assert wanted in names, wanted
 
 
@@ -189,3 +192,16 @@ def test_the_notebook_s_test_cells_give_the_same_verdicts_through_the_judge():
         result = run_test_cell(head + cells[cell], link, timeout=120)
         assert not result.passed
         assert (b.hint if not name.endswith("library") else "earns no points") in result.evalue, result.evalue
+
+
+def test_loss_reference_agrees_with_the_library():
+    torch = pytest.importorskip("torch")
+    from cnn_course.pt.yolo import yolo_loss
+
+    rng = np.random.default_rng(5)
+    for n, S, B, C, k in ((1, 2, 1, 2, 1), (2, 3, 2, 3, 3), (3, 4, 3, 4, 5), (2, 8, 3, 4, 6)):
+        raw, target, anchors = torch_check.random_batch(rng, n, S, B, C, k)
+        for lambdas in ((5.0, 0.5), (2.0, 0.25)):
+            lib = yolo_loss(*(torch.tensor(a, dtype=torch.float64) for a in (raw, target)), C,
+                            torch.tensor(anchors, dtype=torch.float64), *lambdas)
+            assert abs(torch_check.loss_reference(raw, target, anchors, *lambdas) - float(lib)) < 1e-9

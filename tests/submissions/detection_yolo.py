@@ -12,9 +12,11 @@ Exercise -> check -> test cell:
     decode_boxes       detection_yolo.decode_boxes        test_decode_boxes
     filter_boxes       detection_yolo.filter_boxes        test_filter_boxes
     nms                detection_yolo.nms                 test_nms
+    yolo_loss          detection_yolo_torch.yolo_loss     test_yolo_loss
     average_precision  detection_yolo.average_precision   test_average_precision
 
-None may use the course library, torch or SciPy.
+None may use the course library (cnn_course.ref / cnn_course.pt) or SciPy; only yolo_loss
+uses torch (torch.nn / torch.optim allowed, as in every PyTorch exercise).
 '''
 
 from __future__ import annotations
@@ -89,6 +91,26 @@ def nms(boxes, scores, iou_threshold, labels=None):
         order = [int(j) for j, drop in zip(rest, over) if not drop]
     return np.array(keep, dtype=np.int64)
 ''',
+    "yolo_loss": '''\
+import torch
+
+def yolo_loss(raw, target, anchors, lambda_coord=5.0, lambda_noobj=0.5):
+    N = raw.shape[0]
+    B = anchors.shape[0]
+    t = raw.reshape(*raw.shape[:-1], B, -1)
+    y = target.reshape(t.shape)
+    obj = y[..., 0]
+    noobj = 1 - obj
+    pc = torch.sigmoid(t[..., 0])
+    bxy = torch.sigmoid(t[..., 1:3])
+    bhw = anchors * torch.exp(t[..., 3:5])
+    probs = torch.softmax(t[..., 5:], dim=-1)
+    coord = ((bxy - y[..., 1:3]) ** 2).sum(-1) + ((torch.sqrt(bhw) - torch.sqrt(y[..., 3:5])) ** 2).sum(-1)
+    classes = ((probs - y[..., 5:]) ** 2).sum(-1)
+    loss = (lambda_coord * (obj * coord).sum() + (obj * (pc - 1) ** 2).sum()
+            + lambda_noobj * (noobj * pc ** 2).sum() + (obj * classes).sum())
+    return loss / N
+''',
     "average_precision": '''\
 import numpy as np
 
@@ -116,6 +138,7 @@ _D = frozenset({"decode_boxes"})
 _F = frozenset({"filter_boxes"})
 _N = frozenset({"nms"})
 _AP = frozenset({"average_precision"})
+_L = frozenset({"yolo_loss"})
 
 BUGS: list[Bug] = [
     # ------------------------------------------------------------------ iou
@@ -204,6 +227,30 @@ BUGS: list[Bug] = [
         "    if labels is None:\n        return library.nms(boxes, scores, iou_threshold)\n"
         "    return library.batched_nms(boxes, scores, labels, iou_threshold)\n",
         _N, "cnn_course.ref"),
+    # ------------------------------------------------------------------ yolo_loss (PyTorch)
+    Bug("loss_noobj_everywhere", "yolo_loss",
+        _replace("yolo_loss", "lambda_noobj * (noobj * pc ** 2).sum()", "lambda_noobj * (pc ** 2).sum()"),
+        _L, "runs over every slot, the responsible ones included"),
+    Bug("loss_no_sqrt", "yolo_loss",
+        _replace("yolo_loss", "((torch.sqrt(bhw) - torch.sqrt(y[..., 3:5])) ** 2)", "((bhw - y[..., 3:5]) ** 2)"),
+        _L, "square roots"),
+    Bug("loss_no_anchor", "yolo_loss", _replace("yolo_loss", "bhw = anchors * torch.exp(t[..., 3:5])",
+                                                "bhw = torch.exp(t[..., 3:5])"),
+        _L, "ignore the anchors"),
+    Bug("loss_sigmoid_classes", "yolo_loss", _replace("yolo_loss", "probs = torch.softmax(t[..., 5:], dim=-1)",
+                                                      "probs = torch.sigmoid(t[..., 5:])"),
+        _L, "softmax over the C"),
+    Bug("loss_class_everywhere", "yolo_loss", _replace("yolo_loss", "(obj * classes).sum()", "classes.sum()"),
+        _L, "class term runs over every slot"),
+    Bug("loss_no_mean", "yolo_loss", _replace("yolo_loss", "return loss / N", "return loss"), _L, "divide by N"),
+    Bug("loss_returns_float", "yolo_loss", _replace("yolo_loss", "return loss / N", "return (loss / N).item()"),
+        _L, "loss.backward()"),
+    Bug("loss_calls_library", "yolo_loss",
+        "from cnn_course.pt import yolo as library\n\n"
+        "def yolo_loss(raw, target, anchors, lambda_coord=5.0, lambda_noobj=0.5):\n"
+        "    C = raw.shape[-1] // anchors.shape[0] - 5\n"
+        "    return library.yolo_loss(raw, target, C, anchors, lambda_coord, lambda_noobj)\n",
+        _L, "cnn_course.pt"),
     # ------------------------------------------------------------------ average_precision
     Bug("ap_no_envelope", "average_precision",
         _replace("average_precision", "envelope = np.maximum.accumulate(precision[::-1])[::-1]", "envelope = precision"),
@@ -234,7 +281,7 @@ PIPELINE_BUGS: list[str] = [
     "nms_ge",
     "ap_no_envelope",
     "ap_recall_over_detections",
-    "decode_no_offset",
+    "loss_noobj_everywhere",
 ]
 
 # name -> ({answer cell grade_id: source}, the test cells that must score 0); the rest keeps full marks.
