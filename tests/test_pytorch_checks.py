@@ -223,6 +223,21 @@ def test_probes_build_only_torch_classes():
         probes.attribute(opt, "__class__")
 
 
+def test_call_backward_returns_the_gradients_of_the_arguments_that_require_them():
+    x = probes.tensor(np.array([1.0, -2.0, 3.0]), "float64", True)
+    w = probes.tensor(np.array([2.0, 0.5, -1.0]), "float64")
+    value, kind, grads = probes.call_backward(lambda a, b: (a * a * b).sum(), x, w)
+    assert kind == "Tensor" and value == pytest.approx(2.0 + 2.0 - 9.0)
+    np.testing.assert_allclose(grads[0], 2 * np.array([1.0, -2.0, 3.0]) * np.array([2.0, 0.5, -1.0]))
+    assert len(grads) == 1
+    # called twice: the gradient is the second call's, not accumulated
+    np.testing.assert_allclose(probes.call_backward(lambda a: (a * a).sum(), x)[2][0], [2.0, -4.0, 6.0])
+    # a detached result or a float reaches no argument: None, and nothing raises
+    assert probes.call_backward(lambda a: torch.tensor(float((a * a).sum())), x)[2] == [None]
+    value, kind, grads = probes.call_backward(lambda a: float((a * a).sum()), x)
+    assert (kind, grads) == ("float", [None])
+
+
 def test_probes_report_and_load_modules():
     bn = torch.nn.BatchNorm1d(3)
     info = probes.summary(bn)

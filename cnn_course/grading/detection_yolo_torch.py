@@ -11,8 +11,9 @@ sigmoid; bh, bw = anchor·exp; class probabilities = softmax over the C outputs)
 
 (obj: the slots whose target pc is 1; noobj: the others). Judged by behaviour through the probes
 (:mod:`.probes`): the student's function is called on tensors built in its own kernel; the result
-must be a tensor (so that ``loss.backward()`` can train a network with it) whose value matches a
-reference computed here in float64. The known mistakes (the no-object term on every slot, sizes
+must be a tensor (so that ``loss.backward()`` can train a network with it) whose value and whose
+gradient with respect to ``raw`` (the probe ``call_backward``) match a reference computed here in
+float64. The known mistakes (the no-object term on every slot, sizes
 without the square root, anchors forgotten, no softmax, the class term on every slot, no division
 by N, λ_coord left out) are the same reference with one thing changed, so that a message can
 name them. torch is imported only when a check runs.
@@ -26,7 +27,7 @@ from .core import TORCH_FORBIDDEN, Case, Out, Variant, forbids, run_check
 from .probes import kernel
 from .pytorch import own_work
 
-__all__ = ["yolo_loss", "loss_reference", "random_batch"]
+__all__ = ["yolo_loss", "loss_reference", "loss_gradient", "random_batch"]
 
 FORMULA = ("activate each slot (pc, bx, by = sigmoid; bh, bw = anchor·exp(t); class probabilities = softmax over the "
            "C outputs), then L = (1/N)·[λ_coord·Σ_obj((bx-x)² + (by-y)² + (√bh-√h)² + (√bw-√w)²) + Σ_obj (pc-1)² "
@@ -54,8 +55,14 @@ NO_LAMBDA_COORD = "your box term has no weight: multiply it by lambda_coord (5 b
 NO_LAMBDA_NOOBJ = "your no-object term has no weight: multiply it by lambda_noobj (0.5 by default)."
 LAMBDA_FIXED = ("your loss ignores the lambda_coord / lambda_noobj arguments: use the values passed in (5 and 0.5 "
                 "are only the defaults).")
+DETACHED = ("no gradient reaches raw through your loss: it must be computed from raw with torch operations only "
+            "(no .item(), .detach(), .numpy(), torch.no_grad() or torch.tensor(...) of a computed value), so that "
+            "loss.backward() can train the network.")
 NOT_TENSOR = ("return the loss as a torch tensor (a 0-dimensional one), not a Python float or a NumPy value: "
               "training calls loss.backward() on it, which .item() or .numpy() would make impossible.")
+
+
+GRAD = "d loss / d raw (after loss.backward())"
 
 
 def _torch():
@@ -90,6 +97,24 @@ def loss_reference(raw, target, anchors, lambda_coord=5.0, lambda_noobj=0.5, *, 
     return float(loss / N if mean else loss)
 
 
+def loss_gradient(raw, target, anchors, lambda_coord=5.0, lambda_noobj=0.5):
+    """d loss / d raw of :func:`loss_reference` (no mistake), float64, by autograd."""
+    torch = _torch()
+    r = torch.tensor(np.asarray(raw, np.float64), requires_grad=True)
+    a = torch.as_tensor(np.asarray(anchors, np.float64))
+    B = a.shape[0]
+    t = r.reshape(*r.shape[:-1], B, -1)
+    y = torch.as_tensor(np.asarray(target, np.float64)).reshape(t.shape)
+    obj = y[..., 0]
+    pc, bxy, bhw = torch.sigmoid(t[..., 0]), torch.sigmoid(t[..., 1:3]), a * torch.exp(t[..., 3:5])
+    coord = ((bxy - y[..., 1:3]) ** 2 + (torch.sqrt(bhw) - torch.sqrt(y[..., 3:5])) ** 2).sum(-1)
+    cls = ((torch.softmax(t[..., 5:], dim=-1) - y[..., 5:]) ** 2).sum(-1)
+    loss = (lambda_coord * (obj * coord).sum() + (obj * (pc - 1) ** 2).sum()
+            + lambda_noobj * ((1 - obj) * pc**2).sum() + (obj * cls).sum()) / r.shape[0]
+    loss.backward()
+    return r.grad.numpy()
+
+
 def random_batch(rng, n, S, B, C, objects):
     """raw (N, S, S, B*(5+C)) float32 and a target of the same shape with ``objects`` object
     slots per image (random cells and anchors, sizes in [0.05, 0.7]), anchors (B, 2)."""
@@ -108,9 +133,9 @@ def random_batch(rng, n, S, B, C, objects):
 
 def _run(fn, raw, target, anchors, lambdas):
     k = kernel(fn)
-    args = (k.tensor(raw, "float32"), k.tensor(target, "float32"), k.tensor(anchors, "float32"))
-    value, type_name = k.call(fn, *args, **lambdas)
-    return type_name, value
+    args = (k.tensor(raw, "float32", True), k.tensor(target, "float32"), k.tensor(anchors, "float32"))
+    value, type_name, grads = k.call_backward(fn, *args, **lambdas)
+    return type_name, value, grads[0]
 
 
 def _case(raw, target, anchors, lambdas, note):
@@ -138,6 +163,8 @@ def _case(raw, target, anchors, lambdas, note):
     def inspect(got):
         if got.get("type of the result") in ("float", "float32", "float64", "ndarray", "int"):
             return NOT_TENSOR
+        if got.get("type of the result") == "Tensor" and got.get(GRAD) is None:
+            return DETACHED
         return None
 
     shown = "".join(f", {k}={v}" for k, v in lambdas.items())
@@ -145,7 +172,8 @@ def _case(raw, target, anchors, lambdas, note):
         args=[], dtype=np.float32, note=note, tol=(1e-4, 1e-5),
         describe=f"raw and target of shape {raw.shape} (N={n}, S={S}, B={B}, C={C}), anchors {np.round(anchors, 3).tolist()}"
                  f"{shown}, {int(target.reshape(n, S, S, B, -1)[..., 0].sum())} object slots",
-        outputs=[Out("type of the result", "Tensor", kind="exact"), Out("loss", np.float64(expected), "scalar")],
+        outputs=[Out("type of the result", "Tensor", kind="exact"), Out("loss", np.float64(expected), "scalar"),
+                 Out(GRAD, loss_gradient(raw, target, anchors, **lambdas).astype(np.float32))],
         call=lambda fn, _values: _run(fn, raw, target, anchors, lambdas),
         variants=variants, inspect=inspect, hint=FORMULA,
     )

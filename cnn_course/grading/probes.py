@@ -203,6 +203,25 @@ def call(func, *args, **kwargs) -> tuple:
 
 
 @probe
+def call_backward(func, *args, **kwargs) -> tuple:
+    """``func(*args, **kwargs)`` (the student's loss, handed torch tensors), then
+    ``result.backward()``: returns ``(result as NumPy, the result's type name, [the .grad of
+    each tensor argument that requires grad, or None where no gradient reached it])``. When the
+    result is not a tensor connected to those arguments (a float, a detached tensor) nothing
+    is back-propagated and every gradient is None, which a check reports."""
+    torch = _torch()
+    for a in args:
+        if isinstance(a, torch.Tensor) and a.requires_grad:
+            a.grad = None
+    result = func(*args, **kwargs)
+    if isinstance(result, torch.Tensor) and result.requires_grad and result.numel() == 1:
+        result.backward()
+    grads = [to_numpy(a.grad) if a.grad is not None else None
+             for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
+    return to_numpy(result), type(result).__name__, grads
+
+
+@probe
 def attribute(obj, name: str):
     """The attribute ``name`` of ``obj`` (a number, an array, or a handle), for reading a
     plain setting such as an optimizer's ``param_groups[0]["lr"]``: dotted and indexed

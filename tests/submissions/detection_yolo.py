@@ -245,6 +245,8 @@ BUGS: list[Bug] = [
     Bug("loss_no_mean", "yolo_loss", _replace("yolo_loss", "return loss / N", "return loss"), _L, "divide by N"),
     Bug("loss_returns_float", "yolo_loss", _replace("yolo_loss", "return loss / N", "return (loss / N).item()"),
         _L, "loss.backward()"),
+    Bug("loss_detached", "yolo_loss", _replace("yolo_loss", "return loss / N", "return torch.tensor((loss / N).item())"),
+        _L, "no gradient reaches raw"),
     Bug("loss_calls_library", "yolo_loss",
         "from cnn_course.pt import yolo as library\n\n"
         "def yolo_loss(raw, target, anchors, lambda_coord=5.0, lambda_noobj=0.5):\n"
