@@ -84,6 +84,8 @@ def _loss_case(a, p, n, alpha, note=""):
 
     def variants():
         found = []
+        if triplet_reference(a, p, n, alpha, max_outside=True) == triplet_reference(a, p, n, alpha, axis=None):
+            found.append(Variant(f"{MAX_OUTSIDE} Or: {NO_AXIS}", {"loss": triplet_reference(a, p, n, alpha, axis=None)}))
         for hint, kw in known:
             if kw.get("axis") == 0 and a.shape[0] != a.shape[1]:
                 continue  # a (d,) vector of "distances": not a single number, told by the shape message
@@ -102,8 +104,8 @@ def _loss_case(a, p, n, alpha, note=""):
 def _mixed_triplets(rng, m, d, dtype, alpha):
     """m triplets with some hinges positive and some zero (so the max's place matters)."""
     a = rng.standard_normal((m, d))
-    p = a + rng.standard_normal((m, d)) * rng.uniform(0.1, 0.6, size=(m, 1))
-    n = a + rng.standard_normal((m, d)) * rng.uniform(0.1, 0.9, size=(m, 1))
+    p = a + rng.standard_normal((m, d)) * rng.uniform(0.1, 0.9, size=(m, 1))
+    n = a + rng.standard_normal((m, d)) * rng.uniform(0.1, 0.6, size=(m, 1))
     return a.astype(dtype), p.astype(dtype), n.astype(dtype)
 
 
