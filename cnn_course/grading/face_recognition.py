@@ -34,6 +34,33 @@ from .core import FORBIDDEN, Case, Out, Variant, describe, forbids, run_check
 __all__ = ["triplet_loss", "pairwise_distances", "verify", "who_is_it", "hardest_triplets", "threshold_for_far",
            "triplet_reference", "hardest_reference", "far_threshold_reference"]
 
+def _merged(found: list[Variant]) -> list[Variant]:
+    """Known mistakes that give the same value on a case are told together ("... Or: ..."):
+    the first match would otherwise name only one of them."""
+    out: list[Variant] = []
+    for v in found:
+        for w in out:
+            if w.values.keys() == v.values.keys() and all(
+                    _same_value(w.values[k], v.values[k]) for k in v.values) and v.hint not in w.hint:
+                w.hint = f"{w.hint} Or: {v.hint}"
+                break
+        else:
+            out.append(Variant(v.hint, dict(v.values)))
+    return out
+
+
+def _same_value(a, b) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b)
+                and all(_same_value(x, y) for x, y in zip(a, b)))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and bool(np.array_equal(a, b))
+    if a is None or b is None or isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return bool(a == b or (np.isnan(a) and np.isnan(b))) if isinstance(a, float) and isinstance(b, float) else a == b
+
+
 # --------------------------------------------------------------------------- the triplet loss
 
 LOSS_RECIPE = ("J = Σ_i max(‖a_i − p_i‖² − ‖a_i − n_i‖² + α, 0): per triplet i, the squared distances summed over "
@@ -259,10 +286,11 @@ def _who_case(e, db, tau, note=""):
             vd, vwho = _who_reference(e, db, tau, **kw)
             found.append(Variant(hint, {"identity": vwho}))
             found.append(Variant(hint, {"min_distance": vd}))
-        return found
+        return _merged(found)
 
     return Case(args=[("embedding", e), ("database", db), ("threshold", tau)],
-                outputs=[Out("min_distance", d, kind="scalar"), Out("identity", who, kind="exact")],
+                outputs=[Out("identity", who, kind="exact"), Out("min_distance", d, kind="scalar")],
+                returns=("min_distance", "identity"),
                 note=note, dtype=e.dtype,
                 describe=f"embedding.shape={e.shape}, database {{{', '.join(map(repr, db))}}}, threshold={tau:g}",
                 variants=variants, hint=WHO_RECIPE)
@@ -368,7 +396,7 @@ def _hard_case(emb, labels, note=""):
                          (HARD_SELF, dict(self_pos=True)), (HARD_NO_SKIP, dict(no_skip=True))):
             v = hardest_reference(emb, labels, **kw)
             found += [Variant(hint, {name: val}) for name, val in zip(names, v)]
-        return found
+        return _merged(found)
 
     return Case(args=[("embeddings", emb), ("labels", labels)],
                 outputs=[Out(name, v, kind="ints") for name, v in zip(names, (a, p, n))], dtype=emb.dtype,
@@ -437,7 +465,7 @@ def _far_case(d, same, target, note=""):
         for hint, kw in ((FAR_ALL_PAIRS, dict(all_pairs=True)), (FAR_SMALLEST, dict(smallest=True)),
                          (FAR_STRICT, dict(strict=True)), (FAR_SAME, dict(on_same=True))):
             found.append(Variant(hint, {"threshold": far_threshold_reference(d, same, target, **kw)}))
-        return found
+        return _merged(found)
 
     def inspect(got):
         t = got.get("threshold")

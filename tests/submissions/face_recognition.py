@@ -147,6 +147,15 @@ BUGS: list[Bug] = [
     Bug("dist_transposed", "pairwise_distances",
         _replace("pairwise_distances", "return np.sum(diff ** 2, axis=-1)", "return np.sum(diff ** 2, axis=-1).T"),
         _DIST, "transposed"),
+    Bug("dist_no_square", "pairwise_distances",
+        _replace("pairwise_distances", "return np.sum(diff ** 2, axis=-1)", "return np.sum(diff, axis=-1)"),
+        _DIST, "without squaring them"),
+    Bug("dist_cross_term_only", "pairwise_distances",
+        _replace("pairwise_distances", "return np.sum(diff ** 2, axis=-1)", "return -2 * x @ y.T"),
+        _DIST, "only the cross term"),
+    Bug("dist_calls_library", "pairwise_distances",
+        "from cnn_course import ref\n\ndef pairwise_distances(x, y):\n    return ref.pairwise_distances(x, y)\n",
+        _DIST, "cnn_course.ref"),
     # ------------------------------------------------------------------ hardest_triplets
     Bug("hard_nearest_positive", "hardest_triplets",
         _replace("hardest_triplets", "np.argmax(np.where(pos_mask, D, -np.inf), axis=1)",
@@ -159,6 +168,13 @@ BUGS: list[Bug] = [
     Bug("hard_self_positive", "hardest_triplets",
         _replace("hardest_triplets", "pos_mask = same & ~np.eye(len(labels), dtype=bool)", "pos_mask = same"),
         _HARD, "its own positive"),
+    Bug("hard_no_skip", "hardest_triplets",
+        _replace("hardest_triplets", "np.flatnonzero(pos_mask.any(axis=1) & neg_mask.any(axis=1))",
+                 "np.flatnonzero(neg_mask.any(axis=1))"),
+        _HARD, "skip an anchor"),
+    Bug("hard_calls_library", "hardest_triplets",
+        "from cnn_course.ref import face\n\ndef hardest_triplets(embeddings, labels):\n"
+        "    return face.hardest_triplets(embeddings, labels)\n", _HARD, "cnn_course.ref"),
     # ------------------------------------------------------------------ triplet_train_step
     Bug("step_no_zero_grad", "triplet_train_step",
         _replace("triplet_train_step", "    optimizer.zero_grad()\n", ""), _STEP, "optimizer.zero_grad()"),
@@ -172,6 +188,12 @@ BUGS: list[Bug] = [
         "    loss = face.triplet_loss(emb[a], emb[p], emb[n], alpha) / len(a)\n"
         "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n    return loss.item()\n",
         _STEP, "cnn_course.pt"),
+    Bug("step_nearest_positive", "triplet_train_step",
+        _replace("triplet_train_step", "torch.where(pos_mask, D, -torch.inf).argmax(dim=1)",
+                 "torch.where(pos_mask, D, torch.inf).argmin(dim=1)"), _STEP, "positive is the nearest one"),
+    Bug("step_not_squared", "triplet_train_step",
+        _replace("triplet_train_step", "    loss = torch.relu(", "    pos_dist, neg_dist = pos_dist.sqrt(), neg_dist.sqrt()\n    loss = torch.relu("),
+        _STEP, "not squared"),
     # ------------------------------------------------------------------ verify
     Bug("verify_reversed", "verify",
         _replace("verify", "accepted = distance <= threshold", "accepted = distance >= threshold"),
@@ -183,6 +205,9 @@ BUGS: list[Bug] = [
         _replace("verify", "float(np.sqrt(np.sum((embedding - database[identity]) ** 2)))",
                  "float(np.sum((embedding - database[identity]) ** 2))"),
         _VERIFY, "your distance is squared"),
+    Bug("verify_calls_library", "verify",
+        "from cnn_course.ref import face\n\ndef verify(embedding, identity, database, threshold):\n"
+        "    return face.verify(embedding, identity, database, threshold)\n", _VERIFY, "cnn_course.ref"),
     # ------------------------------------------------------------------ who_is_it
     Bug("who_first_under_threshold", "who_is_it",
         _replace("who_is_it", "        if distance < min_distance:\n            min_distance, identity = distance, name\n",
@@ -192,11 +217,26 @@ BUGS: list[Bug] = [
     Bug("who_no_none", "who_is_it",
         _replace("who_is_it", "    if min_distance > threshold:\n        identity = None\n", ""),
         _WHO, "must be None"),
+    Bug("who_squared", "who_is_it",
+        _replace("who_is_it", "float(np.sqrt(np.sum((embedding - encoding) ** 2)))",
+                 "float(np.sum((embedding - encoding) ** 2))"), _WHO, "your distance is squared"),
+    Bug("who_reversed", "who_is_it",
+        _replace("who_is_it", "if min_distance > threshold:", "if min_distance <= threshold:"), _WHO,
+        "comparison with the threshold is reversed"),
+    Bug("who_calls_library", "who_is_it",
+        "from cnn_course.ref import face\n\ndef who_is_it(embedding, database, threshold):\n"
+        "    return face.who_is_it(embedding, database, threshold)\n", _WHO, "cnn_course.ref"),
     # ------------------------------------------------------------------ threshold_for_far
     Bug("far_all_pairs", "threshold_for_far",
         _replace("threshold_for_far", "/ len(impostors)", "/ len(distances)"), _FAR, "divides by ALL pairs"),
     Bug("far_strict", "threshold_for_far",
         _replace("threshold_for_far", "np.sum(impostors <= tau)", "np.sum(impostors < tau)"), _FAR, "d < τ"),
+    Bug("far_counts_genuine", "threshold_for_far",
+        _replace("threshold_for_far", "impostors = distances[~same]", "impostors = distances[same]"), _FAR,
+        "counts the SAME-person pairs"),
+    Bug("far_calls_library", "threshold_for_far",
+        "from cnn_course.ref import face\n\ndef threshold_for_far(distances, same, target_far):\n"
+        "    return face.threshold_for_far(distances, same, target_far)\n", _FAR, "cnn_course.ref"),
 ]
 
 # Graded end to end through nbgrader by default (the checks themselves are tested bug by bug
