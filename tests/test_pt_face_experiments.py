@@ -51,7 +51,7 @@ def test_training_is_seeded_and_lowers_the_loss(split):
     (a, log_a), (b, _) = trained(0), trained(0)
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
-    assert log_a.steps == 40 and len(log_a.loss) == len(log_a.active) > 0
+    assert 30 <= log_a.steps == len(log_a.loss) == len(log_a.active) == len(log_a.triplets) <= 40
     assert np.mean(log_a.loss[-10:]) < np.mean(log_a.loss[:10])
     for mining in ("hard", "random"):
         torch.manual_seed(0)
@@ -65,7 +65,7 @@ def test_training_is_seeded_and_lowers_the_loss(split):
 def test_grading_run_cuts_the_training(split, monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     log = fx.train_embedding(fx.SignalEmbedding(d=8, width=4), split.x_train, split.y_train, steps=100, length=128)
-    assert log.steps == 3
+    assert log.steps == len(log.loss) <= 3
 
 
 def _clusters(rng, k=6, per=5, d=4, spread=0.05):
@@ -80,7 +80,8 @@ def test_evaluation_of_perfect_and_useless_encodings():
     et, yt = _clusters(rng)
     r = fx.evaluate_verification("clusters", ev, yv, et, yt, target_far=0.05)
     assert (r.test_tar, r.test_far, r.rank1, r.auc) == (1.0, 0.0, 1.0, 1.0)
-    assert "clusters" in r.line() and "TAR 100.0%" in r.line()
+    assert "clusters" in r.line() and "TAR 100.0%" in r.line() and "who-is-it 24/24" in r.line()
+    assert (r.rank1_hits, r.rank1_queries) == (24, 24)
     noise = fx.evaluate_verification("noise", rng.standard_normal(ev.shape), yv, rng.standard_normal(et.shape), yt)
     assert 0.2 < noise.auc < 0.8 and noise.rank1 < 0.6
 

@@ -26,11 +26,10 @@ from .pytorch import own_work, random_weights
 
 __all__ = ["triplet_train_step", "step_reference"]
 
-STEP_RECIPE = ("emb = model(x); with torch.no_grad(), D = squared distances between all rows of emb, the hardest "
-               "positive of anchor i = the same-label j != i with the largest D[i, j], the hardest negative = the "
-               "other-label k with the smallest D[i, k] (anchors without a positive are skipped); then "
-               "loss = relu(‖emb[a] − emb[p]‖² − ‖emb[a] − emb[n]‖² + alpha).mean() over those anchors; "
-               "optimizer.zero_grad(); loss.backward(); optimizer.step(); return loss.item().")
+STEP_RECIPE = ("the loss is the MEAN over the anchors that have a positive and a negative in the batch of "
+               "max(‖f_a − f_p‖² − ‖f_a − f_n‖² + alpha, 0), with each anchor's farthest positive and nearest "
+               "negative (squared distances); one optimizer step on it (gradients cleared first), and the loss "
+               "returned as a Python float.")
 NO_ZERO_GRAD = ("the gradients of step 1 were still there in step 2: call optimizer.zero_grad() before "
                 "loss.backward() (PyTorch ADDS new gradients to .grad).")
 SUM_NOT_MEAN = ("your loss is the sum over the anchors: this training step uses the MEAN of the triplet losses "

@@ -56,10 +56,14 @@ def plot_faces(crops, titles=None, cols=10, size=1.1, title=None):
     return _finish(fig, title)
 
 
-def plot_embedding_2d(panels, title=None, size=4.2):
+def plot_embedding_2d(panels, title=None, size=4.2, same_scale=True):
     """One scatter per panel: ``panels`` = {name: (points (N, 2), labels (N,))}; one colour per
-    identity, the recordings of one identity joined to their centre by thin lines."""
+    identity, the recordings of one identity joined to their centre by thin lines. With
+    ``same_scale`` every panel gets the same axis limits (the largest extent), so that a cloud that
+    is tiny in one panel looks tiny; the ticks stay."""
     fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size), squeeze=False)
+    allpts = np.concatenate([np.asarray(p) for p, _ in panels.values()])
+    half = 0.55 * float(np.abs(allpts).max()) if len(allpts) else 1.0
     cmap = plt.get_cmap("tab20")
     for ax, (name, (pts, labels)) in zip(axes[0], panels.items()):
         pts, labels = np.asarray(pts), np.asarray(labels)
@@ -70,8 +74,10 @@ def plot_embedding_2d(panels, title=None, size=4.2):
                 ax.plot([c[0], q[0]], [c[1], q[1]], color=cmap(k % 20), lw=0.6, alpha=0.6)
             ax.scatter(p[:, 0], p[:, 1], s=18, color=cmap(k % 20), label=str(lab))
         ax.set_title(name, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        if same_scale:
+            ax.set_xlim(-half * 2, half * 2)
+            ax.set_ylim(-half * 2, half * 2)
+        ax.tick_params(labelsize=7)
     return _finish(fig, title)
 
 

@@ -157,10 +157,12 @@ def _crop_batch(x, y, rng, pigs_per_batch, crops_per_pig, length):
 
 @dataclass
 class TrainLog:
-    """Per step: the batch-hard loss (mean over the batch's triplets) and the fraction of its
-    triplets that were still active (loss > 0)."""
+    """Per step taken: the mean triplet loss over the triplets mined in the batch, the number of
+    those triplets, and the fraction of them still active (loss > 0). ``steps`` counts the steps
+    taken (a batch in which no triplet was mined is skipped)."""
 
     loss: list = field(default_factory=list)
+    triplets: list = field(default_factory=list)
     active: list = field(default_factory=list)
     steps: int = 0
 
@@ -205,8 +207,9 @@ def train_embedding(model: nn.Module, x: np.ndarray, y: np.ndarray, *, steps: in
         loss.backward()
         opt.step()
         log.loss.append(float(loss.detach()))
+        log.triplets.append(int(len(a)))
         log.active.append(float((pos - neg + alpha > 0).float().mean()))
-    log.steps = steps
+        log.steps += 1
     model.eval()
     return log
 
@@ -263,12 +266,15 @@ class VerificationResult:
     test_tar: float
     test_accuracy: float  # (TAR + (1 − FAR)) / 2: the balanced accuracy of "same person?" on test pairs
     rank1: float          # who is it: one enrolled recording per test pig, the other five as queries
+    rank1_hits: int       # ... as a count: right answers out of rank1_queries
+    rank1_queries: int
     auc: float            # area under the test ROC curve
     roc: tuple            # (far, tar) of the test pairs
 
     def line(self) -> str:
         return (f"{self.name:26s} τ = {self.threshold:.3f}   test: TAR {self.test_tar:6.1%}  FAR {self.test_far:6.1%}  "
-                f"balanced accuracy {self.test_accuracy:6.1%}   AUC {self.auc:.3f}   who-is-it {self.rank1:6.1%}")
+                f"balanced accuracy {self.test_accuracy:6.1%}   AUC {self.auc:.3f}   "
+                f"who-is-it {self.rank1_hits}/{self.rank1_queries}")
 
 
 def _rates(d, same, tau):
@@ -302,7 +308,7 @@ def evaluate_verification(name: str, emb_val: np.ndarray, y_val: np.ndarray, emb
     queries = [i for i in range(len(y_test)) if i not in first.values()]
     hits = [ref_face.who_is_it(emb_test[i], database, np.inf)[1] == int(y_test[i]) for i in queries]
     return VerificationResult(name, tau, target_far, val_tar, far, tar, (tar + 1 - far) / 2,
-                              float(np.mean(hits)), auc, (roc_far, roc_tar))
+                              float(np.mean(hits)), int(np.sum(hits)), len(hits), auc, (roc_far, roc_tar))
 
 
 # ----------------------------------------------------------------------------------------
