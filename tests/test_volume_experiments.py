@@ -46,3 +46,18 @@ def test_split_and_a_short_training_run():
     assert runs[0].losses == runs[1].losses and runs[0].test_dice == runs[1].test_dice  # seeded: the same run twice
     with pytest.raises(ValueError, match="does not fit"):
         train_segmenter(segmenter(3, width=4), split, steps=1, crop=(12, 12, 40))
+
+
+def test_figures_of_the_notebook():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cnn_course.plot.conv_1d_3d import plot_series, plot_volume_slices
+
+    rng = np.random.default_rng(0)
+    fig = plot_series(rng.standard_normal((6, 1, 20)), np.array([0, 1, 0, 1, 0, 1]), ["a", "b"], title="t")
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "a (3 series)"
+    vol = rng.random((9, 8, 7))
+    truth = vol > 0.5
+    fig = plot_volume_slices(vol, truth, {"one": truth, "two": ~truth}, test_z=(2, 5))
+    assert len(fig.axes) == 6 and fig.axes[0].get_title().startswith("one: horizontal, z = 3")
