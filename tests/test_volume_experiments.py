@@ -61,3 +61,8 @@ def test_figures_of_the_notebook():
     truth = vol > 0.5
     fig = plot_volume_slices(vol, truth, {"one": truth, "two": ~truth}, test_z=(2, 5))
     assert len(fig.axes) == 6 and fig.axes[0].get_title().startswith("one: horizontal, z = 3")
+    fig = plot_volume_slices(vol, truth, {"one": truth, "two": ~truth}, test_z=(2, 5), misses=True)
+    # the prediction's layer and, with misses, a second one: empty for the perfect prediction, full for its inverse
+    assert [len(ax.get_images()) for ax in fig.axes] == [3] * 6
+    assert fig.axes[0].get_images()[2].get_array().mask.all()
+    assert not fig.axes[3].get_images()[2].get_array().mask.all()

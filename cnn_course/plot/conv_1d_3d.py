@@ -27,11 +27,13 @@ def plot_series(x, y, class_names, n_per_class: int = 3, channel: int = 0, title
     return _finish(fig, title)
 
 
-def plot_volume_slices(volume, truth, predictions: dict, test_z=None, title: str | None = None):
+def plot_volume_slices(volume, truth, predictions: dict, test_z=None, title: str | None = None,
+                       misses: bool = False):
     """Rows: for each prediction (name -> (X, Y, Z) bool), three slices through the volume (X, Y, Z):
     horizontal (x, y) in the middle of the test slab, front-to-back (y, z) and left-to-right
     (x, z) through the middle; the T1 in grey, the true brain outline in white, the predicted
-    brain in colour, and the test slab ``test_z`` = (start, stop) between dashed lines."""
+    brain in red, and the test slab ``test_z`` = (start, stop) between dashed lines. With
+    ``misses``, the true brain voxels the prediction left out are drawn in blue."""
     vol, truth = _to_numpy(volume), _to_numpy(truth).astype(bool)
     X, Y, Z = vol.shape
     z0 = (test_z[0] + test_z[1]) // 2 if test_z is not None else Z // 2
@@ -48,6 +50,10 @@ def plot_volume_slices(volume, truth, predictions: dict, test_z=None, title: str
             ax.imshow(cut(vol), cmap="gray", origin="lower")
             ax.imshow(np.ma.masked_where(~cut(pred), np.zeros(cut(pred).shape)), cmap="autumn", alpha=0.45,
                       origin="lower", vmin=0, vmax=1)  # autumn at 0: red
+            if misses:
+                missed = cut(truth & ~pred)
+                ax.imshow(np.ma.masked_where(~missed, np.zeros(missed.shape)), cmap="winter", alpha=0.7,
+                          origin="lower", vmin=0, vmax=1)  # winter at 0: blue
             ax.contour(cut(truth).astype(float), levels=[0.5], colors="white", linewidths=0.8)
             if vertical and test_z is not None:
                 for z in test_z:
