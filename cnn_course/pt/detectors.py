@@ -30,8 +30,8 @@ NUM_CLASSES = 4
 #: What benchmarks/train_detectors.py printed for the shipped weights (test scenes of
 #: detection_splits(), inside portable_cpu): mAP@0.5 and mAP@[.5:.95], and the recipe.
 SHIPPED = {
-    "faster_rcnn": {"map50": None, "map": None, "epochs": None, "train_scenes": 2000},
-    "tiny_yolo": {"map50": None, "map": None, "epochs": None, "train_scenes": 2000},
+    "faster_rcnn": {"map50": 0.9618, "map": 0.7100, "epochs": 8, "train_scenes": 2000},
+    "tiny_yolo": {"map50": 0.8984, "map": 0.5090, "epochs": 12, "train_scenes": 2000},
 }
 _REMEDY = "recreate it with `python benchmarks/train_detectors.py` (a few minutes on a CPU)"
 
