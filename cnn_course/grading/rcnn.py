@@ -312,6 +312,8 @@ DEC_TIMES_W = ("your deltas are multiplied by the weights: encode multiplied the
                "ty/wy, tw/ww, th/wh.")
 DEC_CENTRE = "your result is (cx, cy, w, h): decode returns corners (x1, y1, x2, y2)."
 DEC_NO_HALF = "your corners are the centre ± the full width: a box spans w/2 on each side of its centre."
+DEC_CORNER = ("your centre starts from the proposal's corner (x1, y1): the deltas move the proposal's CENTRE, "
+              "(x1 + x2)/2 + (tx/wx)·Pw, as encode measured them between centres.")
 DEC_PLUS_ONE = ("your decode uses widths x2 - x1 + 1 (and subtracts 1 from the result): here w = x2 - x1 in both "
                 "directions.")
 NOT_INVERSES = ("decode_boxes(proposals, encode_boxes(proposals, gt)) must give back gt: your encode and decode are "
@@ -345,9 +347,11 @@ def encode_reference(proposals, gt, weights=(1.0, 1.0, 1.0, 1.0), *, plus=0.0, l
 
 
 def decode_reference(proposals, deltas, weights=(1.0, 1.0, 1.0, 1.0), *, exp=True, times=False, out="corners",
-                     half=True, plus=0.0):
+                     half=True, plus=0.0, centre=True):
     """(N, 4) float64 corners, with one known mistake switched on."""
     pw, ph, px, py = _sizes(proposals, plus)
+    if not centre:
+        px, py = np.asarray(proposals, np.float64)[:, 0], np.asarray(proposals, np.float64)[:, 1]
     d = np.asarray(deltas, np.float64)
     w4 = np.asarray(weights, np.float64)
     d = d * w4 if times else d / w4
@@ -414,7 +418,7 @@ def _decode_case(proposals, deltas, weights, note=""):
 
     def variants():
         found = [(DEC_NO_EXP, dict(exp=False)), (DEC_TIMES_W, dict(times=True)), (DEC_CENTRE, dict(out="centre")),
-                 (DEC_NO_HALF, dict(half=False)), (DEC_PLUS_ONE, dict(plus=1.0))]
+                 (DEC_NO_HALF, dict(half=False)), (DEC_PLUS_ONE, dict(plus=1.0)), (DEC_CORNER, dict(centre=False))]
         return [Variant(h, {"boxes": decode_reference(proposals, deltas, weights, **kw)}) for h, kw in found]
 
     return Case(args=[("proposals", proposals), ("deltas", deltas), ("weights", tuple(weights))],

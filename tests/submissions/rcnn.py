@@ -7,13 +7,13 @@ student's encode, so a broken encode breaks decode's round trip).
 
 Exercise -> check -> test cell:
 
-    roi_pool           rcnn.roi_pool                          test_roi_pool
-    bilinear_sample    rcnn.bilinear_sample                   test_bilinear_sample
     encode_boxes       rcnn.encode_boxes                      test_encode_boxes
     decode_boxes       rcnn.decode_boxes(func, encode_boxes)  test_decode_boxes
+    roi_pool           rcnn.roi_pool                          test_roi_pool
     label_anchors      rcnn.label_anchors                     test_label_anchors
-    select_proposals   rcnn.select_proposals                  test_select_proposals
     RPNHead            rcnn_torch.rpn_head                    test_RPNHead
+    select_proposals   rcnn.select_proposals                  test_select_proposals
+    bilinear_sample    rcnn.bilinear_sample                   test_bilinear_sample
 
 The NumPy exercises may not use the course library, torch or SciPy; the nn.Module may use
 torch.nn but not the course's ready-made detector (``cnn_course.pt``).
@@ -24,55 +24,6 @@ from __future__ import annotations
 from . import Bug, replacer
 
 CORRECT: dict[str, str] = {
-    "roi_pool": '''\
-import math
-import numpy as np
-
-def roi_pool(features, rois, output_size, spatial_scale):
-    N, C, H, W = features.shape
-    oh, ow = output_size
-    out = np.zeros((len(rois), C, oh, ow), dtype=features.dtype)
-    for k, (b, x1, y1, x2, y2) in enumerate(rois):
-        x1, y1, x2, y2 = (int(np.floor(v * spatial_scale + 0.5)) for v in (x1, y1, x2, y2))
-        w = max(x2 - x1 + 1, 1)
-        h = max(y2 - y1 + 1, 1)
-        for i in range(oh):
-            hs = min(max(y1 + math.floor(i * h / oh), 0), H)
-            he = min(max(y1 + math.ceil((i + 1) * h / oh), 0), H)
-            for j in range(ow):
-                ws = min(max(x1 + math.floor(j * w / ow), 0), W)
-                we = min(max(x1 + math.ceil((j + 1) * w / ow), 0), W)
-                if he > hs and we > ws:
-                    out[k, :, i, j] = features[int(b), :, hs:he, ws:we].max(axis=(1, 2))
-    return out
-''',
-    "bilinear_sample": '''\
-import numpy as np
-
-def bilinear_sample(feature, points):
-    C, H, W = feature.shape
-    out = np.zeros((C, len(points)), dtype=feature.dtype)
-    for p, (y, x) in enumerate(points):
-        if y < -1 or y > H or x < -1 or x > W:
-            continue
-        y, x = max(y, 0.0), max(x, 0.0)
-        y0, x0 = int(np.floor(y)), int(np.floor(x))
-        if y0 >= H - 1:
-            y0 = y1 = H - 1
-            y = float(y0)
-        else:
-            y1 = y0 + 1
-        if x0 >= W - 1:
-            x0 = x1 = W - 1
-            x = float(x0)
-        else:
-            x1 = x0 + 1
-        ly, lx = y - y0, x - x0
-        hy, hx = 1 - ly, 1 - lx
-        out[:, p] = (hy * hx * feature[:, y0, x0] + hy * lx * feature[:, y0, x1]
-                     + ly * hx * feature[:, y1, x0] + ly * lx * feature[:, y1, x1])
-    return out
-''',
     "encode_boxes": '''\
 import numpy as np
 
@@ -103,6 +54,28 @@ def decode_boxes(proposals, deltas, weights=(1.0, 1.0, 1.0, 1.0)):
     h = ph * np.exp(deltas[:, 3] / wh)
     return np.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], axis=1)
 ''',
+    "roi_pool": '''\
+import math
+import numpy as np
+
+def roi_pool(features, rois, output_size, spatial_scale):
+    N, C, H, W = features.shape
+    oh, ow = output_size
+    out = np.zeros((len(rois), C, oh, ow), dtype=features.dtype)
+    for k, (b, x1, y1, x2, y2) in enumerate(rois):
+        x1, y1, x2, y2 = (int(np.floor(v * spatial_scale + 0.5)) for v in (x1, y1, x2, y2))
+        w = max(x2 - x1 + 1, 1)
+        h = max(y2 - y1 + 1, 1)
+        for i in range(oh):
+            hs = min(max(y1 + math.floor(i * h / oh), 0), H)
+            he = min(max(y1 + math.ceil((i + 1) * h / oh), 0), H)
+            for j in range(ow):
+                ws = min(max(x1 + math.floor(j * w / ow), 0), W)
+                we = min(max(x1 + math.ceil((j + 1) * w / ow), 0), W)
+                if he > hs and we > ws:
+                    out[k, :, i, j] = features[int(b), :, hs:he, ws:we].max(axis=(1, 2))
+    return out
+''',
     "label_anchors": '''\
 import numpy as np
 
@@ -126,6 +99,25 @@ def label_anchors(anchors, gt_boxes, pos_iou=0.7, neg_iou=0.3):
     labels[best_match] = 1
     return labels
 ''',
+    "RPNHead": '''\
+import torch
+from torch import nn
+
+class RPNHead(nn.Module):
+    def __init__(self, in_channels, num_anchors):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, in_channels, 3, padding=1)
+        self.cls = nn.Conv2d(in_channels, num_anchors, 1)
+        self.bbox = nn.Conv2d(in_channels, 4 * num_anchors, 1)
+        self.num_anchors = num_anchors
+
+    def forward(self, x):
+        t = torch.relu(self.conv(x))
+        N, _, H, W = t.shape
+        objectness = self.cls(t).permute(0, 2, 3, 1).reshape(N, -1)
+        deltas = self.bbox(t).view(N, self.num_anchors, 4, H, W).permute(0, 3, 4, 1, 2).reshape(N, -1, 4)
+        return objectness, deltas
+''',
     "select_proposals": '''\
 import numpy as np
 
@@ -148,24 +140,32 @@ def select_proposals(boxes, scores, image_size, pre_nms_top_n, post_nms_top_n, i
     keep = np.array(keep, dtype=np.int64)
     return boxes[keep], scores[keep]
 ''',
-    "RPNHead": '''\
-import torch
-from torch import nn
+    "bilinear_sample": '''\
+import numpy as np
 
-class RPNHead(nn.Module):
-    def __init__(self, in_channels, num_anchors):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, in_channels, 3, padding=1)
-        self.cls = nn.Conv2d(in_channels, num_anchors, 1)
-        self.bbox = nn.Conv2d(in_channels, 4 * num_anchors, 1)
-        self.num_anchors = num_anchors
-
-    def forward(self, x):
-        t = torch.relu(self.conv(x))
-        N, _, H, W = t.shape
-        objectness = self.cls(t).permute(0, 2, 3, 1).reshape(N, -1)
-        deltas = self.bbox(t).view(N, self.num_anchors, 4, H, W).permute(0, 3, 4, 1, 2).reshape(N, -1, 4)
-        return objectness, deltas
+def bilinear_sample(feature, points):
+    C, H, W = feature.shape
+    out = np.zeros((C, len(points)), dtype=feature.dtype)
+    for p, (y, x) in enumerate(points):
+        if y < -1 or y > H or x < -1 or x > W:
+            continue
+        y, x = max(y, 0.0), max(x, 0.0)
+        y0, x0 = int(np.floor(y)), int(np.floor(x))
+        if y0 >= H - 1:
+            y0 = y1 = H - 1
+            y = float(y0)
+        else:
+            y1 = y0 + 1
+        if x0 >= W - 1:
+            x0 = x1 = W - 1
+            x = float(x0)
+        else:
+            x1 = x0 + 1
+        ly, lx = y - y0, x - x0
+        hy, hx = 1 - ly, 1 - lx
+        out[:, p] = (hy * hx * feature[:, y0, x0] + hy * lx * feature[:, y0, x1]
+                     + ly * hx * feature[:, y1, x0] + ly * lx * feature[:, y1, x1])
+    return out
 ''',
 }
 
@@ -289,7 +289,7 @@ BUGS: list[Bug] = [
     Bug("dec_not_inverse", "decode_boxes",
         _replace("decode_boxes", "cx = px + deltas[:, 0] / wx * pw", "cx = proposals[:, 0] + deltas[:, 0] / wx * pw")
         .replace("cy = py + deltas[:, 1] / wy * ph", "cy = proposals[:, 1] + deltas[:, 1] / wy * ph"),
-        _DEC, ""),
+        _DEC, "CENTRE"),
     Bug("dec_calls_torch", "decode_boxes",
         "import torch\nfrom cnn_course.pt.rcnn import decode_boxes as ready\n\n"
         "def decode_boxes(proposals, deltas, weights=(1.0, 1.0, 1.0, 1.0)):\n"
@@ -415,44 +415,6 @@ FEEDBACK_BUG = "lab_no_best_match"
 # A second, self-consistent correct set: vectorised pooling and sampling, loops for the IoUs,
 # a mask-based NMS, nn.Sequential in the head.
 ALTERNATIVE: dict[str, str] = {
-    "roi_pool": '''\
-import numpy as np
-
-def roi_pool(features, rois, output_size, spatial_scale):
-    N, C, H, W = features.shape
-    oh, ow = output_size
-    out = np.zeros((rois.shape[0], C, oh, ow), dtype=features.dtype)
-    for k in range(rois.shape[0]):
-        b = int(rois[k, 0])
-        c = np.floor(rois[k, 1:] * spatial_scale + 0.5).astype(int)
-        w, h = max(c[2] - c[0] + 1, 1), max(c[3] - c[1] + 1, 1)
-        rows = [(int(np.clip(c[1] + np.floor(i * h / oh), 0, H)), int(np.clip(c[1] + np.ceil((i + 1) * h / oh), 0, H)))
-                for i in range(oh)]
-        cols = [(int(np.clip(c[0] + np.floor(j * w / ow), 0, W)), int(np.clip(c[0] + np.ceil((j + 1) * w / ow), 0, W)))
-                for j in range(ow)]
-        for i, (hs, he) in enumerate(rows):
-            for j, (ws, we) in enumerate(cols):
-                if he - hs > 0 and we - ws > 0:
-                    out[k, :, i, j] = np.max(features[b, :, hs:he, ws:we].reshape(C, -1), axis=1)
-    return out
-''',
-    "bilinear_sample": '''\
-import numpy as np
-
-def bilinear_sample(feature, points):
-    C, H, W = feature.shape
-    y, x = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)
-    outside = (y < -1) | (y > H) | (x < -1) | (x > W)
-    y, x = np.maximum(y, 0), np.maximum(x, 0)
-    y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
-    last_y, last_x = y0 >= H - 1, x0 >= W - 1
-    y0, x0 = np.where(last_y, H - 1, y0), np.where(last_x, W - 1, x0)
-    y1, x1 = np.where(last_y, H - 1, y0 + 1), np.where(last_x, W - 1, x0 + 1)
-    ly, lx = np.where(last_y, 0.0, y - y0), np.where(last_x, 0.0, x - x0)
-    v = ((1 - ly) * (1 - lx) * feature[:, y0, x0] + (1 - ly) * lx * feature[:, y0, x1]
-         + ly * (1 - lx) * feature[:, y1, x0] + ly * lx * feature[:, y1, x1])
-    return np.where(outside, 0.0, v).astype(feature.dtype)
-''',
     "encode_boxes": '''\
 import numpy as np
 
@@ -475,6 +437,27 @@ def decode_boxes(proposals, deltas, weights=(1.0, 1.0, 1.0, 1.0)):
     cx, cy = px + d[:, 0] * pw, py + d[:, 1] * ph
     half_w, half_h = pw * np.exp(d[:, 2]) / 2, ph * np.exp(d[:, 3]) / 2
     return np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+''',
+    "roi_pool": '''\
+import numpy as np
+
+def roi_pool(features, rois, output_size, spatial_scale):
+    N, C, H, W = features.shape
+    oh, ow = output_size
+    out = np.zeros((rois.shape[0], C, oh, ow), dtype=features.dtype)
+    for k in range(rois.shape[0]):
+        b = int(rois[k, 0])
+        c = np.floor(rois[k, 1:] * spatial_scale + 0.5).astype(int)
+        w, h = max(c[2] - c[0] + 1, 1), max(c[3] - c[1] + 1, 1)
+        rows = [(int(np.clip(c[1] + np.floor(i * h / oh), 0, H)), int(np.clip(c[1] + np.ceil((i + 1) * h / oh), 0, H)))
+                for i in range(oh)]
+        cols = [(int(np.clip(c[0] + np.floor(j * w / ow), 0, W)), int(np.clip(c[0] + np.ceil((j + 1) * w / ow), 0, W)))
+                for j in range(ow)]
+        for i, (hs, he) in enumerate(rows):
+            for j, (ws, we) in enumerate(cols):
+                if he - hs > 0 and we - ws > 0:
+                    out[k, :, i, j] = np.max(features[b, :, hs:he, ws:we].reshape(C, -1), axis=1)
+    return out
 ''',
     "label_anchors": '''\
 import numpy as np
@@ -503,6 +486,23 @@ def label_anchors(anchors, gt_boxes, pos_iou=0.7, neg_iou=0.3):
             labels[iou[:, g] == iou[:, g].max()] = 1
     return labels
 ''',
+    "RPNHead": '''\
+import torch
+from torch import nn
+
+class RPNHead(nn.Module):
+    def __init__(self, in_channels, num_anchors):
+        super().__init__()
+        self.shared = nn.Sequential(nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1), nn.ReLU())
+        self.objectness = nn.Conv2d(in_channels, num_anchors, kernel_size=1)
+        self.deltas = nn.Conv2d(in_channels, num_anchors * 4, kernel_size=1)
+
+    def forward(self, x):
+        t = self.shared(x)
+        n = x.shape[0]
+        return (self.objectness(t).permute(0, 2, 3, 1).reshape(n, -1),
+                self.deltas(t).permute(0, 2, 3, 1).reshape(n, -1, 4))
+''',
     "select_proposals": '''\
 import numpy as np
 
@@ -529,21 +529,21 @@ def select_proposals(boxes, scores, image_size, pre_nms_top_n, post_nms_top_n, i
     kept = np.array(kept[:post_nms_top_n], dtype=int)
     return b[kept], scores[kept]
 ''',
-    "RPNHead": '''\
-import torch
-from torch import nn
+    "bilinear_sample": '''\
+import numpy as np
 
-class RPNHead(nn.Module):
-    def __init__(self, in_channels, num_anchors):
-        super().__init__()
-        self.shared = nn.Sequential(nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1), nn.ReLU())
-        self.objectness = nn.Conv2d(in_channels, num_anchors, kernel_size=1)
-        self.deltas = nn.Conv2d(in_channels, num_anchors * 4, kernel_size=1)
-
-    def forward(self, x):
-        t = self.shared(x)
-        n = x.shape[0]
-        return (self.objectness(t).permute(0, 2, 3, 1).reshape(n, -1),
-                self.deltas(t).permute(0, 2, 3, 1).reshape(n, -1, 4))
+def bilinear_sample(feature, points):
+    C, H, W = feature.shape
+    y, x = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)
+    outside = (y < -1) | (y > H) | (x < -1) | (x > W)
+    y, x = np.maximum(y, 0), np.maximum(x, 0)
+    y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+    last_y, last_x = y0 >= H - 1, x0 >= W - 1
+    y0, x0 = np.where(last_y, H - 1, y0), np.where(last_x, W - 1, x0)
+    y1, x1 = np.where(last_y, H - 1, y0 + 1), np.where(last_x, W - 1, x0 + 1)
+    ly, lx = np.where(last_y, 0.0, y - y0), np.where(last_x, 0.0, x - x0)
+    v = ((1 - ly) * (1 - lx) * feature[:, y0, x0] + (1 - ly) * lx * feature[:, y0, x1]
+         + ly * (1 - lx) * feature[:, y1, x0] + ly * lx * feature[:, y1, x1])
+    return np.where(outside, 0.0, v).astype(feature.dtype)
 ''',
 }
