@@ -18,7 +18,8 @@ from cnn_course.autograde.static import analyze, graded_names, student_cells
 
 TOPICS = [("01_convolution", "convolution"), ("02_optimizers", "optimizers"), ("03_batch_norm", "batch_norm"),
           ("04_classic_networks", "classic_networks"), ("05_resnet", "resnet"),
-          ("06_inception", "inception"), ("07_mobilenet", "mobilenet")]
+          ("06_inception", "inception"), ("07_mobilenet", "mobilenet"),
+          ("09_rcnn", "rcnn")]
 LIBRARIES = ("cnn_course.ref", "cnn_course.pt", "torch", "scipy.ndimage", "scipy.signal")
 
 
