@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from .core import FORBIDDEN, Case, Out, Variant, describe, forbids, run_check
+from .core import FORBIDDEN, Case, CheckFailed, Out, Variant, describe, find_forbidden_static, forbids, run_check
 
 __all__ = ["roi_pool", "bilinear_sample", "encode_boxes", "decode_boxes", "label_anchors", "select_proposals",
            "roi_pool_reference", "bilinear_reference", "encode_reference", "decode_reference", "labels_reference",
@@ -445,6 +445,14 @@ def decode_boxes(func, encode, hidden=False, seed=0):
     """Check ``decode_boxes(proposals, deltas, weights) -> (N, 4)``, and that the student's
     ``encode_boxes`` and ``decode_boxes`` are inverses."""
     __tracebackhide__ = True
+    if not callable(encode):
+        got = "None" if encode is None else type(encode).__name__
+        raise CheckFailed(f"decode_boxes's check needs your function encode_boxes, got {got}. Run the cell that "
+                          "defines it first.")
+    found = find_forbidden_static(encode, FORBIDDEN)
+    if found:
+        raise CheckFailed(f"decode_boxes cannot be checked: its round trip runs your encode_boxes, which calls "
+                          f"{found}, not your own work.\n  Hint: fix encode_boxes first.")
     if not hidden:
         cases = [_decode_case([[10, 10, 30, 50]], [[0.2, 0.05, 0.0, 0.0]], (1, 1, 1, 1),
                               note="the worked example backwards: (14, 12, 34, 52)"),

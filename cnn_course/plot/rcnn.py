@@ -80,9 +80,9 @@ def draw_anchor_labels(image, anchors, labels, gt_boxes, ax=None, title: str | N
     if ax is None:
         _, ax = plt.subplots(figsize=(size, size))
     ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-    for lab, colour, lw in ((-1, "tab:orange", 0.6), (1, "lime", 1.2)):
+    for lab, colour, lw, alpha in ((-1, "tab:orange", 0.5, 0.5), (1, "lime", 1.2, 1.0)):
         for x1, y1, x2, y2 in np.asarray(anchors)[np.asarray(labels) == lab]:
-            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=lw, color=colour))
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=lw, color=colour, alpha=alpha))
     for x1, y1, x2, y2 in np.asarray(gt_boxes).reshape(-1, 4):
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, ls="--", color="white"))
     ax.set_xlim(-0.5, img.shape[1] - 0.5)

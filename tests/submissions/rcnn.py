@@ -268,7 +268,7 @@ BUGS: list[Bug] = [
         _ENC, "ignore the weights"),
     Bug("enc_calls_library", "encode_boxes",
         "from cnn_course.ref import rcnn\n\ndef encode_boxes(proposals, gt, weights=(1.0, 1.0, 1.0, 1.0)):\n"
-        "    return rcnn.encode_boxes(proposals, gt, weights)\n", frozenset({"encode_boxes"}), "cnn_course.ref"),
+        "    return rcnn.encode_boxes(proposals, gt, weights)\n", _ENC, "cnn_course.ref"),
     # ------------------------------------------------------------------ decode_boxes
     Bug("dec_no_exp", "decode_boxes",
         _replace("decode_boxes", "w = pw * np.exp(deltas[:, 2] / ww)", "w = pw * (deltas[:, 2] / ww)")
