@@ -20,7 +20,7 @@ def draw_roi_bins(feature, roi, output_size, spatial_scale, mode: str = "pool", 
     to feature pixels (dashed), and either RoI pooling's bins (``mode="pool"``: the rounded region's
     bins, each a coloured rectangle of whole pixels; overlapping bins share a pixel) or RoIAlign's
     sample points (``mode="align"``, aligned=True: the exact region, its bins, and the points at which
-    bilinear interpolation reads the map). Pixel (h, w) covers [w, w + 1) × [h, h + 1)."""
+    bilinear interpolation reads the map), or only the scaled roi (``mode="none"``). Pixel (h, w) covers [w, w + 1) × [h, h + 1)."""
     f = np.asarray(feature, np.float64)
     H, W = f.shape
     oh, ow = output_size
@@ -62,8 +62,8 @@ def draw_roi_bins(feature, roi, output_size, spatial_scale, mode: str = "pool", 
                 ax.add_patch(Rectangle((x0 + j * sw, y0 + i * sh), sw, sh, fill=False, lw=1,
                                        color=_BIN_COLOURS[(i * ow + j) % len(_BIN_COLOURS)]))
         del bh, bw
-    else:
-        raise ValueError(f"mode must be 'pool' or 'align', got {mode!r}")
+    elif mode != "none":
+        raise ValueError(f"mode must be 'pool', 'align' or 'none', got {mode!r}")
     ax.set_xlim(0, W)
     ax.set_ylim(H, 0)
     ax.tick_params(labelsize=7)
