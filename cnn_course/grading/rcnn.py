@@ -695,6 +695,15 @@ def _proposal_case(boxes, scores, image_size, pre, post, th, min_size, note=""):
                 note=note, variants=variants, hint=PROPOSAL_RECIPE)
 
 
+def _tied_proposals():
+    """40 boxes that do not overlap (a grid of 6 × 6 squares), scores from only three values: a sort by
+    decreasing score that is not stable (``np.argsort(-scores)``) reorders the ties."""
+    y, x = np.divmod(np.arange(40), 8)
+    boxes = np.stack([x * 8.0, y * 8.0, x * 8.0 + 6, y * 8.0 + 6], axis=1)
+    scores = np.array([0.3, 0.5, 0.7])[np.random.default_rng(1).integers(0, 3, 40)]
+    return boxes, scores
+
+
 def _random_proposals(rng, n, size=64.0):
     centres = rng.uniform(4, size - 4, (4, 2))
     c = centres[rng.integers(0, 4, n)] + rng.normal(0, 3, (n, 2))
@@ -733,7 +742,9 @@ def select_proposals(func, hidden=False, seed=0):
                  _proposal_case(np.array([[62, 5, 70, 15], [0, 0, 0.5, 10], [5, 5, 6, 6], [20, 20, 30, 30]], float),
                                 np.array([0.9, 0.95, 0.8, 0.5]), (64, 64), 2, 4, 0.7, 1.0,
                                 note="boxes narrower than min_size = 1 (one after clipping) are dropped before the top-2"),
-                 _proposal_case(np.zeros((0, 4)), np.zeros(0), (64, 64), 5, 5, 0.7, 1.0, note="no boxes")]
+                 _proposal_case(np.zeros((0, 4)), np.zeros(0), (64, 64), 5, 5, 0.7, 1.0, note="no boxes"),
+                 _proposal_case(*_tied_proposals(), (64, 64), 40, 6, 0.5, 1.0,
+                                note="40 separate boxes, many with equal scores: equal scores keep their input order")]
         for n, pre, post, th in ((15, 10, 5, 0.5), (30, 20, 8, 0.7), (40, 40, 10, 0.3), (25, 8, 8, 0.6)):
             cases.append(_proposal_case(*_random_proposals(rng, n), (64, 64), pre, post, th, 1.0))
     run_check("select_proposals", func, cases, hidden=hidden)

@@ -31,11 +31,12 @@ __all__ = ["rpn_head", "head_shapes", "reference_head", "RPN_FORBIDDEN"]
 #: The course's ready-made detector (cnn_course.pt) is not own work; nor is torchvision's.
 RPN_FORBIDDEN = (*TORCH_FORBIDDEN, "torchvision")
 
-LAYERS = ("in __init__, in this order: nn.Conv2d(in_channels, in_channels, 3, padding=1), nn.Conv2d(in_channels, "
-          "num_anchors, 1) for the objectness, nn.Conv2d(in_channels, 4 * num_anchors, 1) for the deltas (all with "
-          "bias). In forward: t = ReLU(conv(x)); objectness = cls(t) moved to (N, H, W, A) and flattened to "
-          "(N, H·W·A); deltas = bbox(t) viewed as (N, A, 4, H, W), moved to (N, H, W, A, 4) and flattened to "
-          "(N, H·W·A, 4).")
+LAYERS = ("in __init__, in this order: a 3×3 convolution that keeps the channels and the size, a 1×1 convolution "
+          "to num_anchors channels for the objectness, a 1×1 convolution to 4·num_anchors channels for the deltas "
+          "(all with bias). In forward: the 3×3 convolution and a ReLU, then both 1×1 convolutions on its output. "
+          "Both outputs list the anchors pixel by pixel, then anchor: row (y·W + x)·A + a; the 4A delta channels are "
+          "grouped by anchor, 4a..4a+3 being anchor a's (tx, ty, tw, th). Which axis has to be last before the "
+          "reshape?")
 NO_PERMUTE_OBJ = ("your objectness is flattened straight from (N, A, H, W): that lists all pixels of anchor 0 first. "
                   "The anchors are ordered pixel by pixel, row (y·W + x)·A + a: move the anchor axis last "
                   "(.permute(0, 2, 3, 1)) before flattening.")
