@@ -18,8 +18,9 @@ from cnn_course.autograde.static import analyze, graded_names, student_cells
 
 TOPICS = [("01_convolution", "convolution"), ("02_optimizers", "optimizers"), ("03_batch_norm", "batch_norm"),
           ("04_classic_networks", "classic_networks"), ("05_resnet", "resnet"), ("06_inception", "inception"),
-          ("07_mobilenet", "mobilenet"), ("08_detection_yolo", "detection_yolo"), ("10_unet", "unet"),
-          ("11_face_recognition", "face_recognition"), ("12_style_transfer", "style_transfer"), ("13_conv_1d_3d", "conv_1d_3d")]
+          ("07_mobilenet", "mobilenet"), ("08_detection_yolo", "detection_yolo"), ("09_rcnn", "rcnn"),
+          ("10_unet", "unet"), ("11_face_recognition", "face_recognition"), ("12_style_transfer", "style_transfer"),
+          ("13_conv_1d_3d", "conv_1d_3d")]
 LIBRARIES = ("cnn_course.ref", "cnn_course.pt", "torch", "scipy.ndimage", "scipy.signal")
 
 
