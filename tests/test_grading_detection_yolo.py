@@ -3,21 +3,19 @@ with its hint, the checks' references agree with the course library (itself test
 pycocotools and torch), and the notebook's test cells give the same verdicts through the
 autograder's judge."""
 
-import io
 import json
 import re
 import sys
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cnn_course.grading import CheckFailed, NotYourOwnWork
+from cnn_course.grading import NotYourOwnWork
 from cnn_course.grading import detection_yolo as check
 from cnn_course.grading import detection_yolo_torch as torch_check
-from submissions import namespace
+from submissions import Catalogue, namespace
 from submissions.detection_yolo import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
 EXERCISES = list(CORRECT)
@@ -32,15 +30,9 @@ CHECKS = {
     "yolo_loss": (torch_check.yolo_loss, 4),
     "average_precision": (check.average_precision, 8),
 }
+cat = Catalogue(CHECKS, CORRECT, BUGS, seed=SEED)
+run, _fails = cat.run, cat.fails
 CHEATS = {"iou_calls_library", "nms_calls_library", "loss_calls_library"}
-
-
-def run(ns, exercise, **kw):
-    fn, _ = CHECKS[exercise]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        fn(ns[exercise], **kw)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +55,6 @@ def test_alternative_solutions_pass(exercise):
     ns = namespace(CORRECT, ALTERNATIVE)
     run(ns, exercise)
     run(ns, exercise, hidden=True, seed=SEED + 1)
-
-
-def _fails(ns, exercise, hidden) -> CheckFailed | None:
-    try:
-        run(ns, exercise, hidden=hidden, seed=SEED)
-    except CheckFailed as err:
-        return err
-    return None
 
 
 @pytest.mark.parametrize("b", BUGS, ids=[b.name for b in BUGS])

@@ -2,21 +2,19 @@
 its hint, the checks' references agree with the library, and the notebook's test cells give the
 same verdicts through the autograder's judge."""
 
-import io
 import json
 import re
 import sys
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cnn_course.grading import CheckFailed, NotYourOwnWork
+from cnn_course.grading import NotYourOwnWork
 from cnn_course.grading import face_recognition as check
 from cnn_course.grading import face_recognition_torch as torch_check
-from submissions import local_and_judged, namespace
+from submissions import Catalogue, local_and_judged, namespace
 from submissions.face_recognition import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
 EXERCISES = list(CORRECT)
@@ -31,27 +29,10 @@ CHECKS = {
     "who_is_it": (check.who_is_it, 8),
     "threshold_for_far": (check.threshold_for_far, 6),
 }
+cat = Catalogue(CHECKS, CORRECT, BUGS, seed=SEED)
+run, failure, bug_ns, _fails = cat.run, cat.failure, cat.bug_ns, cat.fails
 CHEATS = {"loss_calls_library", "dist_calls_library", "hard_calls_library", "step_uses_library",
           "verify_calls_library", "who_calls_library", "far_calls_library"}
-
-
-def run(ns, exercise, **kw):
-    fn, _ = CHECKS[exercise]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        fn(ns[exercise], **kw)
-    return buf.getvalue()
-
-
-def failure(ns, exercise, **kw) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        run(ns, exercise, **kw)
-    return info.value
-
-
-def bug_ns(name):
-    b = next(b for b in BUGS if b.name == name)
-    return namespace(CORRECT, {b.function: b.source})
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +55,6 @@ def test_alternative_solutions_pass(exercise):
     ns = namespace(CORRECT, ALTERNATIVE)
     run(ns, exercise)
     run(ns, exercise, hidden=True, seed=SEED + 1)
-
-
-def _fails(ns, exercise, hidden) -> CheckFailed | None:
-    try:
-        run(ns, exercise, hidden=hidden, seed=SEED)
-    except CheckFailed as err:
-        return err
-    return None
 
 
 @pytest.mark.parametrize("b", BUGS, ids=[b.name for b in BUGS])

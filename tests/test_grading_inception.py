@@ -2,21 +2,19 @@
 the checks' references agree with torch and the model zoo, and the notebook's test cells give
 the same verdicts through the autograder's judge."""
 
-import io
 import json
 import re
 import sys
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cnn_course.grading import CheckFailed, NotYourOwnWork
+from cnn_course.grading import NotYourOwnWork
 from cnn_course.grading import inception as check
 from cnn_course.grading import inception_torch as torch_check
-from submissions import local_and_judged, namespace
+from submissions import Catalogue, local_and_judged, namespace
 from submissions.inception import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
 EXERCISES = list(CORRECT)
@@ -29,28 +27,11 @@ CHECKS = {
     "InceptionModule": (torch_check.inception_module, (), 4),
     "inception_stack": (check.inception_stack, (), 8),
 }
+cat = Catalogue(CHECKS, CORRECT, BUGS, seed=SEED)
+run, failure, bug_ns, _fails = cat.run, cat.failure, cat.bug_ns, cat.fails
 CHEATS = {"pw_fwd_calls_library", "pw_fwd_calls_torch", "pw_bwd_calls_torch", "mults_with_layer_table",
           "inc_uses_course_layers", "inc_uses_zoo_module", "stack_counts_with_zoo",
           "mults_calls_library"}
-
-
-def run(ns, exercise, **kw):
-    fn, deps, _ = CHECKS[exercise]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        fn(ns[exercise], *(ns[d] for d in deps), **kw)
-    return buf.getvalue()
-
-
-def failure(ns, exercise, **kw) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        run(ns, exercise, **kw)
-    return info.value
-
-
-def bug_ns(name):
-    b = next(b for b in BUGS if b.name == name)
-    return namespace(CORRECT, {b.function: b.source})
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +54,6 @@ def test_alternative_solutions_pass(exercise):
     ns = namespace(CORRECT, ALTERNATIVE)
     run(ns, exercise)
     run(ns, exercise, hidden=True, seed=SEED + 1)
-
-
-def _fails(ns, exercise, hidden) -> CheckFailed | None:
-    try:
-        run(ns, exercise, hidden=hidden, seed=SEED)
-    except CheckFailed as err:
-        return err
-    return None
 
 
 @pytest.mark.parametrize("b", BUGS, ids=[b.name for b in BUGS])

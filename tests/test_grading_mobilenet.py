@@ -1,20 +1,17 @@
 """The topic-7 checks (MobileNet): correct submissions pass, every catalogued bug fails with its hint."""
 
-import io
 import json
 import re
 import sys
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from cnn_course.grading import CheckFailed, NotYourOwnWork
+from cnn_course.grading import NotYourOwnWork
 from cnn_course.grading import mobilenet as check
 from cnn_course.grading import mobilenet_torch as torch_check
-from submissions import namespace
+from submissions import Catalogue, namespace
 from submissions.mobilenet import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
 EXERCISES = list(CORRECT)
@@ -30,26 +27,9 @@ CHECKS = {
     "random_crop": (check.random_crop, (), 4),
     "color_shift": (check.color_shift, (), 6),
 }
+cat = Catalogue(CHECKS, CORRECT, BUGS, seed=SEED)
+run, failure, bug_ns, _fails = cat.run, cat.failure, cat.bug_ns, cat.fails
 CHEATS = {"dw_calls_torch", "dw_calls_library", "ir_uses_zoo_block", "shift_uses_library"}
-
-
-def run(ns, exercise, **kw):
-    fn, deps, _ = CHECKS[exercise]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        fn(ns[exercise], *(ns[d] for d in deps), **kw)
-    return buf.getvalue()
-
-
-def failure(ns, exercise, **kw) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        run(ns, exercise, **kw)
-    return info.value
-
-
-def bug_ns(name):
-    b = next(b for b in BUGS if b.name == name)
-    return namespace(CORRECT, {b.function: b.source})
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +45,6 @@ def test_correct_solution_passes_visible_and_hidden(correct_ns, exercise):
         hidden = run(correct_ns, exercise, hidden=True, seed=seed)
         assert hidden == f"✓ {exercise}: {CHECKS[exercise][2]} hidden cases passed\n", hidden
     assert sys.getprofile() is None, "the profile hook was left installed"
-
-
-def _fails(ns, exercise, hidden) -> CheckFailed | None:
-    try:
-        run(ns, exercise, hidden=hidden, seed=SEED)
-    except CheckFailed as err:
-        return err
-    return None
 
 
 @pytest.mark.parametrize("b", BUGS, ids=[b.name for b in BUGS])

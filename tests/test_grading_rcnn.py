@@ -2,21 +2,19 @@
 hint, the checks' references agree with the library (torchvision's semantics), and the notebook's
 test cells give the same verdicts through the autograder's judge."""
 
-import io
 import json
 import re
 import sys
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cnn_course.grading import CheckFailed, NotYourOwnWork
+from cnn_course.grading import NotYourOwnWork
 from cnn_course.grading import rcnn as check
 from cnn_course.grading import rcnn_torch as torch_check
-from submissions import local_and_judged, namespace
+from submissions import Catalogue, local_and_judged, namespace
 from submissions.rcnn import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
 EXERCISES = list(CORRECT)
@@ -31,30 +29,13 @@ CHECKS = {
     "select_proposals": (check.select_proposals, (), 12),
     "bilinear_sample": (check.bilinear_sample, (), 8),
 }
+cat = Catalogue(CHECKS, CORRECT, BUGS, seed=SEED)
+run, failure, bug_ns, _fails = cat.run, cat.failure, cat.bug_ns, cat.fails
 CHEATS = {"pool_calls_library", "bil_uses_torch", "enc_calls_library", "dec_calls_torch", "lab_calls_library",
           "prop_calls_library", "rpn_uses_course_model"}
 # Caught by the hidden cases only (the visible ones show the common case; the hidden ones the edges).
 HIDDEN_ONLY = {"lab_best_match_zero", "lab_le_neg", "prop_clip_hw_swapped", "prop_top_after_nms_first", "prop_nms_ge",
                "prop_keeps_small", "prop_unstable_sort"}
-
-
-def run(ns, exercise, **kw):
-    fn, deps, _ = CHECKS[exercise]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        fn(ns[exercise], *(ns[d] for d in deps), **kw)
-    return buf.getvalue()
-
-
-def failure(ns, exercise, **kw) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        run(ns, exercise, **kw)
-    return info.value
-
-
-def bug_ns(name):
-    b = next(b for b in BUGS if b.name == name)
-    return namespace(CORRECT, {b.function: b.source})
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +58,6 @@ def test_alternative_solutions_pass(exercise):
     ns = namespace(CORRECT, ALTERNATIVE)
     run(ns, exercise)
     run(ns, exercise, hidden=True, seed=SEED + 1)
-
-
-def _fails(ns, exercise, hidden) -> CheckFailed | None:
-    try:
-        run(ns, exercise, hidden=hidden, seed=SEED)
-    except CheckFailed as err:
-        return err
-    return None
 
 
 @pytest.mark.parametrize("b", BUGS, ids=[b.name for b in BUGS])

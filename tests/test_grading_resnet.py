@@ -1,6 +1,5 @@
 """The topic-5 checks (ResNet): correct submissions pass, every catalogued bug fails with its hint."""
 
-import io
 import re
 import sys
 import time
@@ -12,7 +11,7 @@ import pytest
 from cnn_course.grading import CheckFailed, NotYourOwnWork
 from cnn_course.grading import resnet as check
 from cnn_course.grading import resnet_torch as torch_check
-from submissions import namespace
+from submissions import Catalogue, namespace
 from submissions.resnet import BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
 EXERCISES = list(CORRECT)
@@ -26,28 +25,11 @@ CHECKS = {
     "block_parameters": (check.block_parameters, (), 8),
     "SmallResNet": (torch_check.small_resnet, (), 3),
 }
+cat = Catalogue(CHECKS, CORRECT, BUGS, seed=SEED)
+run, failure, bug_ns, _fails = cat.run, cat.failure, cat.bug_ns, cat.fails
 CHEATS = {"fwd_calls_torch", "fwd_calls_library_block", "id_uses_course_layers", "count_with_torch",
           "net_uses_zoo_block"}
 TORCH_EXERCISES = {"IdentityBlock", "ConvolutionalBlock", "SmallResNet"}
-
-
-def run(ns, exercise, **kw):
-    fn, deps, _ = CHECKS[exercise]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        fn(ns[exercise], *(ns[d] for d in deps), **kw)
-    return buf.getvalue()
-
-
-def failure(ns, exercise, **kw) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        run(ns, exercise, **kw)
-    return info.value
-
-
-def bug_ns(name):
-    b = next(b for b in BUGS if b.name == name)
-    return namespace(CORRECT, {b.function: b.source})
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +48,6 @@ def test_correct_solution_passes_visible_and_hidden(correct_ns, exercise):
         hidden = run(correct_ns, exercise, hidden=True, seed=seed)
         assert hidden == f"✓ {exercise}: {CHECKS[exercise][2]} hidden cases passed\n", hidden
     assert sys.getprofile() is None, "the profile hook was left installed"
-
-
-def _fails(ns, exercise, hidden) -> CheckFailed | None:
-    try:
-        run(ns, exercise, hidden=hidden, seed=SEED)
-    except CheckFailed as err:
-        return err
-    return None
 
 
 @pytest.mark.parametrize("b", BUGS, ids=[b.name for b in BUGS])

@@ -2,12 +2,10 @@
 with its hint, the checks' references agree with the library (ref.style, pt.style), and the
 notebook's test cells give the same verdicts through the autograder's judge."""
 
-import io
 import json
 import re
 import sys
 import time
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +13,10 @@ import pytest
 import torch
 
 from cnn_course import ref
-from cnn_course.grading import CheckFailed, NotYourOwnWork
+from cnn_course.grading import NotYourOwnWork
 from cnn_course.grading import style as check
 from cnn_course.grading import style_torch as torch_check
-from submissions import local_and_judged, namespace
+from submissions import Catalogue, local_and_judged, namespace
 from submissions.style_transfer import ALTERNATIVE, BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
 EXERCISES = list(CORRECT)
@@ -32,23 +30,9 @@ CHECKS = {
     "total_cost": (check.total_cost, 8),
     "style_step": (torch_check.style_step, 3),
 }
+cat = Catalogue(CHECKS, CORRECT, BUGS, seed=SEED)
+run, _fails = cat.run, cat.fails
 CHEATS = {"content_calls_library", "gram_calls_torch", "step_calls_library"}
-
-
-def run(ns, exercise, **kw):
-    fn, _ = CHECKS[exercise]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        fn(ns[exercise], **kw)
-    return buf.getvalue()
-
-
-def _fails(ns, exercise, hidden):
-    try:
-        run(ns, exercise, hidden=hidden, seed=SEED)
-    except CheckFailed as err:
-        return err
-    return None
 
 
 @pytest.fixture(scope="module")

@@ -2,18 +2,16 @@
 the checks' references agree with torch and the library, and the PyTorch checks give the same
 verdicts through the autograder's judge."""
 
-import io
 import re
 import sys
-from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
 
-from cnn_course.grading import CheckFailed, NotYourOwnWork
+from cnn_course.grading import NotYourOwnWork
 from cnn_course.grading import unet as check
 from cnn_course.grading import unet_torch as torch_check
-from submissions import local_and_judged, namespace
+from submissions import Catalogue, local_and_judged, namespace
 from submissions.unet import BUGS, CORRECT, FEEDBACK_BUG, MISBEHAVING, PIPELINE_BUGS
 
 EXERCISES = list(CORRECT)
@@ -27,23 +25,9 @@ CHECKS = {
     "crop_or_pad": (torch_check.crop_or_pad, 8),
     "UpBlock": (torch_check.up_block, 4),
 }
+cat = Catalogue(CHECKS, CORRECT, BUGS, seed=SEED)
+run, _fails = cat.run, cat.fails
 CHEATS = {"convt_calls_torch", "convt_calls_library", "crop_calls_library"}
-
-
-def run(ns, exercise, **kw):
-    fn, _ = CHECKS[exercise]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        fn(ns[exercise], **kw)
-    return buf.getvalue()
-
-
-def _fails(ns, exercise, hidden):
-    try:
-        run(ns, exercise, hidden=hidden, seed=SEED)
-    except CheckFailed as err:
-        return err
-    return None
 
 
 @pytest.fixture(scope="module")

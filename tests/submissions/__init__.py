@@ -75,3 +75,50 @@ def local_and_judged(module: str, check: str, fn: str, correct: dict[str, str], 
         local = TestResult(False, out.getvalue(), type(exc).__name__, str(exc))
     judged = run_test_cell(cell, LoopbackLink(namespace(correct, overrides)), timeout=120)
     return local, judged
+
+
+class Catalogue:
+    """A topic's checks run on catalogue submissions, as the grading tests do.
+
+    ``checks`` maps an exercise to ``(check, hidden cases)`` or ``(check, the exercises whose
+    functions the check also takes, hidden cases)``; ``correct`` and ``bugs`` are the topic's
+    catalogue; ``seed`` the hidden tests' seed of :meth:`fails`."""
+
+    def __init__(self, checks: dict, correct: dict[str, str], bugs, seed: int):
+        self.checks, self.correct, self.bugs, self.seed = checks, correct, bugs, seed
+
+    def run(self, ns: dict, exercise: str, **kw) -> str:
+        """The check's printed output on the functions of ``ns`` (raises what the check raises)."""
+        import contextlib
+        import io
+
+        fn, *deps, _ = self.checks[exercise]
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            fn(ns[exercise], *(ns[d] for d in (deps[0] if deps else ())), **kw)
+        return buf.getvalue()
+
+    def failure(self, ns: dict, exercise: str, **kw):
+        """The CheckFailed the check raises (the test fails if it passes)."""
+        import pytest
+
+        from cnn_course.grading import CheckFailed
+
+        with pytest.raises(CheckFailed) as info:
+            self.run(ns, exercise, **kw)
+        return info.value
+
+    def fails(self, ns: dict, exercise: str, hidden: bool):
+        """The CheckFailed of the visible or hidden (``self.seed``) check, or None when it passes."""
+        from cnn_course.grading import CheckFailed
+
+        try:
+            self.run(ns, exercise, hidden=hidden, seed=self.seed)
+        except CheckFailed as err:
+            return err
+        return None
+
+    def bug_ns(self, name: str) -> dict:
+        """The correct cells with bug ``name``'s cell in place."""
+        b = next(b for b in self.bugs if b.name == name)
+        return namespace(self.correct, {b.function: b.source})
