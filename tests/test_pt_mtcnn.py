@@ -181,3 +181,20 @@ def test_detect_faces_nothing_and_bad_input(model):
 def test_exports():
     for name in ("PNet", "RNet", "ONet", "MTCNN", "load_mtcnn", "detect_faces", "crop_faces", "Faces"):
         assert getattr(pt, name) is getattr(mtcnn, name)
+
+
+def test_face_candidates_are_the_boxes_before_the_last_suppressions(model):
+    """On the Solvay photo: many overlapping scored boxes, sorted; NMS over the confident ones
+    gives back every detection of detect_faces and every reference face."""
+    image, boxes, is_face = data.load_solvay_faces()
+    found = mtcnn.detect_faces(image, model=model)
+    b, p, labels = mtcnn.face_candidates(image, model=model)
+    assert b.shape == (len(p), 4) and labels.dtype == np.int64 and not labels.any()
+    assert len(b) > 3 * len(found.boxes) and np.all(np.diff(p) <= 0) and p.min() > 0.05
+    overlap = ref.box_iou(b.astype(np.float64), b.astype(np.float64))
+    np.fill_diagonal(overlap, 0)
+    assert np.mean(overlap.max(axis=1) > 0.5) > 0.9  # several boxes per face
+    confident = p > 0.7
+    kept = b[confident][ref.nms(b[confident].astype(np.float64), p[confident].astype(np.float64), 0.7)]
+    assert ref.box_iou(found.boxes.astype(np.float64), kept.astype(np.float64)).max(axis=1).min() > 0.9
+    assert ref.box_iou(boxes[is_face], kept.astype(np.float64)).max(axis=1).min() >= 0.3

@@ -33,7 +33,8 @@ from torch import nn
 
 from .boxes import batched_nms, nms
 
-__all__ = ["MTCNN", "MTCNN_WEIGHTS", "Faces", "ONet", "PNet", "RNet", "crop_faces", "detect_faces", "load_mtcnn"]
+__all__ = ["MTCNN", "MTCNN_WEIGHTS", "Faces", "ONet", "PNet", "RNet", "crop_faces", "detect_faces", "face_candidates",
+           "load_mtcnn"]
 
 MTCNN_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "mtcnn"
 
@@ -262,7 +263,6 @@ def _check_settings(min_face_size, thresholds, factor):
         raise ValueError(f"factor (the pyramid's scale step) must be in (0, 1), got {factor!r}")
 
 
-@torch.no_grad()
 def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), factor=0.709, model=None) -> Faces:
     """Find the faces in one image with the MTCNN cascade.
 
@@ -279,6 +279,25 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), factor=0.7
     2. R-Net on 24×24 crops: keep probability > thresholds[1], NMS 0.7, regression, square.
     3. O-Net on 48×48 crops: keep probability > thresholds[2], landmarks, regression, NMS 0.7.
     """
+    return _cascade(image, min_face_size, thresholds, factor, model, suppress=True)
+
+
+def face_candidates(image, min_face_size=20, thresholds=(0.6, 0.7, 0.05), factor=0.709, model=None):
+    """MTCNN's scored boxes on one image before its last two non-max suppressions, for showing
+    what NMS does on a real photo: several overlapping boxes per face, each with O-Net's face
+    probability (> ``thresholds[2]``, a low default so that weak boxes show too).
+
+    -> ``(boxes (K, 4) float32, probs (K,) float32, labels (K,) int64 zeros)``, by decreasing
+    probability: the ``(boxes, scores, labels)`` of ``widgets_detection.nms_explorer``.
+    """
+    faces = _cascade(image, min_face_size, thresholds, factor, model, suppress=False)
+    return faces.boxes, faces.probs, np.zeros(len(faces.probs), np.int64)
+
+
+@torch.no_grad()
+def _cascade(image, min_face_size, thresholds, factor, model, suppress: bool) -> Faces:
+    """The three stages of :func:`detect_faces`; ``suppress=False`` leaves out the NMS after
+    R-Net and after O-Net (P-Net's windows are still suppressed, to keep R-Net's work small)."""
     _check_settings(min_face_size, thresholds, factor)
     pixels = _check_image(image)
     if model is None:
@@ -312,7 +331,7 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), factor=0.7
     boxes, prob, reg = boxes[passed], prob[passed], reg[passed]
     if len(boxes) == 0:
         return empty
-    keep = nms(boxes, prob, 0.7)
+    keep = nms(boxes, prob, 0.7) if suppress else torch.arange(len(boxes), device=boxes.device)
     boxes = _square(_regress(boxes[keep], reg[keep]))
 
     # Stage 3: O-Net decides, with landmarks
@@ -325,7 +344,7 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), factor=0.7
     landmarks = torch.stack([boxes[:, None, 0] + wh[:, None, 0] * marks[:, :5],
                              boxes[:, None, 1] + wh[:, None, 1] * marks[:, 5:]], dim=2)  # (K, 5, 2)
     boxes = _regress(boxes, reg)
-    keep = nms(boxes, prob, 0.7)
+    keep = nms(boxes, prob, 0.7) if suppress else torch.argsort(prob, descending=True, stable=True)
     return Faces(boxes[keep].cpu().numpy().astype(np.float32), prob[keep].cpu().numpy().astype(np.float32),
                  landmarks[keep].cpu().numpy().astype(np.float32))
 
