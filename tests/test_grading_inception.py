@@ -41,12 +41,7 @@ def correct_ns():
 
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_correct_solution_passes_visible_and_hidden(correct_ns, exercise):
-    visible = run(correct_ns, exercise)
-    assert re.fullmatch(rf"✓ {exercise}: \d visible cases passed\n", visible), visible
-    for seed in (SEED, 7):
-        hidden = run(correct_ns, exercise, hidden=True, seed=seed)
-        assert hidden == f"✓ {exercise}: {CHECKS[exercise][2]} hidden cases passed\n", hidden
-    assert sys.getprofile() is None, "the profile hook was left installed"
+    cat.assert_passes(correct_ns, exercise, seeds=(SEED, 7))
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)

@@ -98,6 +98,19 @@ class Catalogue:
             fn(ns[exercise], *(ns[d] for d in (deps[0] if deps else ())), **kw)
         return buf.getvalue()
 
+    def assert_passes(self, ns: dict, exercise: str, seeds) -> None:
+        """The check passes on ``ns``: its visible line, then its hidden line with each of
+        ``seeds`` (the hidden case count from ``checks``), the profile hook removed after."""
+        import re
+        import sys
+
+        visible = self.run(ns, exercise)
+        assert re.fullmatch(rf"✓ {exercise}: \d visible cases passed\n", visible), visible
+        for seed in seeds:
+            hidden = self.run(ns, exercise, hidden=True, seed=seed)
+            assert hidden == f"✓ {exercise}: {self.checks[exercise][-1]} hidden cases passed\n", hidden
+        assert sys.getprofile() is None, "the profile hook was left installed"
+
     def failure(self, ns: dict, exercise: str, **kw):
         """The CheckFailed the check raises (the test fails if it passes)."""
         import pytest
